@@ -1,0 +1,27 @@
+"""Graphs: the ``Graph`` container, batching, conversions, transforms, message-passing layers and readouts.
+
+Every layer takes ``(x, graph)`` and is equivariant to node permutations; readouts are invariant.
+"""
+
+from fivefold.graphs.batch import Batch
+from fivefold.graphs.convert import from_networkx, from_pyg, from_scipy, to_networkx, to_pyg, to_scipy
+from fivefold.graphs.edge import EdgeConv, NNConv
+from fivefold.graphs.gat import GATConv
+from fivefold.graphs.gcn import GCNConv
+from fivefold.graphs.gin import GINConv, GINEConv
+from fivefold.graphs.graph import Graph
+from fivefold.graphs.readout import (
+    GlobalAttentionPool,
+    global_max_pool,
+    global_mean_pool,
+    global_sum_pool,
+)
+from fivefold.graphs.sage import SAGEConv
+from fivefold.graphs.transforms import add_self_loops, coalesce, remove_self_loops, subgraph, to_undirected
+
+__all__ = [
+    "Batch", "EdgeConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GlobalAttentionPool", "Graph", "NNConv",
+    "SAGEConv", "add_self_loops", "coalesce", "from_networkx", "from_pyg", "from_scipy", "global_max_pool",
+    "global_mean_pool", "global_sum_pool", "remove_self_loops", "subgraph", "to_networkx", "to_pyg", "to_scipy",
+    "to_undirected",
+]

@@ -1,0 +1,46 @@
+"""Checks layers run on their inputs before any kernel (the graph itself was checked when it was built)."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from fivefold.errors import GraphError
+from fivefold.graphs.graph import Graph
+
+
+def check_features(x: Tensor, graph: Graph, channels: int | None = None, name: str = "x") -> None:
+    """``x`` must be a floating ``[N, F]`` tensor on the graph's device, with ``F == channels`` if given."""
+    if not isinstance(graph, Graph):
+        raise GraphError(f"expected a fivefold Graph as the second argument, got {type(graph).__name__}")
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise GraphError(f"{name} must be a floating-point tensor of shape [N, F]")
+    if x.dim() != 2 or x.shape[0] != graph.num_nodes:
+        raise GraphError(f"{name} must have shape [{graph.num_nodes}, F] for this graph, got {tuple(x.shape)}")
+    if channels is not None and x.shape[1] != channels:
+        raise GraphError(f"{name} has {x.shape[1]} features but the layer expects {channels}")
+    if x.device != graph.device:
+        raise GraphError(f"{name} is on {x.device} but the graph is on {graph.device}; use graph.to(x.device)")
+
+
+def check_edge_weight(edge_weight: Tensor | None, graph: Graph) -> None:
+    if edge_weight is None:
+        return
+    if not isinstance(edge_weight, Tensor) or edge_weight.dim() != 1 or edge_weight.shape[0] != graph.num_edges:
+        raise GraphError(f"edge_weight must have shape [{graph.num_edges}] (one weight per edge)")
+    if not edge_weight.is_floating_point():
+        raise GraphError(f"edge_weight must be floating point, got {edge_weight.dtype}")
+
+
+def check_edge_attr(edge_attr: Tensor | None, graph: Graph, channels: int | None) -> Tensor:
+    """``edge_attr`` (the argument, else ``graph.edge_attr``) as ``[E, D]`` with ``D == channels`` if given."""
+    if edge_attr is None:
+        edge_attr = graph.edge_attr
+    if edge_attr is None:
+        raise GraphError("this layer needs edge features: pass edge_attr=... or build the Graph with edge_attr")
+    if edge_attr.dim() == 1:
+        edge_attr = edge_attr.unsqueeze(-1)
+    if edge_attr.dim() != 2 or edge_attr.shape[0] != graph.num_edges:
+        raise GraphError(f"edge_attr must have shape [{graph.num_edges}, D], got {tuple(edge_attr.shape)}")
+    if channels is not None and edge_attr.shape[1] != channels:
+        raise GraphError(f"edge_attr has {edge_attr.shape[1]} features but the layer expects {channels}")
+    return edge_attr

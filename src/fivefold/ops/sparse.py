@@ -1,0 +1,238 @@
+"""Compressed sparse row (CSR) adjacency and the products message passing is built from.
+
+``CSR`` stores a sparse ``[num_rows, num_cols]`` pattern: row ``i``'s entries are ``indices[indptr[i]:indptr[i+1]]``.
+In message passing a row is a *target* node and its entries are the *source* nodes of its incoming edges, so
+``spmm(csr, x, values)`` is the aggregation ``out_i = sum_{j -> i} w_ij x_j``.
+
+``spmm`` has its own autograd rule: the gradient with respect to ``x`` is a product with the cached transpose (no
+transpose is formed per backward pass), and the gradient with respect to the edge weights is an SDDMM
+(``grad_w_ij = <grad_out_i, x_j>``), computed without materialising a per-edge feature tensor. On the CPU both run as
+numba kernels (``fivefold.ops._kernels``); on other devices the same maths runs as torch gather/index_add ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fivefold.errors import OpsError
+from fivefold.ops import _kernels
+
+__all__ = ["CSR", "spmm", "sddmm"]
+
+
+class CSR:
+    """A sparse pattern in compressed-row form, with the permutation back to the caller's entry order.
+
+    Args:
+        indptr: ``[num_rows + 1]`` int64, non-decreasing, ``indptr[0] == 0``, ``indptr[-1] == nnz``.
+        indices: ``[nnz]`` int64 column of each entry, in ``[0, num_cols)``.
+        perm: ``[nnz]`` int64; entry ``k`` of this CSR is entry ``perm[k]`` of the list it was built from
+            (for a graph: the edge id).
+        num_cols: number of columns.
+
+    Use :meth:`from_coo` to build one from (row, col) pairs; it validates.
+    """
+
+    __slots__ = ("indptr", "indices", "perm", "num_rows", "num_cols", "_rows", "_transpose")
+
+    def __init__(self, indptr: Tensor, indices: Tensor, perm: Tensor, num_cols: int) -> None:
+        self.indptr = indptr
+        self.indices = indices
+        self.perm = perm
+        self.num_rows = int(indptr.numel()) - 1
+        self.num_cols = int(num_cols)
+        self._rows: Tensor | None = None
+        self._transpose: CSR | None = None
+
+    @classmethod
+    def from_coo(cls, row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> CSR:
+        """Build from entry coordinates ``row[k], col[k]`` (any order; a stable sort keeps ties in input order).
+
+        Args:
+            row: ``[nnz]`` int64 in ``[0, num_rows)``.
+            col: ``[nnz]`` int64 in ``[0, num_cols)``.
+        """
+        _check_index(row, num_rows, "row")
+        _check_index(col, num_cols, "col")
+        if row.numel() != col.numel():
+            raise OpsError(f"row and col must have the same length, got {row.numel()} and {col.numel()}")
+        if row.device.type == "cpu":
+            perm_np, indptr_np = _kernels.counting_sort_perm(row.numpy(), int(num_rows))
+            perm = torch.from_numpy(perm_np)
+            indptr = torch.from_numpy(indptr_np)
+        else:
+            perm = torch.sort(row, stable=True).indices
+            counts = torch.bincount(row, minlength=num_rows)
+            indptr = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
+            torch.cumsum(counts, 0, out=indptr[1:])
+        return cls(indptr, col[perm].contiguous(), perm, num_cols)
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.numel())
+
+    @property
+    def rows(self) -> Tensor:
+        """``[nnz]`` the row of every entry (computed once)."""
+        if self._rows is None:
+            counts = self.indptr[1:] - self.indptr[:-1]
+            self._rows = torch.repeat_interleave(
+                torch.arange(self.num_rows, device=self.indptr.device), counts, output_size=self.nnz
+            )
+        return self._rows
+
+    def degree(self) -> Tensor:
+        """``[num_rows]`` number of entries per row."""
+        return self.indptr[1:] - self.indptr[:-1]
+
+    def transpose(self) -> CSR:
+        """The transposed pattern; its ``perm`` maps into *this* CSR's entry order. Computed once."""
+        if self._transpose is None:
+            t = CSR.from_coo(self.indices, self.rows, self.num_cols, self.num_rows)
+            t._transpose = self
+            self._transpose = t
+        return self._transpose
+
+    def to(self, device: torch.device | str) -> CSR:
+        return CSR(self.indptr.to(device), self.indices.to(device), self.perm.to(device), self.num_cols)
+
+    def to_torch(self, values: Tensor | None = None) -> Tensor:
+        """A ``torch.sparse_csr_tensor`` with these entries (ones where ``values`` is None)."""
+        if values is None:
+            values = torch.ones(self.nnz, device=self.indices.device)
+        return torch.sparse_csr_tensor(self.indptr, self.indices, values, (self.num_rows, self.num_cols))
+
+    def __repr__(self) -> str:
+        return f"CSR(shape=({self.num_rows}, {self.num_cols}), nnz={self.nnz})"
+
+
+def _check_index(index: Tensor, size: int, name: str) -> None:
+    if not isinstance(index, Tensor):
+        raise OpsError(f"{name} must be a torch.Tensor, got {type(index).__name__}")
+    if index.dtype != torch.long:
+        raise OpsError(f"{name} must be int64, got {index.dtype}")
+    if index.dim() != 1:
+        raise OpsError(f"{name} must be 1-D, got shape {tuple(index.shape)}")
+    if index.numel() == 0:
+        return
+    bad = (index < 0) | (index >= size)
+    if bool(bad.any()):
+        pos = int(bad.nonzero()[0, 0])
+        raise OpsError(f"{name}[{pos}] = {int(index[pos])} is out of range [0, {size})")
+
+
+def _as_heads(x: Tensor) -> tuple[Tensor, bool]:
+    """View ``[N, F]`` as ``[N, 1, F]``; ``[N, H, C]`` stays. Returns the view and whether it was 2-D."""
+    if x.dim() == 2:
+        return x.unsqueeze(1), True
+    if x.dim() == 3:
+        return x, False
+    raise OpsError(f"features must be [N, F] or [N, H, C], got shape {tuple(x.shape)}")
+
+
+def _spmm_forward(csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:
+    """Raw product on ``[N, H, C]`` features and ``[nnz, H]`` (or no) weights; no autograd."""
+    out_shape = (csr.num_rows, x3.shape[1], x3.shape[2])
+    if x3.device.type == "cpu" and x3.dtype in (torch.float32, torch.float64):
+        out = np.zeros(out_shape, dtype=x3.numpy().dtype) if x3.numel() else None
+        if out is None:
+            return x3.new_zeros(out_shape)
+        xn = x3.contiguous().numpy()
+        if values2 is None:
+            _kernels.spmm_sum(csr.indptr.numpy(), csr.indices.numpy(), xn, out)
+        else:
+            _kernels.spmm_weighted(
+                csr.indptr.numpy(), csr.indices.numpy(), values2.to(x3.dtype).contiguous().numpy(), xn, out
+            )
+        return torch.from_numpy(out)
+    gathered = x3.index_select(0, csr.indices)
+    if values2 is not None:
+        gathered = gathered * values2.unsqueeze(-1)
+    out = x3.new_zeros(out_shape)
+    return out.index_add_(0, csr.rows, gathered)
+
+
+def _sddmm_forward(csr: CSR, a3: Tensor, b3: Tensor) -> Tensor:
+    """``out[e, h] = <a[row_e, h], b[col_e, h]>`` on ``[*, H, C]`` inputs; no autograd."""
+    if a3.device.type == "cpu" and a3.dtype in (torch.float32, torch.float64):
+        out = np.empty((csr.nnz, a3.shape[1]), dtype=a3.detach().numpy().dtype)
+        _kernels.sddmm(
+            csr.indptr.numpy(), csr.indices.numpy(), a3.contiguous().numpy(), b3.contiguous().numpy(), out
+        )
+        return torch.from_numpy(out)
+    return (a3.index_select(0, csr.rows) * b3.index_select(0, csr.indices)).sum(-1)
+
+
+class _SpMM(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:  # type: ignore[override]
+        ctx.csr = csr
+        ctx.save_for_backward(x3, values2)
+        return _spmm_forward(csr, x3.detach(), None if values2 is None else values2.detach())
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        x3, values2 = ctx.saved_tensors
+        csr: CSR = ctx.csr
+        grad_out = grad_out.contiguous()
+        grad_x = grad_values = None
+        if ctx.needs_input_grad[1]:
+            t = csr.transpose()
+            t_values = None if values2 is None else values2.detach()[t.perm]
+            grad_x = _spmm_forward(t, grad_out, t_values)
+        if values2 is not None and ctx.needs_input_grad[2]:
+            grad_values = _sddmm_forward(csr, grad_out, x3.detach()).to(values2.dtype)
+        return None, grad_x, grad_values
+
+
+def spmm(csr: CSR, x: Tensor, values: Tensor | None = None) -> Tensor:
+    """Sparse x dense product: ``out[i] = sum_{e in row i} values[e] * x[indices[e]]``.
+
+    Args:
+        csr: the pattern, ``[R, N]``.
+        x: ``[N, F]``, or ``[N, H, C]`` for multi-head messages.
+        values: ``None`` (all ones), ``[nnz]`` (one weight per entry, shared by heads) or ``[nnz, H]``,
+            in the CSR's entry order.
+
+    Returns:
+        ``[R, F]`` or ``[R, H, C]``. Differentiable in ``x`` and ``values``.
+    """
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise OpsError("spmm: x must be a floating-point tensor")
+    x3, was_2d = _as_heads(x)
+    if x3.shape[0] != csr.num_cols:
+        raise OpsError(f"spmm: x has {x3.shape[0]} rows but the sparse matrix has {csr.num_cols} columns")
+    values2 = None
+    if values is not None:
+        if values.dim() == 1:
+            values2 = values.unsqueeze(-1).expand(-1, x3.shape[1])
+        elif values.dim() == 2 and values.shape[1] == x3.shape[1]:
+            values2 = values
+        else:
+            raise OpsError(f"spmm: values must be [nnz] or [nnz, {x3.shape[1]}], got {tuple(values.shape)}")
+        if values2.shape[0] != csr.nnz:
+            raise OpsError(f"spmm: values has {values2.shape[0]} entries, the sparse matrix has {csr.nnz}")
+        if values.dim() == 1:
+            values2 = values2.contiguous()
+    out = _SpMM.apply(csr, x3.contiguous(), values2)
+    return out.squeeze(1) if was_2d else out
+
+
+def sddmm(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
+    """Sampled dense-dense product: ``out[e] = <a[row_e], b[col_e]>`` for every entry ``e`` of ``csr``.
+
+    Args:
+        a: ``[R, F]`` or ``[R, H, C]``.
+        b: ``[N, F]`` or ``[N, H, C]``.
+
+    Returns:
+        ``[nnz]`` or ``[nnz, H]``. Not differentiable (it is the backward of :func:`spmm`).
+    """
+    a3, was_2d = _as_heads(a)
+    b3, _ = _as_heads(b)
+    if a3.shape[0] != csr.num_rows or b3.shape[0] != csr.num_cols or a3.shape[1:] != b3.shape[1:]:
+        raise OpsError(f"sddmm: shapes {tuple(a.shape)}, {tuple(b.shape)} do not fit {csr}")
+    out = _sddmm_forward(csr, a3.detach(), b3.detach())
+    return out.squeeze(1) if was_2d else out

@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from fivefold.errors import OpsError
+from fivefold.ops import CSR, sddmm, spmm
+
+
+def _random_csr(num_rows=7, num_cols=5, nnz=20, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    row = torch.randint(0, num_rows, (nnz,), generator=g)
+    col = torch.randint(0, num_cols, (nnz,), generator=g)
+    return CSR.from_coo(row, col, num_rows, num_cols), row, col
+
+
+def _dense(csr, values):
+    dense = torch.zeros(csr.num_rows, csr.num_cols, *values.shape[1:], dtype=values.dtype)
+    for k in range(csr.nnz):
+        dense[csr.rows[k], csr.indices[k]] += values[k]
+    return dense
+
+
+def test_from_coo_keeps_entries_and_order():
+    csr, row, col = _random_csr()
+    assert torch.equal(row[csr.perm], csr.rows)
+    assert torch.equal(col[csr.perm], csr.indices)
+    assert torch.equal(csr.degree(), torch.bincount(row, minlength=7))
+    # stable: equal rows keep input order
+    for i in range(csr.num_rows):
+        seg = csr.perm[csr.indptr[i]:csr.indptr[i + 1]]
+        assert torch.all(seg[1:] > seg[:-1])
+
+
+def test_transpose_round_trip():
+    csr, _, _ = _random_csr()
+    t = csr.transpose()
+    assert (t.num_rows, t.num_cols) == (csr.num_cols, csr.num_rows)
+    assert torch.equal(csr.rows[t.perm], t.indices)
+    assert torch.equal(csr.indices[t.perm], t.rows)
+    assert t.transpose() is csr
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_spmm_matches_dense(dtype):
+    csr, _, _ = _random_csr()
+    x = torch.randn(5, 4, dtype=dtype)
+    w = torch.rand(csr.nnz, dtype=dtype)
+    torch.testing.assert_close(spmm(csr, x, w), _dense(csr, w) @ x)
+    torch.testing.assert_close(spmm(csr, x), _dense(csr, torch.ones(csr.nnz, dtype=dtype)) @ x)
+
+
+def test_spmm_multihead_matches_loop():
+    csr, _, _ = _random_csr()
+    x = torch.randn(5, 3, 4, dtype=torch.float64)
+    w = torch.rand(csr.nnz, 3, dtype=torch.float64)
+    expected = torch.stack([_dense(csr, w[:, h]) @ x[:, h] for h in range(3)], dim=1)
+    torch.testing.assert_close(spmm(csr, x, w), expected)
+
+
+def test_spmm_gradcheck_features_and_values():
+    csr, _, _ = _random_csr()
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(csr.nnz, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: spmm(csr, a, b), (x, w))
+    assert torch.autograd.gradcheck(lambda a: spmm(csr, a), (x,))
+    xh = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    wh = torch.rand(csr.nnz, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: spmm(csr, a, b), (xh, wh))
+
+
+def test_sddmm_matches_gather():
+    csr, _, _ = _random_csr()
+    a = torch.randn(7, 4, dtype=torch.float64)
+    b = torch.randn(5, 4, dtype=torch.float64)
+    torch.testing.assert_close(sddmm(csr, a, b), (a[csr.rows] * b[csr.indices]).sum(-1))
+
+
+def test_empty_rows_and_empty_matrix():
+    csr = CSR.from_coo(torch.tensor([2, 2]), torch.tensor([0, 1]), 4, 2)
+    out = spmm(csr, torch.ones(2, 3))
+    assert torch.equal(out, torch.tensor([[0.0] * 3, [0.0] * 3, [2.0] * 3, [0.0] * 3]))
+    empty = CSR.from_coo(torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), 3, 3)
+    assert torch.equal(spmm(empty, torch.ones(3, 2)), torch.zeros(3, 2))
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(OpsError, match="out of range"):
+        CSR.from_coo(torch.tensor([0, 9]), torch.tensor([0, 1]), 3, 3)
+    with pytest.raises(OpsError, match="int64"):
+        CSR.from_coo(torch.tensor([0, 1], dtype=torch.int32), torch.tensor([0, 1]), 3, 3)
+    csr, _, _ = _random_csr()
+    with pytest.raises(OpsError, match="columns"):
+        spmm(csr, torch.randn(6, 2))
+    with pytest.raises(OpsError, match="entries"):
+        spmm(csr, torch.randn(5, 2), torch.rand(3))
+    with pytest.raises(OpsError, match="floating"):
+        spmm(csr, torch.ones(5, 2, dtype=torch.long))
