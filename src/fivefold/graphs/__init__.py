@@ -10,6 +10,7 @@ from fivefold.graphs.gat import GATConv
 from fivefold.graphs.gcn import GCNConv
 from fivefold.graphs.gin import GINConv, GINEConv
 from fivefold.graphs.graph import Graph
+from fivefold.graphs.models import GAT, GCN, GIN, GINGraphClassifier, GraphSAGE
 from fivefold.graphs.readout import (
     GlobalAttentionPool,
     global_max_pool,
@@ -17,9 +18,17 @@ from fivefold.graphs.readout import (
     global_sum_pool,
 )
 from fivefold.graphs.sage import SAGEConv
-from fivefold.graphs.transforms import add_self_loops, coalesce, remove_self_loops, subgraph, to_undirected
+from fivefold.graphs.transforms import (
+    add_self_loops,
+    coalesce,
+    normalize_features,
+    remove_self_loops,
+    subgraph,
+    to_undirected,
+)
 
 __all__ = [
+    "GAT", "GCN", "GIN", "GINGraphClassifier", "GraphSAGE", "normalize_features",
     "Batch", "EdgeConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GlobalAttentionPool", "Graph", "NNConv",
     "SAGEConv", "add_self_loops", "coalesce", "from_networkx", "from_pyg", "from_scipy", "global_max_pool",
     "global_mean_pool", "global_sum_pool", "remove_self_loops", "subgraph", "to_networkx", "to_pyg", "to_scipy",

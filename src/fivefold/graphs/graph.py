@@ -77,7 +77,9 @@ def _check_rows(name: str, value: Any, rows: int, what: str, *, floating: bool, 
 def _check_mask(name: str, value: Any, num_nodes: int) -> Tensor | None:
     value = _check_rows(name, value, num_nodes, "nodes", floating=False, finite=False)
     if value is not None and (value.dtype != torch.bool or value.dim() != 1):
-        raise GraphError(f"{name} must be a 1-D bool tensor of length {num_nodes}, got {value.dtype} {tuple(value.shape)}")
+        raise GraphError(
+            f"{name} must be a 1-D bool tensor of length {num_nodes}, got {value.dtype} {tuple(value.shape)}"
+        )
     return value
 
 

@@ -9,7 +9,7 @@ from fivefold.errors import GraphError
 from fivefold.graphs.graph import NODE_FIELDS, Graph
 from fivefold.ops.scatter import _scatter
 
-__all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph"]
+__all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph", "normalize_features"]
 
 
 def remove_self_loops(graph: Graph) -> Graph:
@@ -83,3 +83,11 @@ def subgraph(graph: Graph, nodes: Tensor) -> Graph:
         value = getattr(graph, name)
         changes[name] = None if value is None else value[mask]
     return graph.replace(**changes)
+
+
+def normalize_features(graph: Graph) -> Graph:
+    """Divide each row of ``x`` by its sum (rows summing to 0 stay 0), as done for the Planetoid benchmarks."""
+    if graph.x is None:
+        raise GraphError("normalize_features needs node features x")
+    row_sum = graph.x.sum(dim=-1, keepdim=True)
+    return graph.replace(x=graph.x / row_sum.masked_fill(row_sum == 0, 1.0))

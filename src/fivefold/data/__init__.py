@@ -1,0 +1,15 @@
+"""Real data sets: loaders with checksum checks, splits, the embedded Cora, and loaders for your own graphs.
+
+Data are read from a folder passed as ``root`` or named by ``$FIVEFOLD_DATA``; nothing is ever downloaded.
+"""
+
+from fivefold.data.files import data_root, sha256, verify
+from fivefold.data.planetoid import load_embedded_cora, load_planetoid
+from fivefold.data.registry import DATASETS, find_datasets
+from fivefold.data.tu import load_tu, stratified_folds
+from fivefold.data.user import load_edge_list, load_npz
+
+__all__ = [
+    "DATASETS", "data_root", "find_datasets", "load_edge_list", "load_embedded_cora", "load_npz", "load_planetoid",
+    "load_tu", "sha256", "stratified_folds", "verify",
+]

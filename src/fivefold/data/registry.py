@@ -1,0 +1,54 @@
+"""The data sets fivefold knows, where they are expected, and whether they are present."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from fivefold.errors import DataError
+
+__all__ = ["DatasetInfo", "DATASETS", "find_datasets"]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    task: str
+    folder: str
+    required: tuple[str, ...]
+    description: str
+
+
+DATASETS = {
+    "cora": DatasetInfo("cora", "node classification", "planetoid", ("ind.cora.graph",),
+                        "Cora citation graph, public Planetoid split (also embedded in the package)"),
+    "citeseer": DatasetInfo("citeseer", "node classification", "planetoid", ("ind.citeseer.graph",),
+                            "CiteSeer citation graph, public Planetoid split"),
+    "pubmed": DatasetInfo("pubmed", "node classification", "planetoid", ("ind.pubmed.graph", "ind.pubmed.allx"),
+                          "PubMed citation graph, public Planetoid split"),
+    "MUTAG": DatasetInfo("MUTAG", "graph classification", "tudataset/MUTAG", ("MUTAG_A.txt",),
+                         "188 nitroaromatic molecules, mutagenic or not"),
+    "PROTEINS": DatasetInfo("PROTEINS", "graph classification", "tudataset/PROTEINS", ("PROTEINS_A.txt",),
+                            "1,113 proteins, enzyme or not"),
+    "ENZYMES": DatasetInfo("ENZYMES", "graph classification", "tudataset/ENZYMES", ("ENZYMES_A.txt",),
+                           "600 enzymes in 6 EC classes"),
+}
+
+
+def find_datasets(root: str | os.PathLike | None) -> list[tuple[DatasetInfo, Path | None, str]]:
+    """For each known set: its info, its folder (or None) and a status (``found`` / what is missing)."""
+    rows = []
+    base = None
+    if root is not None or os.environ.get("FIVEFOLD_DATA"):
+        base = Path(root if root is not None else os.environ["FIVEFOLD_DATA"]).expanduser()
+        if not base.is_dir():
+            raise DataError(f"data folder {base} does not exist")
+    for info in DATASETS.values():
+        if base is None:
+            rows.append((info, None, "no data folder (set FIVEFOLD_DATA or pass --data-root)"))
+            continue
+        folder = base / info.folder
+        missing = [f for f in info.required if not (folder / f).is_file()]
+        rows.append((info, folder, "found" if not missing else f"missing {', '.join(missing)}"))
+    return rows

@@ -1,0 +1,134 @@
+"""Reference architectures built from fivefold layers, configured as in their papers.
+
+- ``GCN``: Kipf & Welling (2017), two layers, hidden 16, dropout 0.5.
+- ``GAT``: Velickovic et al. (2018), 8 heads x 8 features, ELU, dropout 0.6 on inputs and attention.
+- ``GraphSAGE``: Hamilton et al. (2017), two mean-aggregator layers.
+- ``GIN``: Xu et al. (2019), node classification variant (two GIN layers with 2-layer MLPs).
+- ``GINGraphClassifier``: Xu et al. (2019) graph classification: GIN layers with batch-normalised 2-layer MLPs and
+  a sum readout of *every* layer's features (input included), each with its own linear head; scores are summed.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fivefold.graphs.gat import GATConv
+from fivefold.graphs.gcn import GCNConv
+from fivefold.graphs.gin import GINConv
+from fivefold.graphs.graph import Graph
+from fivefold.graphs.readout import global_sum_pool
+from fivefold.graphs.sage import SAGEConv
+
+__all__ = ["GCN", "GAT", "GraphSAGE", "GIN", "GINGraphClassifier", "mlp"]
+
+
+def mlp(in_channels: int, hidden: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
+    """Linear -> (BatchNorm) -> ReLU -> Linear."""
+    layers: list[nn.Module] = [nn.Linear(in_channels, hidden)]
+    if batch_norm:
+        layers.append(nn.BatchNorm1d(hidden))
+    layers += [nn.ReLU(), nn.Linear(hidden, out_channels)]
+    return nn.Sequential(*layers)
+
+
+class GCN(nn.Module):
+    """Two-layer GCN: ``x: [N, F] -> logits [N, classes]``."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 16, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.conv1 = GCNConv(in_channels, hidden)
+        self.conv2 = GCNConv(hidden, out_channels)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.relu(self.conv1(x, graph))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.conv2(x, graph)
+
+
+class GAT(nn.Module):
+    """Two-layer GAT: ``x: [N, F] -> logits [N, classes]``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1,
+        dropout: float = 0.6,
+    ) -> None:
+        super().__init__()
+        self.conv1 = GATConv(in_channels, hidden, heads=heads, dropout=dropout)
+        self.conv2 = GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.elu(self.conv1(x, graph))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.conv2(x, graph)
+
+
+class GraphSAGE(nn.Module):
+    """Two-layer GraphSAGE: ``x: [N, F] -> logits [N, classes]``."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5, aggr: str = "mean"
+    ) -> None:
+        super().__init__()
+        self.conv1 = SAGEConv(in_channels, hidden, aggr=aggr)
+        self.conv2 = SAGEConv(hidden, out_channels, aggr=aggr)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.relu(self.conv1(x, graph))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.conv2(x, graph)
+
+
+class GIN(nn.Module):
+    """Two GIN layers for node classification: ``x: [N, F] -> logits [N, classes]``."""
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5) -> None:
+        super().__init__()
+        self.conv1 = GINConv(mlp(in_channels, hidden, hidden))
+        self.conv2 = GINConv(mlp(hidden, hidden, out_channels))
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        x = F.dropout(x, self.dropout, self.training)
+        x = F.relu(self.conv1(x, graph))
+        x = F.dropout(x, self.dropout, self.training)
+        return self.conv2(x, graph)
+
+
+class GINGraphClassifier(nn.Module):
+    """GIN for graph classification (GIN-0 by default; ``train_eps=True`` for GIN-eps).
+
+    ``num_layers`` counts the input layer as in the paper (5 -> 4 GIN layers). Output: ``[B, classes]`` scores.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int, hidden: int = 32, num_layers: int = 5, dropout: float = 0.5,
+        train_eps: bool = False,
+    ) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList()
+        self.norms = nn.ModuleList()
+        for layer in range(num_layers - 1):
+            width = in_channels if layer == 0 else hidden
+            self.convs.append(GINConv(mlp(width, hidden, hidden, batch_norm=True), train_eps=train_eps))
+            self.norms.append(nn.BatchNorm1d(hidden))
+        self.heads = nn.ModuleList(
+            [nn.Linear(in_channels, out_channels)] + [nn.Linear(hidden, out_channels) for _ in self.convs]
+        )
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+        layer_outputs = [x]
+        for conv, norm in zip(self.convs, self.norms, strict=True):
+            x = F.relu(norm(conv(x, graph)))
+            layer_outputs.append(x)
+        score = 0
+        for h, head in zip(layer_outputs, self.heads, strict=True):
+            score = score + F.dropout(head(global_sum_pool(h, graph)), self.dropout, self.training)
+        return score
