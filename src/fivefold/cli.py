@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import torch
 
-from fivefold.data import find_datasets, load_embedded_cora, load_planetoid, load_tu, stratified_folds
+from fivefold.data import find_datasets, load_tu, stratified_folds
 from fivefold.errors import FivefoldError
-from fivefold.graphs import normalize_features
 from fivefold.train import RunFolder, cross_validate, fit_node_classifier
-from fivefold.train.presets import GRAPH_PRESET, NODE_PRESETS, build_graph_model, build_node_model
+from fivefold.train.presets import GRAPH_PRESET, NODE_PRESETS, build_graph_model, build_node_model, load_node_task
 
 NODE_TASKS = ("cora", "citeseer")
 GRAPH_TASKS = ("MUTAG", "PROTEINS", "ENZYMES")
@@ -67,11 +66,7 @@ def _train_node(args: argparse.Namespace) -> dict:
         "epochs": args.epochs or preset.epochs,
         "patience": args.patience if args.patience is not None else preset.patience,
     }
-    if args.task == "cora" and args.data_root is None and not os.environ.get("FIVEFOLD_DATA"):
-        graph, config["data"] = load_embedded_cora(), "embedded"
-    else:
-        graph, config["data"] = load_planetoid(args.task, args.data_root), "planetoid"
-    graph = normalize_features(graph)
+    graph, config["data"] = load_node_task(args.task, args.data_root)
     torch.manual_seed(args.seed)
     model = build_node_model(args.model, graph.num_features, int(graph.y.max()) + 1, config["hidden"],
                              config["dropout"])
@@ -108,8 +103,6 @@ def _train_graph(args: argparse.Namespace) -> dict:
     num_classes = int(labels.max()) + 1
 
     def make_model():
-        from dataclasses import replace
-
         return build_graph_model(graphs[0].num_features, num_classes,
                                  replace(preset, hidden=config["hidden"], dropout=config["dropout"]))
 

@@ -38,6 +38,14 @@ def _load_array(path: Path, what: str) -> np.ndarray:
         raise DataError(f"{what}: {path} is not a readable .npy array ({exc})") from None
 
 
+def _is_integer_row(line: str, delimiter: str) -> bool:
+    try:
+        [int(field) for field in line.split(delimiter)]
+    except ValueError:
+        return False
+    return True
+
+
 def _read_edges(path: Path) -> np.ndarray:
     require_file(path, "edge list")
     if path.suffix == ".npy":
@@ -45,7 +53,7 @@ def _read_edges(path: Path) -> np.ndarray:
     else:
         delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
         lines = path.read_text().splitlines()
-        skip = 1 if lines and not lines[0].replace(delimiter, "").replace(" ", "").lstrip("-").isdigit() else 0
+        skip = 1 if lines and not _is_integer_row(lines[0], delimiter) else 0
         try:
             edges = np.loadtxt(path, delimiter=delimiter, dtype=np.int64, skiprows=skip, ndmin=2)
         except ValueError as exc:

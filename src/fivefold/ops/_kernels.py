@@ -4,14 +4,16 @@ Why our own kernels rather than ``torch.sparse.mm``: message passing needs the m
 head, features ``[N, H, C]``) and the SDDMM that gives the gradient of the edge weights, neither of which torch offers
 on the CPU without materialising an ``[E, H, C]`` tensor; a row-parallel numba loop reads each source row once and
 writes each output row once. Kernels do no bounds checks: callers validate indices first (see ``fivefold.ops.sparse``).
+
+Each product is compiled twice: row-parallel for large inputs, and serial for small ones, where waking the thread
+pool costs more than the work (a Cora-sized graph).
 """
 
 import numpy as np
 from numba import njit, prange
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
+def _spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
     """out[i, h, c] = sum_{e in row i} x[indices[e], h, c]."""
     num_rows = indptr.shape[0] - 1
     heads = x.shape[1]
@@ -24,8 +26,7 @@ def spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
                     out[i, h, c] += x[j, h, c]
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def spmm_weighted(indptr, indices, values, x, out):  # pragma: no cover - compiled
+def _spmm_weighted(indptr, indices, values, x, out):  # pragma: no cover - compiled
     """out[i, h, c] = sum_{e in row i} values[e, h] * x[indices[e], h, c]."""
     num_rows = indptr.shape[0] - 1
     heads = x.shape[1]
@@ -39,8 +40,7 @@ def spmm_weighted(indptr, indices, values, x, out):  # pragma: no cover - compil
                     out[i, h, c] += v * x[j, h, c]
 
 
-@njit(parallel=True, fastmath=True, cache=True, nogil=True)
-def sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
+def _sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
     """out[e, h] = sum_c a[i, h, c] * b[indices[e], h, c] for every entry e of row i."""
     num_rows = indptr.shape[0] - 1
     heads = a.shape[1]
@@ -53,6 +53,13 @@ def sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
                 for c in range(channels):
                     acc += a[i, h, c] * b[j, h, c]
                 out[e, h] = acc
+
+
+_parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)
+_serial = njit(fastmath=True, cache=True, nogil=True)
+spmm_sum, spmm_sum_serial = _parallel(_spmm_sum), _serial(_spmm_sum)
+spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_weighted)
+sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
 
 
 @njit(cache=True, nogil=True)

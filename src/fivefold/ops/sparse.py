@@ -21,6 +21,9 @@ from fivefold.ops import _kernels
 
 __all__ = ["CSR", "spmm", "sddmm"]
 
+# below this many multiply-adds a product runs on one thread (thread start-up would dominate)
+PARALLEL_THRESHOLD = 1 << 18
+
 
 class CSR:
     """A sparse pattern in compressed-row form, with the permutation back to the caller's entry order.
@@ -140,10 +143,13 @@ def _spmm_forward(csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:
         if out is None:
             return x3.new_zeros(out_shape)
         xn = x3.contiguous().numpy()
+        parallel = csr.nnz * x3.shape[1] * x3.shape[2] >= PARALLEL_THRESHOLD
         if values2 is None:
-            _kernels.spmm_sum(csr.indptr.numpy(), csr.indices.numpy(), xn, out)
+            kernel = _kernels.spmm_sum if parallel else _kernels.spmm_sum_serial
+            kernel(csr.indptr.numpy(), csr.indices.numpy(), xn, out)
         else:
-            _kernels.spmm_weighted(
+            kernel = _kernels.spmm_weighted if parallel else _kernels.spmm_weighted_serial
+            kernel(
                 csr.indptr.numpy(), csr.indices.numpy(), values2.to(x3.dtype).contiguous().numpy(), xn, out
             )
         return torch.from_numpy(out)
@@ -158,7 +164,8 @@ def _sddmm_forward(csr: CSR, a3: Tensor, b3: Tensor) -> Tensor:
     """``out[e, h] = <a[row_e, h], b[col_e, h]>`` on ``[*, H, C]`` inputs; no autograd."""
     if a3.device.type == "cpu" and a3.dtype in (torch.float32, torch.float64):
         out = np.empty((csr.nnz, a3.shape[1]), dtype=a3.detach().numpy().dtype)
-        _kernels.sddmm(
+        parallel = csr.nnz * a3.shape[1] * a3.shape[2] >= PARALLEL_THRESHOLD
+        (_kernels.sddmm if parallel else _kernels.sddmm_serial)(
             csr.indptr.numpy(), csr.indices.numpy(), a3.contiguous().numpy(), b3.contiguous().numpy(), out
         )
         return torch.from_numpy(out)

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from fivefold.graphs import GAT, GCN, GIN, GINGraphClassifier, GraphSAGE
+from fivefold.data import load_embedded_cora, load_planetoid
+from fivefold.graphs import GAT, GCN, GIN, GINGraphClassifier, Graph, GraphSAGE, normalize_features
 
-__all__ = ["NodePreset", "NODE_PRESETS", "GraphPreset", "GRAPH_PRESET", "build_node_model", "build_graph_model"]
+__all__ = [
+    "GRAPH_PRESET", "NODE_PRESETS", "GraphPreset", "NodePreset", "build_graph_model", "build_node_model",
+    "load_node_task",
+]
+
+
+def load_node_task(task: str, data_root: str | os.PathLike | None) -> tuple[Graph, str]:
+    """The graph of a node-classification task with row-normalised features, and where it came from.
+
+    Cora falls back to the embedded copy when no data folder is given (neither ``data_root`` nor
+    ``$FIVEFOLD_DATA``)."""
+    if task == "cora" and data_root is None and not os.environ.get("FIVEFOLD_DATA"):
+        return normalize_features(load_embedded_cora()), "embedded"
+    return normalize_features(load_planetoid(task, data_root)), "planetoid"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,52 @@
+import json
+
+import pytest
+
+from fivefold.cli import main
+
+
+def test_train_on_embedded_cora_writes_run_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("FIVEFOLD_DATA", raising=False)
+    assert main(["train", "--epochs", "5", "--no-progress", "--runs-dir", str(tmp_path)]) == 0
+    (run,) = list(tmp_path.iterdir())
+    assert run.name.endswith("-cora-gcn")
+    for name in ("config.json", "metrics.json", "checkpoint.pt", "curves.png"):
+        assert (run / name).is_file(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 5
+    assert 0.0 <= metrics["final"]["test_acc"] <= 1.0
+    assert json.loads((run / "config.json").read_text())["data"] == "embedded"
+    assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model", ["gat", "sage", "gin"])
+def test_train_other_models_on_real_citeseer(data_root, tmp_path, model):
+    assert main(["train", "--task", "citeseer", "--model", model, "--epochs", "2", "--no-progress",
+                 "--data-root", str(data_root), "--runs-dir", str(tmp_path)]) == 0
+
+
+def test_train_graph_task_cross_validates(data_root, tmp_path):
+    assert main(["train", "--task", "MUTAG", "--epochs", "2", "--folds", "3", "--no-progress",
+                 "--data-root", str(data_root), "--runs-dir", str(tmp_path)]) == 0
+    (run,) = list(tmp_path.iterdir())
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["cross_validation"]["fold_curves"]) == 3
+
+
+def test_datasets_lists_where(data_root, capsys):
+    assert main(["datasets", "--data-root", str(data_root)]) == 0
+    out = capsys.readouterr().out
+    assert "citeseer" in out and "found" in out and "missing ind.pubmed.allx" in out
+
+
+def test_help_lists_tasks_and_models(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    for word in ("cora", "citeseer", "MUTAG", "gcn", "gat", "sage", "gin", "--epochs"):
+        assert word in out
+
+
+def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--task", "citeseer", "--data-root", str(tmp_path / "none"), "--no-progress"]) == 2
+    assert "does not exist" in capsys.readouterr().err
