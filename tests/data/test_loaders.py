@@ -138,3 +138,35 @@ def test_npz_graph(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"garbage")
     with pytest.raises(DataError, match="not a readable"):
         load_npz(tmp_path / "junk.npz")
+
+
+def test_malformed_inputs_raise_data_error_not_raw_tracebacks(tmp_path):
+    adj = sp.csr_matrix(np.array([[0, 1], [1, 0]], dtype=np.float32))
+    np.savez(tmp_path / "badattr.npz", adj_data=adj.data, adj_indices=adj.indices, adj_indptr=adj.indptr,
+             adj_shape=adj.shape, attr_data=np.ones(1), attr_indices=np.array([-1]), attr_indptr=np.array([0, 1, 1]),
+             attr_shape=np.array([2, 3]))
+    with pytest.raises(DataError, match="inconsistent"):
+        load_npz(tmp_path / "badattr.npz")
+    np.save(tmp_path / "plain.npy", np.zeros(3))
+    with pytest.raises(DataError, match="single .npy"):
+        load_npz(tmp_path / "plain.npy")
+    (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
+    with pytest.raises(DataError, match="not a text file"):
+        load_edge_list(tmp_path / "binary.csv")
+    np.save(tmp_path / "labels.npy", np.array(["a", "b"]))
+    (tmp_path / "e.csv").write_text("0,1\n")
+    with pytest.raises(DataError, match="expected numbers"):
+        load_edge_list(tmp_path / "e.csv", labels=tmp_path / "labels.npy")
+
+
+def test_malformed_tu_set_is_rejected(tmp_path):
+    folder = tmp_path / "tudataset" / "TOY"
+    folder.mkdir(parents=True)
+    (folder / "TOY_A.txt").write_text("1, 3\n3, 1\n")
+    (folder / "TOY_graph_indicator.txt").write_text("1\n1\n2\n")
+    (folder / "TOY_graph_labels.txt").write_text("0\n1\n")
+    with pytest.raises(DataError, match="different graphs"):
+        load_tu("TOY", tmp_path)
+    (folder / "TOY_graph_indicator.txt").write_text("1\n1\n3\n")
+    with pytest.raises(DataError, match="graph ids"):
+        load_tu("TOY", tmp_path)

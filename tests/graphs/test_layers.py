@@ -53,14 +53,17 @@ def incoming(graph, i):
 
 
 def ref_gcn(layer, x, graph):
+    """A + diag(d): d_i = s, or 1 where node i already has a self-loop (torch_geometric's convention)."""
     s = layer.self_loop_weight
     keep = graph.edge_index[0] != graph.edge_index[1]
     src, dst = graph.edge_index[:, keep]
-    deg = torch.full((graph.num_nodes,), s, dtype=x.dtype).index_add(0, dst, torch.ones(len(dst), dtype=x.dtype))
+    diag = torch.full((graph.num_nodes,), s, dtype=x.dtype)
+    diag[graph.edge_index[0, ~keep]] = 1.0
+    deg = diag.index_add(0, dst, torch.ones(len(dst), dtype=x.dtype))
     h = x @ layer.lin.weight.t()
     out = torch.zeros(graph.num_nodes, h.shape[1], dtype=x.dtype)
     for i in range(graph.num_nodes):
-        out[i] += s * h[i] / deg[i]
+        out[i] += diag[i] * h[i] / deg[i]
         for j in src[dst == i]:
             out[i] += h[j] / (deg[i].sqrt() * deg[j].sqrt())
     return out + layer.bias
@@ -258,3 +261,34 @@ def test_gcn_edge_weight_matches_scaled_graph():
     layer = GCNConv(F_IN, F_OUT).double()
     ones = layer(graph.x, graph, torch.ones(graph.num_edges, dtype=torch.float64))
     torch.testing.assert_close(ones, layer(graph.x, graph))
+
+
+@pytest.mark.parametrize("options", [{"improved": True}, {"add_self_loops": False}, {}])
+def test_gcn_self_loop_conventions_match_torch_geometric(options):
+    pyg = pytest.importorskip("torch_geometric.nn")
+    graph = random_graph(30, 120, 11)  # has self-loops
+    assert graph.has_self_loops()
+    ours = GCNConv(F_IN, F_OUT, **options).double()
+    theirs = pyg.GCNConv(F_IN, F_OUT, **options).double()
+    theirs.lin.weight.data.copy_(ours.lin.weight)
+    theirs.bias.data.copy_(ours.bias)
+    weight = torch.rand(graph.num_edges, dtype=torch.float64)
+    with torch.no_grad():
+        if not options.get("improved"):
+            # torch_geometric ignores improved=True when no edge weights are given (its fill value only applies to
+            # given weights); fivefold follows the definition A + 2I in both cases
+            torch.testing.assert_close(ours(graph.x, graph), theirs(graph.x, graph.edge_index))
+        torch.testing.assert_close(ours(graph.x, graph, weight), theirs(graph.x, graph.edge_index, weight))
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layers_run_on_a_batch_like_on_each_graph(name):
+    from fivefold.graphs import Batch
+
+    graphs = [random_graph(5, 12, 20), random_graph(7, 15, 21)]
+    batch = Batch.from_graphs(graphs)
+    layer = LAYERS[name].double().eval()
+    with torch.no_grad():
+        out = run(layer, batch.x, batch)
+        expected = torch.cat([run(layer, g.x, g) for g in graphs])
+    torch.testing.assert_close(out, expected)

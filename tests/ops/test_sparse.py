@@ -94,3 +94,29 @@ def test_bad_inputs_raise():
         spmm(csr, torch.randn(5, 2), torch.rand(3))
     with pytest.raises(OpsError, match="floating"):
         spmm(csr, torch.ones(5, 2, dtype=torch.long))
+
+
+def test_hand_built_invalid_csr_is_rejected_before_any_kernel():
+    with pytest.raises(OpsError, match="indices"):
+        CSR(torch.tensor([0, 2]), torch.tensor([0, 10**9]), torch.tensor([0, 1]), 1)
+    with pytest.raises(OpsError, match="indptr"):
+        CSR(torch.tensor([0, 3]), torch.tensor([0, 0]), torch.tensor([0, 1]), 1)
+    with pytest.raises(OpsError, match="non-negative"):
+        CSR.from_coo(torch.empty(0, dtype=torch.long), torch.empty(0, dtype=torch.long), -1, 3)
+
+
+def test_double_backward_is_refused_clearly():
+    csr, _, _ = _random_csr()
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(spmm(csr, x).pow(2).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|differentiable"):
+        grad.sum().backward()
+
+
+def test_torch_path_casts_values_to_feature_dtype():
+    from fivefold.ops.sparse import _spmm_forward
+
+    csr, _, _ = _random_csr()
+    x = torch.randn(5, 1, 3, dtype=torch.bfloat16)
+    out = _spmm_forward(csr, x, torch.rand(csr.nnz, 1))
+    assert out.dtype == torch.bfloat16

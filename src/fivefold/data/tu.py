@@ -67,9 +67,8 @@ def load_tu(name: str, root: str | os.PathLike | None = None, *, use_node_attrib
     node_labels = _read(folder, name, "node_labels", np.int64, required=False)
     edge_labels = _read(folder, name, "edge_labels", np.int64, required=False)
     attributes = _read(folder, name, "node_attributes", np.float32, required=False)
-    num_nodes = len(graph_of_node)
-    if edges.shape[1] != 2 or edges.min() < 0 or edges.max() >= num_nodes:
-        raise DataError(f"{name}_A.txt has node ids outside 1..{num_nodes}")
+    num_nodes, num_graphs = len(graph_of_node), len(raw_labels)
+    _check_tu(name, edges, graph_of_node, num_graphs, node_labels, edge_labels, attributes)
     features = []
     if node_labels is not None:
         node_labels = node_labels - node_labels.min()
@@ -81,7 +80,8 @@ def load_tu(name: str, root: str | os.PathLike | None = None, *, use_node_attrib
     x = torch.from_numpy(np.concatenate(features, axis=1))
     edge_attr = None
     if edge_labels is not None:
-        edge_attr = torch.from_numpy(np.eye(edge_labels.max() + 1, dtype=np.float32)[edge_labels - edge_labels.min()])
+        edge_labels = edge_labels - edge_labels.min()
+        edge_attr = torch.from_numpy(np.eye(edge_labels.max() + 1, dtype=np.float32)[edge_labels])
     classes, graph_labels = np.unique(raw_labels, return_inverse=True)
     node_ptr = np.concatenate([[0], np.cumsum(np.bincount(graph_of_node, minlength=len(raw_labels)))])
     edge_graph = graph_of_node[edges[:, 0]]
@@ -97,6 +97,25 @@ def load_tu(name: str, root: str | os.PathLike | None = None, *, use_node_attrib
             graph_y=torch.tensor(int(graph_labels[g])),
         ))
     return graphs
+
+
+def _check_tu(name, edges, graph_of_node, num_graphs, node_labels, edge_labels, attributes) -> None:
+    """Reject malformed TU files with a DataError naming the file (never a silent drop or a raw traceback)."""
+    num_nodes = len(graph_of_node)
+    if edges.ndim != 2 or edges.shape[1] != 2:
+        raise DataError(f"{name}_A.txt must hold one 'row, col' pair per line")
+    if num_nodes == 0 or graph_of_node.min() < 0 or graph_of_node.max() >= num_graphs:
+        raise DataError(f"{name}_graph_indicator.txt must hold graph ids in 1..{num_graphs} (one per graph label)")
+    if bool((np.diff(graph_of_node) < 0).any()):
+        raise DataError(f"{name}_graph_indicator.txt must list the nodes of each graph contiguously, in order")
+    if edges.size and (edges.min() < 0 or edges.max() >= num_nodes):
+        raise DataError(f"{name}_A.txt has node ids outside 1..{num_nodes}")
+    if edges.size and bool((graph_of_node[edges[:, 0]] != graph_of_node[edges[:, 1]]).any()):
+        raise DataError(f"{name}_A.txt has an edge between nodes of different graphs")
+    for part, values, expected in (("node_labels", node_labels, num_nodes), ("node_attributes", attributes, num_nodes),
+                                   ("edge_labels", edge_labels, len(edges))):
+        if values is not None and len(values) != expected:
+            raise DataError(f"{name}_{part}.txt has {len(values)} lines, expected {expected}")
 
 
 def stratified_folds(

@@ -33,9 +33,15 @@ __all__ = ["load_edge_list", "load_npz"]
 def _load_array(path: Path, what: str) -> np.ndarray:
     require_file(path, what)
     try:
-        return np.load(path, allow_pickle=False)
+        array = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
         raise DataError(f"{what}: {path} is not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DataError(f"{what}: {path} is an .npz archive; expected a single .npy array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise DataError(f"{what}: {path} holds {array.dtype} values; expected numbers")
+    return array
 
 
 def _is_integer_row(line: str, delimiter: str) -> bool:
@@ -52,7 +58,10 @@ def _read_edges(path: Path) -> np.ndarray:
         edges = _load_array(path, "edge list")
     else:
         delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
-        lines = path.read_text().splitlines()
+        try:
+            lines = path.read_text().splitlines()
+        except UnicodeDecodeError:
+            raise DataError(f"edge list {path} is not a text file; expected CSV/TSV or .npy") from None
         skip = 1 if lines and not _is_integer_row(lines[0], delimiter) else 0
         try:
             edges = np.loadtxt(path, delimiter=delimiter, dtype=np.int64, skiprows=skip, ndmin=2)
@@ -91,10 +100,13 @@ def load_npz(path: str | os.PathLike) -> Graph:
     """A ``Graph`` from a ``.npz`` holding a CSR adjacency and optional ``attr_*`` / ``labels`` arrays."""
     path = require_file(Path(path), "graph .npz")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = dict(archive)
+        archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path} is not a readable .npz archive ({exc})") from None
+    if isinstance(archive, np.ndarray):
+        raise DataError(f"{path} is a single .npy array; expected an .npz archive of named arrays")
+    with archive:
+        arrays = dict(archive)
     needed = ("adj_data", "adj_indices", "adj_indptr", "adj_shape")
     missing = [k for k in needed if k not in arrays]
     if missing:
@@ -102,23 +114,29 @@ def load_npz(path: str | os.PathLike) -> Graph:
     try:
         adjacency = sp.csr_matrix(
             (arrays["adj_data"], arrays["adj_indices"], arrays["adj_indptr"]), shape=tuple(arrays["adj_shape"])
-        ).tocoo()
+        )
+        adjacency.check_format(full_check=True)
+        adjacency = adjacency.tocoo()
         x = None
         if "attr_data" in arrays:
-            x = sp.csr_matrix(
+            attributes = sp.csr_matrix(
                 (arrays["attr_data"], arrays["attr_indices"], arrays["attr_indptr"]),
                 shape=tuple(arrays["attr_shape"]),
-            ).toarray()
+            )
+            attributes.check_format(full_check=True)
+            x = attributes.toarray()
         elif "attr_matrix" in arrays:
             x = arrays["attr_matrix"]
+        labels = arrays["labels"].astype(np.int64) if "labels" in arrays else None
+        x = None if x is None else np.asarray(x, dtype=np.float32)
     except (ValueError, KeyError, TypeError) as exc:
         raise DataError(f"{path}: inconsistent CSR arrays ({exc})") from None
     edge_index = torch.from_numpy(np.vstack([adjacency.row, adjacency.col]).astype(np.int64))
     try:
         return Graph(
             edge_index, int(adjacency.shape[0]),
-            x=None if x is None else torch.from_numpy(np.asarray(x, dtype=np.float32)),
-            y=torch.from_numpy(arrays["labels"].astype(np.int64)) if "labels" in arrays else None,
+            x=None if x is None else torch.from_numpy(x),
+            y=None if labels is None else torch.from_numpy(labels),
         )
     except GraphError as exc:
         raise DataError(f"{path}: {exc}") from None

@@ -19,44 +19,49 @@ def with_self_loops(graph: Graph) -> Graph:
 
 
 def gcn_normalisation(
-    graph: Graph, edge_weight: Tensor | None, self_loop_weight: float
+    graph: Graph, edge_weight: Tensor | None, self_loop_weight: float, dtype: torch.dtype
 ) -> tuple[CSR, Tensor, Tensor]:
     """Symmetric normalisation ``D^-1/2 (A + s I) D^-1/2`` of Kipf & Welling (2017), as a CSC pattern.
 
-    Existing self-loops are dropped and replaced by the diagonal ``s I`` (``s = self_loop_weight``; 0 for none).
-    Returns the CSC pattern of the off-diagonal part (rows = targets), its ``[nnz]`` weights in CSC order, and
-    the ``[N]`` diagonal weights. With ``edge_weight=None`` the result is cached on the graph.
+    Self-loops follow torch_geometric's ``gcn_norm``: with ``s > 0`` a node that already has a loop keeps that
+    loop's weight on the diagonal (1 without ``edge_weight``) and every other node gets ``s``; with ``s = 0``
+    existing loops stay ordinary entries of ``A``. Returns the CSC pattern of the off-diagonal part (rows =
+    targets), its ``[nnz]`` weights in CSC order and the ``[N]`` diagonal weights, in ``dtype``. Without
+    ``edge_weight`` the result is cached on the graph.
     """
     if edge_weight is None:
-        key = ("gcn_normalisation", self_loop_weight)
-        return graph.cached(key, lambda: _gcn_normalisation(graph, None, self_loop_weight))
-    return _gcn_normalisation(graph, edge_weight, self_loop_weight)
+        key = ("gcn_normalisation", self_loop_weight, dtype)
+        return graph.cached(key, lambda: _gcn_normalisation(graph, None, self_loop_weight, dtype))
+    return _gcn_normalisation(graph, edge_weight.to(dtype), self_loop_weight, dtype)
 
 
 def _gcn_normalisation(
-    graph: Graph, edge_weight: Tensor | None, self_loop_weight: float
+    graph: Graph, edge_weight: Tensor | None, self_loop_weight: float, dtype: torch.dtype
 ) -> tuple[CSR, Tensor, Tensor]:
-    if edge_weight is not None and graph.has_self_loops():
-        keep = graph.edge_index[0] != graph.edge_index[1]
-        edge_weight = edge_weight[keep]
-    plain = without_self_loops(graph)
-    csc = plain.csc()
-    dtype = torch.get_default_dtype() if edge_weight is None else edge_weight.dtype
-    if edge_weight is None:
-        weight = torch.ones(csc.nnz, dtype=dtype, device=graph.device)
+    device = graph.device
+    diagonal = torch.full((graph.num_nodes,), float(self_loop_weight), dtype=dtype, device=device)
+    if self_loop_weight == 0:
+        plain = graph
     else:
-        weight = edge_weight[csc.perm]
-    degree = torch.full((graph.num_nodes,), float(self_loop_weight), dtype=dtype, device=graph.device)
-    degree = degree.index_add(0, csc.rows, weight)
+        plain = without_self_loops(graph)
+        loops = graph.edge_index[0] == graph.edge_index[1]
+        if bool(loops.any()):
+            existing = torch.ones(int(loops.sum()), dtype=dtype, device=device)
+            if edge_weight is not None:
+                existing = edge_weight[loops]
+                edge_weight = edge_weight[~loops]
+            diagonal[graph.edge_index[0, loops]] = existing
+    csc = plain.csc()
+    weight = torch.ones(csc.nnz, dtype=dtype, device=device) if edge_weight is None else edge_weight[csc.perm]
+    degree = diagonal.index_add(0, csc.rows, weight)
     inv_sqrt = degree.pow(-0.5)
     inv_sqrt = inv_sqrt.masked_fill(torch.isinf(inv_sqrt), 0.0)
     values = inv_sqrt[csc.rows] * weight * inv_sqrt[csc.indices]
-    diagonal = self_loop_weight * inv_sqrt * inv_sqrt
-    return csc, values, diagonal
+    return csc, values, diagonal * inv_sqrt * inv_sqrt
 
 
-def inverse_in_degree(graph: Graph) -> Tensor:
+def inverse_in_degree(graph: Graph, dtype: torch.dtype) -> Tensor:
     """``[N, 1]`` 1 / max(in-degree, 1), the weights of mean aggregation."""
     return graph.cached(
-        "inverse_in_degree", lambda: 1.0 / graph.in_degree().clamp(min=1).to(torch.get_default_dtype()).unsqueeze(-1)
+        ("inverse_in_degree", dtype), lambda: 1.0 / graph.in_degree().clamp(min=1).to(dtype).unsqueeze(-1)
     )

@@ -51,7 +51,13 @@ class Batch(Graph):
 
     @classmethod
     def _from_fields(cls, template: Graph, fields: dict[str, Any]) -> Graph:
+        """Keep the batch structure when nodes and edges are unchanged; otherwise (self-loops added, a subgraph
+        taken, ...) the per-graph offsets no longer hold and a plain ``Graph`` is returned."""
         assert isinstance(template, Batch)
+        same_nodes = fields["num_nodes"] == template.num_nodes
+        same_edges = fields["edge_index"].shape[1] == template.num_edges
+        if not (same_nodes and same_edges):
+            return Graph(**fields)
         device = fields["edge_index"].device
         return Batch(ptr=template.ptr.to(device), edge_ptr=template.edge_ptr.to(device), **fields)
 
@@ -83,10 +89,8 @@ class Batch(Graph):
                 raise GraphError(f"graphs[{missing}] has no {name} but other graphs do; batch graphs alike")
             if not present[0]:
                 fields[name] = None
-            elif name == "graph_y":
-                fields[name] = torch.stack([torch.as_tensor(g.graph_y) for g in graphs])
             else:
-                fields[name] = torch.cat([getattr(g, name) for g in graphs], dim=0)
+                fields[name] = _join(name, [getattr(g, name) for g in graphs])
         return cls(ptr=ptr.to(device), edge_ptr=edge_ptr.to(device), **fields)
 
     def to_graphs(self) -> list[Graph]:
@@ -106,3 +110,13 @@ class Batch(Graph):
 
     def __repr__(self) -> str:
         return super().__repr__()[:-1] + f", num_graphs={self.num_graphs})"
+
+
+def _join(name: str, values: list[Tensor]) -> Tensor:
+    """Stack graph-level ``graph_y`` / concatenate node and edge fields, with a clear error on shape mismatch."""
+    shapes = {tuple(v.shape) if name == "graph_y" else tuple(v.shape[1:]) for v in values}
+    if len(shapes) > 1:
+        raise GraphError(f"cannot batch {name}: the graphs disagree on its shape ({sorted(shapes)})")
+    if name == "graph_y":
+        return torch.stack(values)
+    return torch.cat(values, dim=0)

@@ -102,7 +102,7 @@ class NNConv(nn.Module):
                 f"edge_network must map edge_attr to [E, {self.in_channels * self.out_channels}], "
                 f"got {tuple(theta.shape)}"
             )
-        theta = theta.view(-1, self.in_channels, self.out_channels)
+        theta = theta.reshape(-1, self.in_channels, self.out_channels)
         messages = torch.bmm(x.index_select(0, source).unsqueeze(1), theta).squeeze(1)
         out = _scatter(messages, target, graph.num_nodes, self.aggr)
         if self.lin_root is not None:

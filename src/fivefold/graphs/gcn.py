@@ -1,7 +1,9 @@
 """Graph convolution of Kipf & Welling (2017), "Semi-Supervised Classification with Graph Convolutional Networks".
 
 Update rule: ``X' = D^-1/2 (A + I) D^-1/2 X W + b`` where ``D`` is the degree matrix of ``A + I``
-(``A + 2I`` with ``improved=True``). Permutation-equivariant: relabelling nodes permutes the output rows.
+(``A + 2I`` with ``improved=True``; existing self-loops keep their own weight, as in torch_geometric).
+Unlike torch_geometric 2.8, ``improved=True`` gives ``A + 2I`` also when no edge weights are passed (torch_geometric
+then silently uses ``A + I``). Permutation-equivariant: relabelling nodes permutes the output rows.
 The message ``w_ij x_j W`` is linear in the source features, so aggregation is one CSR product (``ops.spmm``).
 """
 
@@ -56,9 +58,9 @@ class GCNConv(nn.Module):
     def forward(self, x: Tensor, graph: Graph, edge_weight: Tensor | None = None) -> Tensor:
         check_features(x, graph, self.in_channels)
         check_edge_weight(edge_weight, graph)
-        csc, weights, diagonal = gcn_normalisation(graph, edge_weight, self.self_loop_weight)
+        csc, weights, diagonal = gcn_normalisation(graph, edge_weight, self.self_loop_weight, x.dtype)
         h = self.lin(x)
-        out = spmm(csc, h, weights.to(h.dtype)) + diagonal.to(h.dtype).unsqueeze(-1) * h
+        out = spmm(csc, h, weights) + diagonal.unsqueeze(-1) * h
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -86,6 +86,7 @@ class GINEConv(nn.Module):
             self.lin_edge: nn.Linear | None = nn.Linear(edge_dim, in_channels)
         else:
             self.lin_edge = None
+        self.in_channels = in_channels
 
     def reset_parameters(self) -> None:
         _reset(self.mlp)
@@ -94,7 +95,7 @@ class GINEConv(nn.Module):
         self.eps.data.fill_(self.initial_eps)
 
     def forward(self, x: Tensor, graph: Graph, edge_attr: Tensor | None = None) -> Tensor:
-        check_features(x, graph)
+        check_features(x, graph, self.in_channels)
         edge_attr = check_edge_attr(edge_attr, graph, self.edge_dim if self.edge_dim is not None else x.shape[1])
         if self.lin_edge is not None:
             edge_attr = self.lin_edge(edge_attr)

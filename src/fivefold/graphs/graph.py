@@ -147,6 +147,11 @@ class Graph:
         put(self, "pos", pos)
         for name, mask in (("train_mask", train_mask), ("val_mask", val_mask), ("test_mask", test_mask)):
             put(self, name, _check_mask(name, mask, num_nodes))
+        for name in FIELDS[2:]:
+            value = getattr(self, name)
+            if value is not None and value.device != edge_index.device:
+                raise GraphError(f"{name} is on {value.device} but edge_index is on {edge_index.device}; "
+                                 "put every tensor of a graph on one device")
         put(self, "_cache", {})
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -59,7 +59,7 @@ class SAGEConv(nn.Module):
         csc = graph.csc()
         if self.aggr == "mean":
             # mean and W_1 commute: aggregate whichever side is narrower
-            scale = inverse_in_degree(graph).to(x.dtype)
+            scale = inverse_in_degree(graph, x.dtype)
             if self.out_channels < self.in_channels:
                 out = spmm(csc, x @ self.lin_neighbors.weight.t()) * scale
                 if self.lin_neighbors.bias is not None:

@@ -7,7 +7,7 @@ from torch import Tensor
 
 from fivefold.errors import GraphError
 from fivefold.graphs.graph import NODE_FIELDS, Graph
-from fivefold.ops.scatter import _scatter
+from fivefold.ops.scatter import _check_reduce, _scatter
 
 __all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph", "normalize_features"]
 
@@ -38,6 +38,7 @@ def add_self_loops(graph: Graph, fill_value: float = 1.0) -> Graph:
 
 def coalesce(graph: Graph, reduce: str = "sum") -> Graph:
     """Sort edges by (source, target) and merge duplicates; duplicate ``edge_attr`` rows are reduced with ``reduce``."""
+    _check_reduce(reduce)
     n = graph.num_nodes
     key = graph.edge_index[0] * n + graph.edge_index[1]
     unique, inverse = torch.unique(key, sorted=True, return_inverse=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from fivefold.errors import OpsError
 from fivefold.ops import _kernels
@@ -35,12 +36,15 @@ class CSR:
             (for a graph: the edge id).
         num_cols: number of columns.
 
-    Use :meth:`from_coo` to build one from (row, col) pairs; it validates.
+    The constructor checks these invariants (an invalid pattern would make the kernels read out of bounds);
+    :meth:`from_coo` builds one from (row, col) pairs.
     """
 
     __slots__ = ("indptr", "indices", "perm", "num_rows", "num_cols", "_rows", "_transpose")
 
-    def __init__(self, indptr: Tensor, indices: Tensor, perm: Tensor, num_cols: int) -> None:
+    def __init__(self, indptr: Tensor, indices: Tensor, perm: Tensor, num_cols: int, *, check: bool = True) -> None:
+        if check:
+            _check_pattern(indptr, indices, perm, num_cols)
         self.indptr = indptr
         self.indices = indices
         self.perm = perm
@@ -57,6 +61,8 @@ class CSR:
             row: ``[nnz]`` int64 in ``[0, num_rows)``.
             col: ``[nnz]`` int64 in ``[0, num_cols)``.
         """
+        if num_rows < 0 or num_cols < 0:
+            raise OpsError(f"CSR shape must be non-negative, got ({num_rows}, {num_cols})")
         _check_index(row, num_rows, "row")
         _check_index(col, num_cols, "col")
         if row.numel() != col.numel():
@@ -70,7 +76,7 @@ class CSR:
             counts = torch.bincount(row, minlength=num_rows)
             indptr = torch.zeros(num_rows + 1, dtype=torch.long, device=row.device)
             torch.cumsum(counts, 0, out=indptr[1:])
-        return cls(indptr, col[perm].contiguous(), perm, num_cols)
+        return cls(indptr, col[perm].contiguous(), perm, num_cols, check=False)
 
     @property
     def nnz(self) -> int:
@@ -93,13 +99,13 @@ class CSR:
     def transpose(self) -> CSR:
         """The transposed pattern; its ``perm`` maps into *this* CSR's entry order. Computed once."""
         if self._transpose is None:
-            t = CSR.from_coo(self.indices, self.rows, self.num_cols, self.num_rows)
+            t = CSR.from_coo(self.indices, self.rows, self.num_cols, self.num_rows)  # indices already checked
             t._transpose = self
             self._transpose = t
         return self._transpose
 
     def to(self, device: torch.device | str) -> CSR:
-        return CSR(self.indptr.to(device), self.indices.to(device), self.perm.to(device), self.num_cols)
+        return CSR(self.indptr.to(device), self.indices.to(device), self.perm.to(device), self.num_cols, check=False)
 
     def to_torch(self, values: Tensor | None = None) -> Tensor:
         """A ``torch.sparse_csr_tensor`` with these entries (ones where ``values`` is None)."""
@@ -109,6 +115,20 @@ class CSR:
 
     def __repr__(self) -> str:
         return f"CSR(shape=({self.num_rows}, {self.num_cols}), nnz={self.nnz})"
+
+
+def _check_pattern(indptr: Tensor, indices: Tensor, perm: Tensor, num_cols: int) -> None:
+    for name, t in (("indptr", indptr), ("indices", indices), ("perm", perm)):
+        if not isinstance(t, Tensor) or t.dtype != torch.long or t.dim() != 1:
+            raise OpsError(f"CSR {name} must be a 1-D int64 tensor")
+    if num_cols < 0 or indptr.numel() < 1:
+        raise OpsError("CSR needs num_cols >= 0 and indptr of length num_rows + 1 >= 1")
+    nnz = indices.numel()
+    if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or bool((indptr[1:] < indptr[:-1]).any()):
+        raise OpsError(f"CSR indptr must start at 0, end at nnz = {nnz} and be non-decreasing")
+    if perm.numel() != nnz:
+        raise OpsError(f"CSR perm has {perm.numel()} entries, indices has {nnz}")
+    _check_index(indices, num_cols, "CSR indices")
 
 
 def _check_index(index: Tensor, size: int, name: str) -> None:
@@ -155,7 +175,7 @@ def _spmm_forward(csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:
         return torch.from_numpy(out)
     gathered = x3.index_select(0, csr.indices)
     if values2 is not None:
-        gathered = gathered * values2.unsqueeze(-1)
+        gathered = gathered * values2.to(x3.dtype).unsqueeze(-1)
     out = x3.new_zeros(out_shape)
     return out.index_add_(0, csr.rows, gathered)
 
@@ -180,6 +200,7 @@ class _SpMM(torch.autograd.Function):
         return _spmm_forward(csr, x3.detach(), None if values2 is None else values2.detach())
 
     @staticmethod
+    @once_differentiable
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         x3, values2 = ctx.saved_tensors
         csr: CSR = ctx.csr
@@ -209,6 +230,8 @@ def spmm(csr: CSR, x: Tensor, values: Tensor | None = None) -> Tensor:
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise OpsError("spmm: x must be a floating-point tensor")
     x3, was_2d = _as_heads(x)
+    if x3.device != csr.indices.device or (values is not None and values.device != x3.device):
+        raise OpsError(f"spmm: x, values and the sparse pattern must be on one device (x is on {x3.device})")
     if x3.shape[0] != csr.num_cols:
         raise OpsError(f"spmm: x has {x3.shape[0]} rows but the sparse matrix has {csr.num_cols} columns")
     values2 = None
