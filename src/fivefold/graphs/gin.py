@@ -38,11 +38,7 @@ class GINConv(nn.Module):
     def __init__(self, mlp: nn.Module, *, eps: float = 0.0, train_eps: bool = False) -> None:
         super().__init__()
         self.mlp = mlp
-        self.initial_eps = eps
-        if train_eps:
-            self.eps = nn.Parameter(torch.tensor([eps]))
-        else:
-            self.register_buffer("eps", torch.tensor([eps]))
+        _init_eps(self, eps, train_eps)
 
     def reset_parameters(self) -> None:
         _reset(self.mlp)
@@ -74,11 +70,7 @@ class GINEConv(nn.Module):
     ) -> None:
         super().__init__()
         self.mlp = mlp
-        self.initial_eps = eps
-        if train_eps:
-            self.eps = nn.Parameter(torch.tensor([eps]))
-        else:
-            self.register_buffer("eps", torch.tensor([eps]))
+        _init_eps(self, eps, train_eps)
         self.edge_dim = edge_dim
         if edge_dim is not None:
             if in_channels is None:
@@ -103,6 +95,15 @@ class GINEConv(nn.Module):
         messages = torch.relu(x.index_select(0, source) + edge_attr)
         aggregated = _scatter(messages, target, graph.num_nodes, "sum")
         return self.mlp((1 + self.eps) * x + aggregated)
+
+
+def _init_eps(module: nn.Module, eps: float, train_eps: bool) -> None:
+    """``eps`` as a parameter (GIN-eps) or a fixed buffer (GIN-0 when 0), remembered for ``reset_parameters``."""
+    module.initial_eps = eps
+    if train_eps:
+        module.eps = nn.Parameter(torch.tensor([eps]))
+    else:
+        module.register_buffer("eps", torch.tensor([eps]))
 
 
 def _reset(module: nn.Module) -> None:

@@ -20,7 +20,7 @@ from fivefold.graphs.graph import Graph
 from fivefold.graphs.readout import global_sum_pool
 from fivefold.graphs.sage import SAGEConv
 
-__all__ = ["GCN", "GAT", "GraphSAGE", "GIN", "GINGraphClassifier", "mlp"]
+__all__ = ["GCN", "GAT", "GraphSAGE", "GIN", "GINGraphClassifier", "TwoLayerGNN", "mlp"]
 
 
 def mlp(in_channels: int, hidden: int, out_channels: int, batch_norm: bool = False) -> nn.Sequential:
@@ -32,73 +32,54 @@ def mlp(in_channels: int, hidden: int, out_channels: int, batch_norm: bool = Fal
     return nn.Sequential(*layers)
 
 
-class GCN(nn.Module):
-    """Two-layer GCN: ``x: [N, F] -> logits [N, classes]``."""
+class TwoLayerGNN(nn.Module):
+    """``dropout -> conv1 -> activation -> dropout -> conv2``: the node classifiers of the GCN, GAT, GraphSAGE
+    and GIN papers differ only in their convolutions and activation. ``x: [N, F] -> logits [N, classes]``."""
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 16, dropout: float = 0.5) -> None:
+    def __init__(self, conv1: nn.Module, conv2: nn.Module, dropout: float, activation: str = "relu") -> None:
         super().__init__()
-        self.conv1 = GCNConv(in_channels, hidden)
-        self.conv2 = GCNConv(hidden, out_channels)
+        if activation not in ("relu", "elu"):
+            raise ValueError(f"activation must be 'relu' or 'elu', got {activation!r}")
+        self.conv1 = conv1
+        self.conv2 = conv2
         self.dropout = dropout
+        self.activation = activation
 
     def forward(self, x: Tensor, graph: Graph) -> Tensor:
         x = F.dropout(x, self.dropout, self.training)
-        x = F.relu(self.conv1(x, graph))
+        x = self.conv1(x, graph)
+        x = F.relu(x) if self.activation == "relu" else F.elu(x)
         x = F.dropout(x, self.dropout, self.training)
         return self.conv2(x, graph)
 
 
-class GAT(nn.Module):
-    """Two-layer GAT: ``x: [N, F] -> logits [N, classes]``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1,
-        dropout: float = 0.6,
-    ) -> None:
-        super().__init__()
-        self.conv1 = GATConv(in_channels, hidden, heads=heads, dropout=dropout)
-        self.conv2 = GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout)
-        self.dropout = dropout
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        x = F.dropout(x, self.dropout, self.training)
-        x = F.elu(self.conv1(x, graph))
-        x = F.dropout(x, self.dropout, self.training)
-        return self.conv2(x, graph)
+def GCN(in_channels: int, out_channels: int, hidden: int = 16, dropout: float = 0.5) -> TwoLayerGNN:  # noqa: N802
+    """Two-layer GCN of Kipf & Welling (2017)."""
+    return TwoLayerGNN(GCNConv(in_channels, hidden), GCNConv(hidden, out_channels), dropout)
 
 
-class GraphSAGE(nn.Module):
-    """Two-layer GraphSAGE: ``x: [N, F] -> logits [N, classes]``."""
-
-    def __init__(
-        self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5, aggr: str = "mean"
-    ) -> None:
-        super().__init__()
-        self.conv1 = SAGEConv(in_channels, hidden, aggr=aggr)
-        self.conv2 = SAGEConv(hidden, out_channels, aggr=aggr)
-        self.dropout = dropout
-
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        x = F.dropout(x, self.dropout, self.training)
-        x = F.relu(self.conv1(x, graph))
-        x = F.dropout(x, self.dropout, self.training)
-        return self.conv2(x, graph)
+def GAT(  # noqa: N802
+    in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1, dropout: float = 0.6
+) -> TwoLayerGNN:
+    """Two-layer GAT of Velickovic et al. (2018): ``heads`` x ``hidden`` concatenated, ELU, averaged output heads;
+    ``dropout`` on the inputs of both layers and on the attention weights."""
+    return TwoLayerGNN(
+        GATConv(in_channels, hidden, heads=heads, dropout=dropout),
+        GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout),
+        dropout, activation="elu",
+    )
 
 
-class GIN(nn.Module):
-    """Two GIN layers for node classification: ``x: [N, F] -> logits [N, classes]``."""
+def GraphSAGE(  # noqa: N802
+    in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5, aggr: str = "mean"
+) -> TwoLayerGNN:
+    """Two-layer GraphSAGE of Hamilton et al. (2017)."""
+    return TwoLayerGNN(SAGEConv(in_channels, hidden, aggr=aggr), SAGEConv(hidden, out_channels, aggr=aggr), dropout)
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5) -> None:
-        super().__init__()
-        self.conv1 = GINConv(mlp(in_channels, hidden, hidden))
-        self.conv2 = GINConv(mlp(hidden, hidden, out_channels))
-        self.dropout = dropout
 
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
-        x = F.dropout(x, self.dropout, self.training)
-        x = F.relu(self.conv1(x, graph))
-        x = F.dropout(x, self.dropout, self.training)
-        return self.conv2(x, graph)
+def GIN(in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5) -> TwoLayerGNN:  # noqa: N802
+    """Two GIN-0 layers (Xu et al. 2019) with 2-layer MLPs, for node classification."""
+    return TwoLayerGNN(GINConv(mlp(in_channels, hidden, hidden)), GINConv(mlp(hidden, hidden, out_channels)), dropout)
 
 
 class GINGraphClassifier(nn.Module):
