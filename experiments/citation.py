@@ -3,9 +3,10 @@
 Usage:
     FIVEFOLD_DATA=../shared/data .venv/bin/python experiments/citation.py [--seeds 10] [--out experiments/results]
 
-Writes ``citation.json`` (every run) and ``citation.md`` (mean +- std test accuracy) to ``--out``.
-Protocol: features row-normalised; test accuracy at the epoch of best validation accuracy (ties: lower validation
-loss); paper hyper-parameters from ``fivefold.train.presets``.
+Writes ``citation.json`` (every run) and ``citation.md`` (mean +- std test accuracy) to ``--out``; runs of
+(data set, model) pairs not re-run this time are kept from an existing ``citation.json``.
+Protocol: features row-normalised; paper hyper-parameters from ``fivefold.train.presets``; test accuracy of the
+weights selected on validation (best validation accuracy, ties by loss; for GAT the rule of its reference code).
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
+    previous = out / "citation.json"
+    if previous.exists():
+        redone = {(d, m) for d in args.datasets for m in args.models}
+        runs = [r for r in json.loads(previous.read_text())["runs"] if (r["dataset"], r["model"]) not in redone]
     for dataset in args.datasets:
         graph = normalize_features(load_planetoid(dataset, args.data_root))
         num_classes = int(graph.y.max()) + 1
@@ -50,25 +55,27 @@ def main() -> None:
                 start = time.perf_counter()
                 result = fit_node_classifier(model, graph, epochs=preset.epochs, lr=preset.lr,
                                              weight_decay=preset.weight_decay, patience=preset.patience,
-                                             progress=False)
+                                             selection=preset.selection, progress=False)
                 runs.append({"dataset": dataset, "model": name, "seed": seed, "test_acc": result["test_acc"],
                              "val_acc": result["val_acc"], "best_epoch": result["best_epoch"],
                              "seconds": time.perf_counter() - start})
                 print(f"{dataset:9s} {name:5s} seed {seed}: test {result['test_acc']:.4f} "
                       f"(val {result['val_acc']:.4f}, epoch {result['best_epoch']}, "
                       f"{runs[-1]['seconds']:.1f} s)", flush=True)
+    datasets = sorted({r["dataset"] for r in runs}, key=["cora", "citeseer"].index)
+    models = [m for m in NAMES if any(r["model"] == m for r in runs)]
     summary = {}
-    for dataset in args.datasets:
-        for name in args.models:
+    for dataset in datasets:
+        for name in models:
             accs = np.array([r["test_acc"] for r in runs if r["dataset"] == dataset and r["model"] == name])
             summary[f"{name}/{dataset}"] = {"mean": float(accs.mean()), "std": float(accs.std()), "n": len(accs)}
     (out / "citation.json").write_text(json.dumps({"presets": {k: v.as_dict() for k, v in NODE_PRESETS.items()},
                                                    "summary": summary, "runs": runs}, indent=2))
-    lines = ["| model | " + " | ".join(args.datasets) + " | paper (Cora / CiteSeer) |",
-             "|---|" + "---|" * len(args.datasets) + "---|"]
-    for name in args.models:
+    lines = ["| model | " + " | ".join(datasets) + " | paper (Cora / CiteSeer) |",
+             "|---|" + "---|" * len(datasets) + "---|"]
+    for name in models:
         cells = [f"{100 * summary[f'{name}/{d}']['mean']:.1f} +- {100 * summary[f'{name}/{d}']['std']:.1f}"
-                 for d in args.datasets]
+                 for d in datasets]
         paper = " / ".join(PAPER.get((name, d), "-") for d in ("cora", "citeseer"))
         lines.append(f"| {NAMES[name]} | " + " | ".join(cells) + f" | {paper} |")
     (out / "citation.md").write_text("\n".join(lines) + "\n")

@@ -65,6 +65,7 @@ def _train_node(args: argparse.Namespace) -> dict:
         "weight_decay": preset.weight_decay if args.weight_decay is None else args.weight_decay,
         "epochs": args.epochs or preset.epochs,
         "patience": args.patience if args.patience is not None else preset.patience,
+        "selection": preset.selection,
     }
     graph, config["data"] = load_node_task(args.task, args.data_root)
     torch.manual_seed(args.seed)
@@ -75,7 +76,8 @@ def _train_node(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     result = fit_node_classifier(
         model, graph, epochs=config["epochs"], lr=config["lr"], weight_decay=config["weight_decay"],
-        patience=config["patience"], progress=not args.no_progress, desc=f"{args.model} on {args.task}",
+        patience=config["patience"], selection=config["selection"], progress=not args.no_progress,
+        desc=f"{args.model} on {args.task}",
     )
     metrics = {"final": {"best_epoch": result["best_epoch"], "val_acc": result["val_acc"],
                          "test_acc": result["test_acc"], "seconds": time.perf_counter() - start},

@@ -22,17 +22,25 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def fit_node_classifier(
     model: nn.Module, graph: Graph, *, epochs: int = 200, lr: float = 0.01, weight_decay: float = 5e-4,
-    patience: int | None = None, progress: bool = True, desc: str = "train",
+    patience: int | None = None, selection: str = "val_acc", progress: bool = True, desc: str = "train",
 ) -> dict[str, Any]:
     """Train ``model(x, graph) -> [N, classes]`` with Adam and cross-entropy on ``graph.train_mask``.
 
-    The model is evaluated every epoch; the epoch with the best validation accuracy (ties: lower validation loss)
-    is kept, and its weights are restored at the end. With ``patience``, training stops once validation has not
-    improved for that many epochs.
+    The model is evaluated every epoch and one epoch's weights are kept (restored at the end):
+
+    - ``selection="val_acc"``: the best validation accuracy (ties: lower validation loss); patience counts epochs
+      without such an improvement.
+    - ``selection="acc_and_loss"``: the rule of the GAT reference code (Velickovic et al. 2018): weights are kept
+      at an epoch whose validation accuracy is at least the best so far *and* whose validation loss is at most the
+      lowest so far; patience counts epochs in which neither improved.
+
+    With ``patience``, training stops after that many epochs without improvement.
 
     Returns:
         ``{"best_epoch", "val_acc", "test_acc", "history": [per-epoch dicts]}``.
     """
+    if selection not in ("val_acc", "acc_and_loss"):
+        raise ValueError(f"selection must be 'val_acc' or 'acc_and_loss', got {selection!r}")
     for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
         if getattr(graph, field) is None:
             raise GraphError(f"node classification needs graph.{field}")
@@ -40,6 +48,7 @@ def fit_node_classifier(
     x, y = graph.x, graph.y
     history: list[dict[str, float]] = []
     best: tuple[float, float] = (-1.0, float("inf"))
+    best_acc, lowest_loss = -1.0, float("inf")
     best_state, best_epoch, since_best = None, 0, 0
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
@@ -61,11 +70,18 @@ def fit_node_classifier(
             "test_acc": accuracy(logits[graph.test_mask], y[graph.test_mask]),
         }
         history.append(row)
-        if (row["val_acc"], -row["val_loss"]) > (best[0], -best[1]):
-            best = (row["val_acc"], row["val_loss"])
-            best_state, best_epoch, since_best = copy.deepcopy(model.state_dict()), epoch, 0
+        acc, val_loss = row["val_acc"], row["val_loss"]
+        if selection == "val_acc":
+            improved = keep = (acc, -val_loss) > (best[0], -best[1])
+            if keep:
+                best = (acc, val_loss)
         else:
-            since_best += 1
+            improved = acc >= best_acc or val_loss <= lowest_loss
+            keep = acc >= best_acc and val_loss <= lowest_loss
+            best_acc, lowest_loss = max(best_acc, acc), min(lowest_loss, val_loss)
+        if keep or best_state is None:
+            best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
+        since_best = 0 if improved else since_best + 1
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_acc']:.3f}")
         if patience is not None and since_best >= patience:
             break

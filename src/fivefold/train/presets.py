@@ -34,6 +34,7 @@ class NodePreset:
     weight_decay: float
     epochs: int
     patience: int | None
+    selection: str = "val_acc"
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -42,8 +43,9 @@ class NodePreset:
 NODE_PRESETS = {
     # Kipf & Welling (2017): 16 hidden, dropout 0.5, lr 0.01, L2 5e-4, 200 epochs
     "gcn": NodePreset(hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
-    # Velickovic et al. (2018): 8 heads x 8, dropout 0.6, lr 0.005, L2 5e-4, patience 100
-    "gat": NodePreset(hidden=8, dropout=0.6, lr=0.005, weight_decay=5e-4, epochs=1000, patience=100),
+    # Velickovic et al. (2018): 8 heads x 8, dropout 0.6, lr 0.005, L2 5e-4, patience 100, their selection rule
+    "gat": NodePreset(hidden=8, dropout=0.6, lr=0.005, weight_decay=5e-4, epochs=1000, patience=100,
+                      selection="acc_and_loss"),
     "sage": NodePreset(hidden=64, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
     "gin": NodePreset(hidden=64, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
 }
