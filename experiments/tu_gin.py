@@ -28,7 +28,8 @@ PAPER = {"MUTAG": "89.4 +- 5.6", "PROTEINS": "76.2 +- 2.8", "ENZYMES": "-"}
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=["MUTAG", "PROTEINS", "ENZYMES"])
+    parser.add_argument("--datasets", nargs="*", default=["MUTAG", "PROTEINS", "ENZYMES"],
+                        help="data sets to run (none: only rebuild tu_gin.md from the JSON files in --out)")
     parser.add_argument("--epochs", type=int, default=GRAPH_PRESET.epochs)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-root", default=None)
