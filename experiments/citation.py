@@ -40,10 +40,6 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
-    previous = out / "citation.json"
-    if previous.exists():
-        redone = {(d, m) for d in args.datasets for m in args.models}
-        runs = [r for r in json.loads(previous.read_text())["runs"] if (r["dataset"], r["model"]) not in redone]
     for dataset in args.datasets:
         graph = normalize_features(load_planetoid(dataset, args.data_root))
         num_classes = int(graph.y.max()) + 1
@@ -62,6 +58,10 @@ def main() -> None:
                 print(f"{dataset:9s} {name:5s} seed {seed}: test {result['test_acc']:.4f} "
                       f"(val {result['val_acc']:.4f}, epoch {result['best_epoch']}, "
                       f"{runs[-1]['seconds']:.1f} s)", flush=True)
+    previous = out / "citation.json"  # read now, not at the start: another run may have written it meanwhile
+    if previous.exists():
+        redone = {(d, m) for d in args.datasets for m in args.models}
+        runs += [r for r in json.loads(previous.read_text())["runs"] if (r["dataset"], r["model"]) not in redone]
     datasets = sorted({r["dataset"] for r in runs}, key=["cora", "citeseer"].index)
     models = [m for m in NAMES if any(r["model"] == m for r in runs)]
     summary = {}
