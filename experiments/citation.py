@@ -51,7 +51,8 @@ def main() -> None:
                 start = time.perf_counter()
                 result = fit_node_classifier(model, graph, epochs=preset.epochs, lr=preset.lr,
                                              weight_decay=preset.weight_decay, patience=preset.patience,
-                                             selection=preset.selection, progress=False)
+                                             selection=preset.selection, decay_biases=preset.decay_biases,
+                                             progress=False)
                 runs.append({"dataset": dataset, "model": name, "seed": seed, "test_acc": result["test_acc"],
                              "val_acc": result["val_acc"], "best_epoch": result["best_epoch"],
                              "seconds": time.perf_counter() - start})

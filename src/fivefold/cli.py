@@ -66,6 +66,7 @@ def _train_node(args: argparse.Namespace) -> dict:
         "epochs": args.epochs or preset.epochs,
         "patience": args.patience if args.patience is not None else preset.patience,
         "selection": preset.selection,
+        "decay_biases": preset.decay_biases,
     }
     graph, config["data"] = load_node_task(args.task, args.data_root)
     torch.manual_seed(args.seed)
@@ -76,7 +77,8 @@ def _train_node(args: argparse.Namespace) -> dict:
     start = time.perf_counter()
     result = fit_node_classifier(
         model, graph, epochs=config["epochs"], lr=config["lr"], weight_decay=config["weight_decay"],
-        patience=config["patience"], selection=config["selection"], progress=not args.no_progress,
+        patience=config["patience"], selection=config["selection"], decay_biases=config["decay_biases"],
+        progress=not args.no_progress,
         desc=f"{args.model} on {args.task}",
     )
     metrics = {"final": {"best_epoch": result["best_epoch"], "val_acc": result["val_acc"],

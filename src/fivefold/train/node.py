@@ -22,7 +22,8 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def fit_node_classifier(
     model: nn.Module, graph: Graph, *, epochs: int = 200, lr: float = 0.01, weight_decay: float = 5e-4,
-    patience: int | None = None, selection: str = "val_acc", progress: bool = True, desc: str = "train",
+    patience: int | None = None, selection: str = "val_acc", decay_biases: bool = True, progress: bool = True,
+    desc: str = "train",
 ) -> dict[str, Any]:
     """Train ``model(x, graph) -> [N, classes]`` with Adam and cross-entropy on ``graph.train_mask``.
 
@@ -34,7 +35,8 @@ def fit_node_classifier(
       at an epoch whose validation accuracy is at least the best so far *and* whose validation loss is at most the
       lowest so far; patience counts epochs in which neither improved.
 
-    With ``patience``, training stops after that many epochs without improvement.
+    With ``patience``, training stops after that many epochs without improvement. With ``decay_biases=False`` the
+    L2 penalty skips 1-D parameters (biases, norm scales), as the GAT reference code does.
 
     Returns:
         ``{"best_epoch", "val_acc", "test_acc", "history": [per-epoch dicts]}``.
@@ -44,7 +46,13 @@ def fit_node_classifier(
     for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
         if getattr(graph, field) is None:
             raise GraphError(f"node classification needs graph.{field}")
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    if decay_biases:
+        groups = [{"params": list(model.parameters()), "weight_decay": weight_decay}]
+    else:
+        params = list(model.parameters())
+        groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
+                  {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
+    optimizer = torch.optim.Adam(groups, lr=lr)
     x, y = graph.x, graph.y
     history: list[dict[str, float]] = []
     best: tuple[float, float] = (-1.0, float("inf"))

@@ -35,6 +35,7 @@ class NodePreset:
     epochs: int
     patience: int | None
     selection: str = "val_acc"
+    decay_biases: bool = True
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -43,9 +44,10 @@ class NodePreset:
 NODE_PRESETS = {
     # Kipf & Welling (2017): 16 hidden, dropout 0.5, lr 0.01, L2 5e-4, 200 epochs
     "gcn": NodePreset(hidden=16, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
-    # Velickovic et al. (2018): 8 heads x 8, dropout 0.6, lr 0.005, L2 5e-4, patience 100, their selection rule
+    # Velickovic et al. (2018): 8 heads x 8, dropout 0.6, lr 0.005, L2 5e-4 (not on biases), patience 100, and the
+    # checkpoint rule of their reference code
     "gat": NodePreset(hidden=8, dropout=0.6, lr=0.005, weight_decay=5e-4, epochs=1000, patience=100,
-                      selection="acc_and_loss"),
+                      selection="acc_and_loss", decay_biases=False),
     "sage": NodePreset(hidden=64, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
     "gin": NodePreset(hidden=64, dropout=0.5, lr=0.01, weight_decay=5e-4, epochs=200, patience=None),
 }
