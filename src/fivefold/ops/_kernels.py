@@ -56,7 +56,9 @@ def _sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
 
 
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)
-_serial = njit(fastmath=True, cache=True, nogil=True)
+# not cached on disk: numba's cache is keyed by the Python function, so a cached serial build would be loaded for
+# the parallel dispatcher of the same function (and vice versa)
+_serial = njit(fastmath=True, cache=False, nogil=True)
 spmm_sum, spmm_sum_serial = _parallel(_spmm_sum), _serial(_spmm_sum)
 spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_weighted)
 sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
