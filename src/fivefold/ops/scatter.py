@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from fivefold.errors import OpsError
-from fivefold.ops.sparse import _check_index
+from fivefold.ops.sparse import _check_index, _check_indptr
 
 __all__ = ["scatter", "segment", "segment_softmax", "REDUCTIONS"]
 
@@ -77,11 +77,8 @@ def segment(src: Tensor, indptr: Tensor, reduce: str = "sum") -> Tensor:
         ``[N, *]``; empty groups are 0.
     """
     _check_reduce(reduce)
-    if not isinstance(indptr, Tensor) or indptr.dtype != torch.long or indptr.dim() != 1 or indptr.numel() < 1:
-        raise OpsError("indptr must be a 1-D int64 tensor with at least one entry")
+    _check_indptr(indptr, "indptr")
     _check_src(src, int(indptr[-1]), "indptr[-1]")
-    if int(indptr[0]) != 0 or bool((indptr[1:] < indptr[:-1]).any()):
-        raise OpsError("indptr must start at 0 and be non-decreasing")
     counts = indptr[1:] - indptr[:-1]
     index = torch.repeat_interleave(torch.arange(counts.numel(), device=src.device), counts)
     return _scatter(src, index, counts.numel(), reduce)

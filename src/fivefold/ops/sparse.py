@@ -67,6 +67,11 @@ class CSR:
         _check_index(col, num_cols, "col")
         if row.numel() != col.numel():
             raise OpsError(f"row and col must have the same length, got {row.numel()} and {col.numel()}")
+        return cls._sorted_by_row(row, col, num_rows, num_cols)
+
+    @classmethod
+    def _sorted_by_row(cls, row: Tensor, col: Tensor, num_rows: int, num_cols: int) -> CSR:
+        """:meth:`from_coo` without the checks, for coordinates already known to be valid."""
         if row.device.type == "cpu":
             perm_np, indptr_np = _kernels.counting_sort_perm(row.numpy(), int(num_rows))
             perm = torch.from_numpy(perm_np)
@@ -99,7 +104,7 @@ class CSR:
     def transpose(self) -> CSR:
         """The transposed pattern; its ``perm`` maps into *this* CSR's entry order. Computed once."""
         if self._transpose is None:
-            t = CSR.from_coo(self.indices, self.rows, self.num_cols, self.num_rows)  # indices already checked
+            t = CSR._sorted_by_row(self.indices, self.rows, self.num_cols, self.num_rows)
             t._transpose = self
             self._transpose = t
         return self._transpose
@@ -121,14 +126,23 @@ def _check_pattern(indptr: Tensor, indices: Tensor, perm: Tensor, num_cols: int)
     for name, t in (("indptr", indptr), ("indices", indices), ("perm", perm)):
         if not isinstance(t, Tensor) or t.dtype != torch.long or t.dim() != 1:
             raise OpsError(f"CSR {name} must be a 1-D int64 tensor")
-    if num_cols < 0 or indptr.numel() < 1:
-        raise OpsError("CSR needs num_cols >= 0 and indptr of length num_rows + 1 >= 1")
+    if num_cols < 0:
+        raise OpsError(f"CSR needs num_cols >= 0, got {num_cols}")
+    _check_indptr(indptr, "CSR indptr")
     nnz = indices.numel()
-    if int(indptr[0]) != 0 or int(indptr[-1]) != nnz or bool((indptr[1:] < indptr[:-1]).any()):
-        raise OpsError(f"CSR indptr must start at 0, end at nnz = {nnz} and be non-decreasing")
+    if int(indptr[-1]) != nnz:
+        raise OpsError(f"CSR indptr must end at nnz = {nnz}, ends at {int(indptr[-1])}")
     if perm.numel() != nnz:
         raise OpsError(f"CSR perm has {perm.numel()} entries, indices has {nnz}")
     _check_index(indices, num_cols, "CSR indices")
+
+
+def _check_indptr(indptr: Tensor, name: str) -> None:
+    """A row pointer: 1-D int64 with at least one entry, starting at 0, non-decreasing."""
+    if not isinstance(indptr, Tensor) or indptr.dtype != torch.long or indptr.dim() != 1 or indptr.numel() < 1:
+        raise OpsError(f"{name} must be a 1-D int64 tensor with at least one entry")
+    if int(indptr[0]) != 0 or bool((indptr[1:] < indptr[:-1]).any()):
+        raise OpsError(f"{name} must start at 0 and be non-decreasing")
 
 
 def _check_index(index: Tensor, size: int, name: str) -> None:
@@ -159,9 +173,9 @@ def _spmm_forward(csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:
     """Raw product on ``[N, H, C]`` features and ``[nnz, H]`` (or no) weights; no autograd."""
     out_shape = (csr.num_rows, x3.shape[1], x3.shape[2])
     if x3.device.type == "cpu" and x3.dtype in (torch.float32, torch.float64):
-        out = np.zeros(out_shape, dtype=x3.numpy().dtype) if x3.numel() else None
-        if out is None:
+        if x3.numel() == 0:
             return x3.new_zeros(out_shape)
+        out = np.zeros(out_shape, dtype=x3.numpy().dtype)
         xn = x3.contiguous().numpy()
         parallel = csr.nnz * x3.shape[1] * x3.shape[2] >= PARALLEL_THRESHOLD
         if values2 is None:
