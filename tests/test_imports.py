@@ -12,6 +12,7 @@ ALLOWED = {
     "groups": {"errors"},
     "testing": {"groups", "errors"},
     "graphs": {"ops", "errors"},
+    "grids": {"groups", "errors"},
     "data": {"graphs", "errors"},
     "train": {"graphs", "ops", "errors", "data"},
     "cli": {"train", "data", "errors"},

@@ -5,7 +5,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 ``except ValueError`` keeps working. Messages say what was wrong, where, and what to do.
 """
 
-__all__ = ["FivefoldError", "GraphError", "OpsError", "DataError", "ChecksumError"]
+__all__ = ["FivefoldError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError"]
 
 
 class FivefoldError(Exception):
@@ -18,6 +18,15 @@ class GraphError(FivefoldError, ValueError):
 
 class OpsError(FivefoldError, ValueError):
     """An op (scatter, segment, sparse product) got arguments it cannot use safely."""
+
+
+class GroupError(FivefoldError, ValueError):
+    """A group or representation is used wrongly: an element out of range, a set of matrices that is not closed,
+    a group acting on the wrong number of dimensions."""
+
+
+class FieldError(FivefoldError, ValueError):
+    """A feature tensor does not match the field type a layer expects (channel count, group axis, spatial dims)."""
 
 
 class DataError(FivefoldError, OSError):

@@ -292,3 +292,17 @@ def test_layers_run_on_a_batch_like_on_each_graph(name):
         out = run(layer, batch.x, batch)
         expected = torch.cat([run(layer, g.x, g) for g in graphs])
     torch.testing.assert_close(out, expected)
+
+
+def test_gat_value_dropout_only_in_training():
+    torch.manual_seed(0)
+    graph = Graph(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]), num_nodes=4)
+    x = torch.randn(4, 5)
+    plain = GATConv(5, 3, heads=2)
+    dropped = GATConv(5, 3, heads=2, value_dropout=0.5)
+    dropped.load_state_dict(plain.state_dict())
+    plain.eval()
+    dropped.eval()
+    torch.testing.assert_close(dropped(x, graph), plain(x, graph))
+    dropped.train()
+    assert not torch.allclose(dropped(x, graph), plain(x, graph))

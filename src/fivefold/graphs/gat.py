@@ -35,6 +35,9 @@ class GATConv(nn.Module):
         concat: concatenate heads (output ``H * C``) or average them (output ``C``).
         negative_slope: LeakyReLU slope of the scores.
         dropout: dropout on the attention weights (training only).
+        value_dropout: dropout on the transformed features ``h`` after the scores are computed and before they are
+            aggregated, as in the reference implementation of Velickovic et al. (training only; default off, which
+            matches torch_geometric's layer).
         add_self_loops: let every node attend to itself.
         bias: learn an additive bias.
 
@@ -44,7 +47,8 @@ class GATConv(nn.Module):
 
     def __init__(
         self, in_channels: int, out_channels: int, heads: int = 1, *, concat: bool = True,
-        negative_slope: float = 0.2, dropout: float = 0.0, add_self_loops: bool = True, bias: bool = True,
+        negative_slope: float = 0.2, dropout: float = 0.0, value_dropout: float = 0.0, add_self_loops: bool = True,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.in_channels = in_channels
@@ -53,6 +57,7 @@ class GATConv(nn.Module):
         self.concat = concat
         self.negative_slope = negative_slope
         self.dropout = dropout
+        self.value_dropout = value_dropout
         self.add_self_loops = add_self_loops
         self.lin = nn.Linear(in_channels, heads * out_channels, bias=False)
         self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
@@ -83,6 +88,7 @@ class GATConv(nn.Module):
         check_features(x, graph, self.in_channels)
         h, alpha = self.attention(x, graph)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
+        h = F.dropout(h, p=self.value_dropout, training=self.training)
         out = spmm(self._pattern(graph).csc(), h, alpha)
         out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
         if self.bias is not None:

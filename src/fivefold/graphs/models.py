@@ -62,10 +62,11 @@ def GAT(  # noqa: N802
     in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1, dropout: float = 0.6
 ) -> TwoLayerGNN:
     """Two-layer GAT of Velickovic et al. (2018): ``heads`` x ``hidden`` concatenated, ELU, averaged output heads;
-    ``dropout`` on the inputs of both layers and on the attention weights."""
+    ``dropout`` on the inputs of both layers, on the attention weights and, as in the authors' code, on the
+    transformed features before aggregation."""
     return TwoLayerGNN(
-        GATConv(in_channels, hidden, heads=heads, dropout=dropout),
-        GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout),
+        GATConv(in_channels, hidden, heads=heads, dropout=dropout, value_dropout=dropout),
+        GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout, value_dropout=dropout),
         dropout, activation="elu",
     )
 

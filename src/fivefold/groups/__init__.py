@@ -1,0 +1,37 @@
+"""Symmetry groups as data: finite groups of rotations and reflections, their representations, and their action on
+grids. Shared by the grid, sphere, mesh and molecule domains.
+
+Example::
+
+    >>> from fivefold.groups import cyclic, regular_representation
+    >>> c4 = cyclic(4)
+    >>> c4.order, c4.compose(1, 3), c4.inverse(1)
+    (4, 0, 3)
+    >>> regular_representation(c4)(1).shape
+    torch.Size([4, 4])
+"""
+
+from fivefold.groups.finite import (
+    FiniteGroup,
+    cube_rotations,
+    cube_symmetries,
+    cyclic,
+    dihedral,
+    icosahedral_rotations,
+    trivial,
+)
+from fivefold.groups.grid import act_on_grid, permute_group_axis, transform_grid
+from fivefold.groups.representations import (
+    SO2,
+    Representation,
+    irreps,
+    regular_representation,
+    so2_irrep,
+    trivial_representation,
+)
+
+__all__ = [
+    "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
+    "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
+    "transform_grid", "act_on_grid", "permute_group_axis",
+]
