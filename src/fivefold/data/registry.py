@@ -33,6 +33,14 @@ DATASETS = {
                             "1,113 proteins, enzyme or not"),
     "ENZYMES": DatasetInfo("ENZYMES", "graph classification", "tudataset/ENZYMES", ("ENZYMES_A.txt",),
                            "600 enzymes in 6 EC classes"),
+    "mnist": DatasetInfo("mnist", "image classification", "mnist-train", ("train-images-idx3-ubyte.gz",),
+                         "MNIST 60,000 training digits (test digits in mnist-test/)"),
+    "mnist-test": DatasetInfo("mnist-test", "image classification", "mnist-test", ("t10k-images-idx3-ubyte.gz",),
+                              "MNIST 10,000 test digits"),
+    "adrenalmnist3d": DatasetInfo("adrenalmnist3d", "volume classification", "adrenalmnist3d",
+                                  ("adrenalmnist3d.npz",), "MedMNIST v2 AdrenalMNIST3D, 1,584 CT shapes at 28^3"),
+    "nodulemnist3d": DatasetInfo("nodulemnist3d", "volume classification", "nodulemnist3d", ("nodulemnist3d.npz",),
+                                 "MedMNIST v2 NoduleMNIST3D lung nodules (not yet in the data folder)"),
 }
 
 
