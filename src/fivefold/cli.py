@@ -127,10 +127,10 @@ def _train_graph(args: argparse.Namespace) -> dict:
 
 
 def _datasets(args: argparse.Namespace) -> None:
-    print(f"{'name':<10} {'task':<22} {'status':<12} location")
-    print(f"{'cora':<10} {'node classification':<22} {'embedded':<12} inside the package (fivefold/data/embedded)")
+    print(f"{'name':<15} {'task':<23} {'status':<12} location")
+    print(f"{'cora':<15} {'node classification':<23} {'embedded':<12} inside the package (fivefold/data/embedded)")
     for info, folder, status in find_datasets(args.data_root):
-        print(f"{info.name:<10} {info.task:<22} {status:<12} {folder if folder else '-'}")
+        print(f"{info.name:<15} {info.task:<23} {status:<12} {folder if folder else '-'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

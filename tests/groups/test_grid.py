@@ -67,3 +67,15 @@ def test_bad_input():
         transform_grid(torch.randn(1, 1, 4, 4), np.eye(4))
     with pytest.raises(FieldError, match="'trivial' or 'regular'"):
         act_on_grid(torch.randn(1, 1, 4, 4), cyclic(4), 1, "vector")
+
+
+def test_rotate_images_matches_transform_grid():
+    from fivefold.groups import SO2, rotate_images
+
+    x = torch.randn(4, 2, 9, 9, dtype=torch.float64)
+    angles = torch.tensor([0.0, 0.7, -2.0, torch.pi / 2], dtype=torch.float64)
+    out = rotate_images(x, angles)
+    for n in range(4):
+        torch.testing.assert_close(out[n], transform_grid(x[n], SO2().matrix(float(angles[n]))), atol=1e-12, rtol=0)
+    with pytest.raises(FieldError):
+        rotate_images(x, angles[:2])

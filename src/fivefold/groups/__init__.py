@@ -20,7 +20,7 @@ from fivefold.groups.finite import (
     icosahedral_rotations,
     trivial,
 )
-from fivefold.groups.grid import act_on_grid, permute_group_axis, transform_grid
+from fivefold.groups.grid import act_on_grid, permute_group_axis, rotate_images, transform_grid
 from fivefold.groups.representations import (
     SO2,
     Representation,
@@ -33,5 +33,5 @@ from fivefold.groups.representations import (
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
-    "transform_grid", "act_on_grid", "permute_group_axis",
+    "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",
 ]

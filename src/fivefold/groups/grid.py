@@ -23,7 +23,7 @@ from torch import Tensor
 from fivefold.errors import FieldError, GroupError
 from fivefold.groups.finite import FiniteGroup
 
-__all__ = ["transform_grid", "act_on_grid", "permute_group_axis"]
+__all__ = ["transform_grid", "rotate_images", "act_on_grid", "permute_group_axis"]
 
 
 def transform_grid(x: Tensor, matrix: np.ndarray | Tensor) -> Tensor:
@@ -76,6 +76,29 @@ def _resample_grid(x: Tensor, m: Tensor) -> Tensor:
     grid = normalised.to(x.dtype if x.is_floating_point() else torch.float32).to(x.device)[None]
     out = F.grid_sample(flat, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
     return out.reshape(*lead_shape, *sizes)
+
+
+def rotate_images(x: Tensor, angles: Tensor) -> Tensor:
+    """Rotate each image of a batch by its own angle (bilinear, zeros outside), as ``transform_grid`` does for one
+    angle: ``out[n](p) = x[n](R(-angle[n]) p)`` in centred ``(i, j)`` coordinates.
+
+    Args:
+        x: ``[N, C, H, W]`` floating point.
+        angles: ``[N]`` radians.
+    """
+    if x.dim() != 4 or angles.shape != (x.shape[0],):
+        raise FieldError(f"rotate_images: x must be [N, C, H, W] and angles [N]; got {tuple(x.shape)} and "
+                         f"{tuple(angles.shape)}")
+    height, width = x.shape[-2:]
+    cos, sin = torch.cos(angles.to(torch.float64)), torch.sin(angles.to(torch.float64))
+    # source (i, j) = R^T (i, j): i_s = cos i + sin j, j_s = -sin i + cos j; grid_sample takes (x = j, y = i),
+    # normalised by the half-sizes
+    hi, hj = max((height - 1) / 2, 0.5), max((width - 1) / 2, 0.5)
+    theta = torch.zeros(x.shape[0], 2, 3, dtype=torch.float64)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * hi / hj
+    theta[:, 1, 0], theta[:, 1, 1] = sin * hj / hi, cos
+    grid = F.affine_grid(theta.to(x.dtype).to(x.device), list(x.shape), align_corners=True)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
 
 
 def permute_group_axis(x: Tensor, group: FiniteGroup, g: int, dim: int = 1) -> Tensor:

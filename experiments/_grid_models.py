@@ -1,0 +1,112 @@
+"""Shared by the grid experiments: models of matched parameter budget, a training loop, evaluation, result files.
+
+Models are ``fivefold.grids.GCNNClassifier`` with widths ``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c]`` (3D);
+``c`` is chosen per group so the parameter count is as close as possible to the plain CNN's (``trivial`` group).
+Results are appended one run per line to a ``.jsonl`` file, so an interrupted experiment resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from fivefold.grids import GCNNClassifier, count_parameters
+from fivefold.groups import cube_rotations, cyclic, dihedral, trivial
+
+GROUPS_2D = {"cnn": lambda: trivial(2), "c4": lambda: cyclic(4), "d4": lambda: dihedral(4), "c8": lambda: cyclic(8)}
+GROUPS_3D = {"cnn3d": lambda: trivial(3), "o": cube_rotations}
+NAMES = {"cnn": "CNN", "c4": "C4 G-CNN", "d4": "D4 G-CNN", "c8": "C8 steerable CNN", "cnn3d": "3D CNN",
+         "o": "3D G-CNN (O, 24 rotations)"}
+
+
+def widths(base: int, dim: int) -> list[int]:
+    return [base, base, 2 * base, 2 * base, 4 * base] if dim == 2 else [base, base, 2 * base, 2 * base]
+
+
+def build(model: str, cnn_base: int, in_channels: int, num_classes: int, dim: int, **kwargs) -> GCNNClassifier:
+    """The model ``model`` with the parameter count nearest to the plain CNN of base width ``cnn_base``."""
+    make_group = (GROUPS_2D if dim == 2 else GROUPS_3D)[model]
+    plain = trivial(dim)
+
+    def make(group, base):
+        return GCNNClassifier(in_channels, num_classes, group, widths(base, dim), **kwargs)
+
+    target = count_parameters(make(plain, cnn_base))
+    group = make_group()
+    best = min(range(1, cnn_base + 1), key=lambda base: abs(count_parameters(make(group, base)) - target))
+    return make(group, best)
+
+
+def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int,
+          lr: float, seed: int, evaluate=None, evaluate_every: int = 0, progress=None) -> list[dict]:
+    """Adam with cosine learning-rate decay over ``steps`` mini-batches drawn by reshuffled epochs. ``evaluate`` (a
+    function of the model returning a dict) runs every ``evaluate_every`` steps and at the end."""
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
+    history = []
+    order = torch.randperm(len(labels), generator=generator)
+    position = 0
+    for step in range(1, steps + 1):
+        if position + batch_size > len(order):
+            order, position = torch.randperm(len(labels), generator=generator), 0
+        index = order[position:position + batch_size]
+        position += batch_size
+        model.train()
+        loss = F.cross_entropy(model(images[index]), labels[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if progress is not None:
+            progress.update(1)
+        if evaluate is not None and (step == steps or (evaluate_every and step % evaluate_every == 0)):
+            history.append({"step": step, "loss": float(loss.detach()), **evaluate(model)})
+    return history
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """``[N, classes]`` softmax probabilities, in eval mode."""
+    model.eval()
+    return torch.cat([F.softmax(model(images[i:i + batch_size]), dim=1) for i in range(0, len(images), batch_size)])
+
+
+def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
+    return float((probabilities.argmax(dim=1) == labels).to(torch.float64).mean())
+
+
+def binary_auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    scores, labels = scores.double().numpy(), labels.numpy().astype(bool)
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    start = 0
+    while start < len(scores):
+        end = start
+        while end + 1 < len(scores) and sorted_scores[end + 1] == sorted_scores[start]:
+            end += 1
+        ranks[order[start:end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def done_runs(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_run(path: Path, run: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(run) + "\n")
