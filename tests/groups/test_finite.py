@@ -113,3 +113,17 @@ def test_sample_and_repr():
     assert len(sample) == 5 and all(0 <= g < 24 for g in sample)
     assert repr(group) == "O (order 24, acting on R^3)"
     assert cyclic(4) == cyclic(4) and cyclic(4) != cyclic(8)
+
+
+def test_symmetric_group():
+    from fivefold.groups import SymmetricGroup
+
+    group = SymmetricGroup(5)
+    a, b = group.sample(2, torch.Generator().manual_seed(0))
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(x[b][a], x[group.compose(a, b)])
+    assert torch.equal(group.compose(a, group.inverse(a)), group.identity)
+    with pytest.raises(GroupError, match="permutation"):
+        group.compose(torch.tensor([0, 0, 1, 2, 3]), b)
+    with pytest.raises(GroupError):
+        SymmetricGroup(-1)

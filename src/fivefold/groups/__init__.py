@@ -21,6 +21,7 @@ from fivefold.groups.finite import (
     trivial,
 )
 from fivefold.groups.grid import act_on_grid, permute_group_axis, rotate_images, transform_grid
+from fivefold.groups.permutations import SymmetricGroup
 from fivefold.groups.representations import (
     SO2,
     Representation,
@@ -33,5 +34,6 @@ from fivefold.groups.representations import (
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
+    "SymmetricGroup",
     "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",
 ]
