@@ -1,6 +1,7 @@
 """Shared by the grid experiments: models of matched parameter budget, a training loop, evaluation, result files.
 
-Models are ``fivefold.grids.GCNNClassifier`` with widths ``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c]`` (3D);
+Models are ``fivefold.grids.GCNNClassifier`` with widths ``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c, 8c]`` (3D, the
+last a 1x1x1 layer);
 ``c`` is chosen per group so the parameter count is as close as possible to the plain CNN's (``trivial`` group).
 Results are appended one run per line to a ``.jsonl`` file, so an interrupted experiment resumes where it stopped.
 """
@@ -25,7 +26,7 @@ NAMES = {"cnn": "CNN", "c4": "C4 G-CNN", "d4": "D4 G-CNN", "c8": "C8 steerable C
 
 
 def widths(base: int, dim: int) -> list[int]:
-    return [base, base, 2 * base, 2 * base, 4 * base] if dim == 2 else [base, base, 2 * base, 2 * base]
+    return [base, base, 2 * base, 2 * base, 4 * base] if dim == 2 else [base, base, 2 * base, 2 * base, 8 * base]
 
 
 def build(model: str, cnn_base: int, in_channels: int, num_classes: int, dim: int, **kwargs) -> GCNNClassifier:

@@ -30,7 +30,9 @@ class GCNNClassifier(nn.Module):
         group: a 2D group (images) or 3D group (volumes); ``trivial(2)`` / ``trivial(3)`` gives a plain CNN.
         widths: regular fields per conv layer; the first layer lifts.
         pool_after: indices of the layers followed by 2x max pooling.
-        kernel_size: first layer's kernel; later layers use 3.
+        kernel_size: first layer's kernel; later layers use 3 unless ``kernel_sizes`` says otherwise.
+        kernel_sizes: one odd kernel size per layer (overrides ``kernel_size``); a final 1x1 layer widens the
+            invariant feature vector cheaply.
         dropout: before the classifier.
         basis: filter basis for 2D groups (``"auto"``: pixel when exact, else steerable).
 
@@ -40,20 +42,25 @@ class GCNNClassifier(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, group: FiniteGroup, widths: Sequence[int],
                  pool_after: Sequence[int] = (1, 3), kernel_size: int = 5, dropout: float = 0.0,
-                 basis: str = "auto") -> None:
+                 basis: str = "auto", kernel_sizes: Sequence[int] | None = None) -> None:
         super().__init__()
+        if kernel_sizes is None:
+            kernel_sizes = [kernel_size] + [3] * (len(widths) - 1)
+        if len(kernel_sizes) != len(widths):
+            raise ValueError(f"GCNNClassifier: {len(widths)} widths but {len(kernel_sizes)} kernel sizes")
         self.group = group
         self.pool_after = set(pool_after)
         planar = group.dim == 2
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
         for layer, width in enumerate(widths):
+            k = kernel_sizes[layer]
             if layer == 0:
-                conv = (LiftingConv2d(in_channels, width, kernel_size, group, basis=basis) if planar else
-                        LiftingConv3d(in_channels, width, kernel_size, group))
+                conv = (LiftingConv2d(in_channels, width, k, group, basis=basis) if planar else
+                        LiftingConv3d(in_channels, width, k, group))
             else:
-                conv = (GroupConv2d(widths[layer - 1], width, 3, group, basis=basis) if planar else
-                        GroupConv3d(widths[layer - 1], width, 3, group))
+                conv = (GroupConv2d(widths[layer - 1], width, k, group, basis=basis) if planar else
+                        GroupConv3d(widths[layer - 1], width, k, group))
             self.convs.append(conv)
             self.norms.append(GroupBatchNorm(width, group))
         self.group_pool = GroupPool(group, "max")
