@@ -13,6 +13,7 @@ ALLOWED = {
     "testing": {"groups", "errors"},
     "graphs": {"ops", "errors"},
     "grids": {"groups", "errors"},
+    "spheres": {"groups", "ops", "errors"},
     "data": {"graphs", "errors"},
     "train": {"graphs", "ops", "errors", "data"},
     "cli": {"train", "data", "errors"},

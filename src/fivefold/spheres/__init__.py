@@ -1,0 +1,18 @@
+"""Signals on the sphere: the icosahedral grid with its chart atlas, and gauge-equivariant Ico-CNN layers."""
+
+from fivefold.spheres.grid import HEX_DIRECTIONS, IcoGrid, icosahedron
+from fivefold.spheres.layers import (
+    IcoBatchNorm,
+    IcoConv,
+    IcoGroupPool,
+    IcoPool,
+    IcoUnpool,
+    average_singular,
+    pad_charts,
+    rotate_charts,
+)
+
+__all__ = [
+    "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
+    "pad_charts", "average_singular", "rotate_charts",
+]

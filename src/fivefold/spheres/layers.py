@@ -1,0 +1,337 @@
+"""Gauge-equivariant layers on the icosahedral grid (Cohen, Weiler, Kicanaoglu & Welling 2019, "Gauge Equivariant
+Convolutional Networks and the Icosahedral CNN").
+
+Fields on a chart tensor ``[B, C, 5, n, 2n]``: a trivial (scalar) field is one channel; a regular field of C_6
+occupies 6 channels, group axis innermost (``C = fields * 6``): its value for orientation ``t`` belongs to the
+lattice direction ``d_t`` of the chart's frame. A rotation of the icosahedron moves vertices and turns frames by
+multiples of 60 degrees, so a regular field is permuted in space and cyclically shifted in orientation.
+
+Every layer works as chart padding (``pad_charts``: one pixel from the neighbouring charts, with the gauge shift of
+regular fields at the seams) followed by ordinary tensor ops, so a convolution costs one ``conv2d`` over the five
+charts. The 12 vertices of the icosahedron have five neighbours, not six; there a hexagonal filter would see one
+neighbour twice and break the symmetry, so every layer starts and ends with ``average_singular``: the value at those
+vertices becomes the mean, over their five neighbours and the six orientations, of the layer's input or output (the
+poles, which have no chart pixel, follow the same rule wherever they are read). That rule commutes with the 60
+rotations, which makes the layers exactly equivariant to them on the grid (tested). Pointwise nonlinearities between
+layers need no care: the next layer re-applies the rule; end a network with a fivefold layer so its output obeys it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from fivefold.errors import FieldError
+from fivefold.spheres.grid import HEX_DIRECTIONS, IcoGrid
+
+__all__ = [
+    "pad_charts", "average_singular", "rotate_charts", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool",
+    "IcoBatchNorm",
+]
+
+ORIENTATIONS = 6
+_FIELDS = ("trivial", "regular")
+
+
+def _orientations(field: str) -> int:
+    if field not in _FIELDS:
+        raise FieldError(f"field must be 'trivial' or 'regular', got {field!r}")
+    return ORIENTATIONS if field == "regular" else 1
+
+
+def _check(x: Tensor, grid: IcoGrid, field: str, where: str) -> None:
+    grid.check_charts(x, where)
+    if x.dim() != 5:
+        raise FieldError(f"{where}: expected [B, C, 5, {grid.n}, {2 * grid.n}], got shape {tuple(x.shape)}")
+    if field == "regular" and x.shape[1] % ORIENTATIONS:
+        raise FieldError(f"{where}: a regular C6 field needs channels in multiples of 6, got {x.shape[1]}")
+
+
+def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+    """``[B, F, O, V]`` per-vertex values with the poles set by ``average_singular``'s rule."""
+    b, c = x.shape[:2]
+    flat = x.reshape(b, c // orientations, orientations, -1)
+    nbrs = grid.neighbours.to(x.device)
+    north = flat[..., nbrs[grid.north, :5]].mean(dim=(-1, -2), keepdim=True).expand(-1, -1, orientations, 1)
+    south = flat[..., nbrs[grid.south, :5]].mean(dim=(-1, -2), keepdim=True).expand(-1, -1, orientations, 1)
+    return torch.cat([flat, north, south], dim=-1)
+
+
+def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
+    """Pad each chart by one pixel with the values of the neighbouring charts.
+
+    Args:
+        x: ``[B, C, 5, n, 2n]``.
+        grid: the ``IcoGrid`` of resolution ``log2(n)``.
+        field: ``"trivial"`` or ``"regular"`` (C_6, 6 channels per field, orientation axis innermost): regular fields
+            are shifted cyclically by the frame rotation across each seam.
+
+    Returns: ``[B, C, 5, n + 2, 2n + 2]``; the two corners that no hexagonal filter reads are zero.
+    """
+    orientations = _orientations(field)
+    _check(x, grid, field, "pad_charts")
+    b, c = x.shape[:2]
+    values = _vertex_values(x, grid, orientations)  # [B, F, O, V]
+    index = _padding_index(grid, orientations, x.device)  # [O, P] into O * (V + 1) (the last column is zero)
+    zero = values.new_zeros(*values.shape[:-1], 1)
+    table = torch.cat([values, zero], dim=-1).reshape(b, c // orientations, -1)
+    padded = table[..., index.reshape(-1)]
+    return padded.reshape(b, c, 5, grid.n + 2, 2 * grid.n + 2)
+
+
+def _padding_index(grid: IcoGrid, orientations: int, device: torch.device) -> Tensor:
+    key = (orientations, str(device))
+    cache = grid.__dict__.setdefault("_padding_index_cache", {})
+    if key not in cache:
+        vertex = grid.pad_index.reshape(-1)
+        width = grid.num_vertices + 1
+        vertex = torch.where(vertex < 0, torch.full_like(vertex, grid.num_vertices), vertex)
+        shift = grid.pad_shift.reshape(-1)
+        rows = [((t - shift) % orientations) * width + vertex for t in range(orientations)]
+        cache[key] = torch.stack(rows).to(device)
+    return cache[key]
+
+
+def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
+    """Set the 10 chart pixels at icosahedron vertices to the mean of their 5 neighbours over all orientations (the
+    two poles, which have no pixel, follow the same rule wherever they are read)."""
+    orientations = _orientations(field)
+    _check(x, grid, field, "average_singular")
+    singular = _singular_pixels(grid, x.device)  # [10], [10, 5]
+    b, c = x.shape[:2]
+    flat = x.reshape(b, c // orientations, orientations, -1)
+    means = flat[..., singular[1]].mean(dim=(2, 4))  # [B, F, 10]
+    out = flat.clone()
+    out[..., singular[0]] = means[:, :, None, :].expand(-1, -1, orientations, -1)
+    return out.reshape(x.shape)
+
+
+def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: str = "trivial") -> Tensor:
+    """Apply a rotation of the grid's icosahedron (an element of ``grid.symmetry_group``) to a chart tensor, exactly:
+    ``(g . f)(g v) = f(v)``, with regular fields turned by the frame shift ``grid.rotation_gauge``. Values at the 12
+    icosahedron vertices follow ``average_singular``'s rule."""
+    orientations = _orientations(field)
+    _check(x, grid, field, "rotate_charts")
+    perm, shift = grid.rotation_gauge(matrix)
+    values = _vertex_values(x, grid, orientations)  # [B, F, O, V]
+    if orientations > 1:
+        index = (torch.arange(orientations)[:, None] - shift[None, :]) % orientations  # [O, V]
+        values = values.gather(2, index.to(x.device).expand(*values.shape[:2], -1, -1))
+    moved = torch.empty_like(values)
+    moved[..., perm.to(x.device)] = values
+    return grid.to_charts(moved.reshape(x.shape[0], x.shape[1], -1))
+
+
+def _singular_pixels(grid: IcoGrid, device: torch.device) -> tuple[Tensor, Tensor]:
+    cache = grid.__dict__.setdefault("_singular_cache", {})
+    if str(device) not in cache:
+        pixels = torch.nonzero(grid.singular[:-2]).flatten()
+        neighbours = grid.neighbours[pixels]
+        distinct = torch.stack([torch.unique(row)[:5] for row in neighbours])
+        cache[str(device)] = (pixels.to(device), distinct.to(device))
+    return cache[str(device)]
+
+
+def _hex_kernel_positions() -> list[tuple[int, int]]:
+    """Kernel positions ``(row, col)`` of the centre and of the six directions in a 3x3 kernel."""
+    return [(1, 1)] + [(1 + di, 1 + dj) for di, dj in HEX_DIRECTIONS]
+
+
+class IcoConv(nn.Module):
+    """Gauge-equivariant convolution on the icosahedral grid with the 7-weight hexagonal filter.
+
+    Update rule, for output orientation ``t`` (one of the 6 directions ``d_t`` of the local frame):
+    ``y_t(v) = sum_{c', s} [w_{c'}(s - t, 0) x_{c', s}(v) + sum_m w_{c'}(s - t, m - t) x_{c', s}(v + d_m)]``,
+    indices mod 6, i.e. the filter and the input orientations are turned together; trivial inputs have one
+    orientation and trivial outputs average the six output orientations. Neighbours across chart seams come from
+    ``pad_charts``.
+
+    Args:
+        in_channels, out_channels: fields (a regular field is 6 tensor channels).
+        in_field, out_field: ``"trivial"`` or ``"regular"``.
+        r: grid resolution (the layer keeps its ``IcoGrid``).
+        bias: a bias per output field.
+
+    Shapes:
+        x: ``[B, in_channels * O_in, 5, 2^r, 2^(r+1)]`` -> ``[B, out_channels * O_out, 5, 2^r, 2^(r+1)]``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, in_field: str = "trivial", out_field: str = "regular",
+                 *, r: int, bias: bool = True) -> None:
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"IcoConv: {name} must be a positive integer, got {value!r}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_field, self.out_field = in_field, out_field
+        self.in_orientations, self.out_orientations = _orientations(in_field), _orientations(out_field)
+        self.grid = IcoGrid(r)
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, self.in_orientations, 7))
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.register_buffer("_index", self._expansion_index(), persistent=False)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.normal_(self.weight, std=math.sqrt(2.0 / (self.in_channels * self.in_orientations * 7)))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def _expansion_index(self) -> Tensor:
+        """``[6, O_in, 9]``: for output orientation t, input orientation s and 3x3 position, the index into the
+        flattened ``[O_in, 7]`` weights (63 = zero: the two unused corners)."""
+        positions = _hex_kernel_positions()
+        index = torch.full((ORIENTATIONS, self.in_orientations, 9), self.in_orientations * 7, dtype=torch.int64)
+        for t in range(ORIENTATIONS):
+            for s in range(self.in_orientations):
+                relative = (s - t) % ORIENTATIONS if self.in_orientations > 1 else 0
+                for m, (row, col) in enumerate(positions):
+                    tap = 0 if m == 0 else 1 + (m - 1 - t) % ORIENTATIONS
+                    index[t, s, row * 3 + col] = relative * 7 + tap
+        return index
+
+    def expand_filter(self) -> Tensor:
+        """The conv2d weight ``[C_out * O_out, C_in * O_in, 3, 3]``."""
+        flat = self.weight.reshape(self.out_channels, self.in_channels, -1)
+        flat = torch.cat([flat, flat.new_zeros(self.out_channels, self.in_channels, 1)], dim=-1)
+        kernel = flat[..., self._index.reshape(-1)].reshape(self.out_channels, self.in_channels, ORIENTATIONS,
+                                                           self.in_orientations, 3, 3)
+        if self.out_orientations == 1:
+            kernel = kernel.mean(dim=2, keepdim=True)
+        return kernel.permute(0, 2, 1, 3, 4, 5).reshape(self.out_channels * self.out_orientations,
+                                                        self.in_channels * self.in_orientations, 3, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        expected = self.in_channels * self.in_orientations
+        if x.dim() != 5 or x.shape[1] != expected:
+            raise FieldError(f"IcoConv: expected [B, {expected}, 5, {self.grid.n}, {2 * self.grid.n}] "
+                             f"({self.in_channels} {self.in_field} fields), got shape {tuple(x.shape)}")
+        x = average_singular(x, self.grid, self.in_field)
+        padded = pad_charts(x, self.grid, self.in_field)
+        b, n = x.shape[0], self.grid.n
+        charts = padded.permute(0, 2, 1, 3, 4).reshape(b * 5, expected, n + 2, 2 * n + 2)
+        bias = self.bias.repeat_interleave(self.out_orientations) if self.bias is not None else None
+        out = F.conv2d(charts, self.expand_filter(), bias)
+        out = out.reshape(b, 5, -1, n, 2 * n).permute(0, 2, 1, 3, 4)
+        return average_singular(out, self.grid, self.out_field)
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_channels}, {self.out_channels}, in_field={self.in_field}, out_field={self.out_field}, "
+                f"r={self.grid.r}")
+
+
+class IcoPool(nn.Module):
+    """Pool from resolution ``r`` to ``r - 1`` over each coarse vertex's hexagonal neighbourhood (itself and its six
+    neighbours), ``"max"`` or ``"mean"``. Shapes: ``[B, C, 5, n, 2n] -> [B, C, 5, n/2, n]``."""
+
+    def __init__(self, r: int, field: str = "trivial", mode: str = "max") -> None:
+        super().__init__()
+        if r < 1:
+            raise FieldError(f"IcoPool: cannot pool below resolution 0 (got r={r})")
+        if mode not in ("max", "mean"):
+            raise ValueError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.grid, self.coarse, self.field, self.mode = IcoGrid(r), IcoGrid(r - 1), field, mode
+        _orientations(field)
+
+    def forward(self, x: Tensor) -> Tensor:
+        n = self.grid.n
+        padded = pad_charts(average_singular(x, self.grid, self.field), self.grid, self.field)
+        taps = torch.stack([padded[..., 1 + di:n + 1 + di:2, 1 + dj:2 * n + 1 + dj:2]
+                            for di, dj in [(0, 0), *HEX_DIRECTIONS]])
+        pooled = taps.amax(dim=0) if self.mode == "max" else taps.mean(dim=0)
+        return average_singular(pooled, self.coarse, self.field)
+
+    def extra_repr(self) -> str:
+        return f"r={self.grid.r} -> {self.coarse.r}, field={self.field}, mode={self.mode}"
+
+
+class IcoUnpool(nn.Module):
+    """Upsample from resolution ``r - 1`` to ``r``: coarse vertices keep their values, the new vertices (edge
+    midpoints) take the mean of the two coarse vertices they lie between. Shapes: ``[B, C, 5, m, 2m] ->
+    [B, C, 5, 2m, 4m]``."""
+
+    def __init__(self, r: int, field: str = "trivial") -> None:
+        super().__init__()
+        if r < 1:
+            raise FieldError(f"IcoUnpool: the target resolution must be at least 1 (got r={r})")
+        self.grid, self.coarse, self.field = IcoGrid(r), IcoGrid(r - 1), field
+        _orientations(field)
+
+    def forward(self, x: Tensor) -> Tensor:
+        m = self.coarse.n
+        padded = pad_charts(average_singular(x, self.coarse, self.field), self.coarse, self.field)
+        centre = padded[..., 1:m + 1, 1:2 * m + 1]
+        up = padded[..., 2:m + 2, 1:2 * m + 1]  # d_0 = (1, 0)
+        right = padded[..., 1:m + 1, 2:2 * m + 2]  # d_2 = (0, 1)
+        diagonal = padded[..., 2:m + 2, 2:2 * m + 2]  # d_1 = (1, 1)
+        out = x.new_zeros(*x.shape[:-2], 2 * m, 4 * m)
+        out[..., 0::2, 0::2] = centre
+        out[..., 1::2, 0::2] = (centre + up) / 2
+        out[..., 0::2, 1::2] = (centre + right) / 2
+        out[..., 1::2, 1::2] = (centre + diagonal) / 2
+        return average_singular(out, self.grid, self.field)
+
+    def extra_repr(self) -> str:
+        return f"r={self.coarse.r} -> {self.grid.r}, field={self.field}"
+
+
+class IcoGroupPool(nn.Module):
+    """Max (or mean) over the 6 orientations of each regular field: ``[B, F * 6, 5, n, 2n] -> [B, F, 5, n, 2n]``,
+    a gauge-invariant scalar field (the 12 icosahedron vertices again follow ``average_singular``)."""
+
+    def __init__(self, r: int, mode: str = "max") -> None:
+        super().__init__()
+        if mode not in ("max", "mean"):
+            raise ValueError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.grid, self.mode = IcoGrid(r), mode
+
+    def forward(self, x: Tensor) -> Tensor:
+        _check(x, self.grid, "regular", "IcoGroupPool")
+        fields = x.reshape(x.shape[0], -1, ORIENTATIONS, *x.shape[2:])
+        pooled = fields.amax(dim=2) if self.mode == "max" else fields.mean(dim=2)
+        return average_singular(pooled, self.grid, "trivial")
+
+    def extra_repr(self) -> str:
+        return f"r={self.grid.r}, mode={self.mode}"
+
+
+class IcoBatchNorm(nn.Module):
+    """Batch norm with one mean/variance/scale/shift per field, shared by its orientations and all vertices.
+
+    The statistics skip the 12 icosahedron vertices: the chart pixels miss the two poles, and only the set of the
+    other vertices is mapped onto itself by every rotation, so only its statistics are invariant.
+
+    Shapes: ``[B, F * O, 5, n, 2n]`` -> same.
+    """
+
+    def __init__(self, num_fields: int, field: str = "regular", *, r: int, eps: float = 1e-5,
+                 momentum: float = 0.1) -> None:
+        super().__init__()
+        self.num_fields, self.field, self.eps, self.momentum = num_fields, field, eps, momentum
+        self.orientations = _orientations(field)
+        self.grid = IcoGrid(r)
+        self.weight = nn.Parameter(torch.ones(num_fields))
+        self.bias = nn.Parameter(torch.zeros(num_fields))
+        self.register_buffer("running_mean", torch.zeros(num_fields))
+        self.register_buffer("running_var", torch.ones(num_fields))
+        self.register_buffer("_regular_pixels", torch.nonzero(~self.grid.singular[:-2]).flatten(), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 5 or x.shape[1] != self.num_fields * self.orientations:
+            raise FieldError(f"IcoBatchNorm: expected {self.num_fields} {self.field} fields "
+                             f"({self.num_fields * self.orientations} channels), got shape {tuple(x.shape)}")
+        fields = x.reshape(x.shape[0], self.num_fields, self.orientations, -1)
+        if self.training:
+            sample = fields[..., self._regular_pixels].transpose(0, 1).reshape(self.num_fields, -1)
+            mean, var = sample.mean(dim=1), sample.var(dim=1, unbiased=False)
+            with torch.no_grad():
+                unbiased = var * sample.shape[1] / max(sample.shape[1] - 1, 1)
+                self.running_mean.lerp_(mean, self.momentum)
+                self.running_var.lerp_(unbiased, self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        scale = self.weight / torch.sqrt(var + self.eps)
+        out = (fields - mean[:, None, None]) * scale[:, None, None] + self.bias[:, None, None]
+        return out.reshape(x.shape)

@@ -1,0 +1,166 @@
+import pytest
+import torch
+from torch import nn
+
+from fivefold.errors import FieldError
+from fivefold.spheres import (
+    HEX_DIRECTIONS,
+    IcoBatchNorm,
+    IcoConv,
+    IcoGrid,
+    IcoGroupPool,
+    IcoPool,
+    IcoUnpool,
+    average_singular,
+    pad_charts,
+    rotate_charts,
+)
+from fivefold.testing import assert_equivariant
+
+R = 2
+
+
+def _charts(fields, field, r=R, batch=2, seed=0):
+    grid = IcoGrid(r)
+    channels = fields * (6 if field == "regular" else 1)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, channels, 5, grid.n, 2 * grid.n, generator=generator, dtype=torch.float64)
+
+
+def _action(grid, field):
+    group = grid.symmetry_group
+    return lambda x, h: rotate_charts(x, grid, group.matrix(h), field)
+
+
+@pytest.mark.parametrize("in_field,out_field", [("trivial", "regular"), ("regular", "regular"),
+                                                ("regular", "trivial"), ("trivial", "trivial")])
+def test_conv_exactly_equivariant_under_the_60_rotations(in_field, out_field):
+    torch.manual_seed(0)
+    grid = IcoGrid(R)
+    conv = IcoConv(2, 3, in_field, out_field, r=R).double()
+    with torch.no_grad():
+        conv.bias.normal_()
+    assert_equivariant(conv, grid.symmetry_group, _charts(2, in_field), _action(grid, in_field),
+                       _action(grid, out_field), atol=1e-12)
+
+
+def test_network_exactly_equivariant():
+    torch.manual_seed(1)
+    grid, coarse = IcoGrid(R), IcoGrid(R - 1)
+    net = nn.Sequential(
+        IcoConv(1, 4, "trivial", "regular", r=R), IcoBatchNorm(4, "regular", r=R), nn.ReLU(),
+        IcoPool(R, "regular"), IcoConv(4, 4, "regular", "regular", r=R - 1), nn.ReLU(),
+        IcoUnpool(R, "regular"), IcoConv(4, 2, "regular", "trivial", r=R),
+    ).double()
+    assert_equivariant(net, grid.symmetry_group, _charts(1, "trivial", batch=3), _action(grid, "trivial"),
+                       _action(grid, "trivial"), atol=1e-11)
+    pooled = nn.Sequential(IcoConv(1, 3, "trivial", "regular", r=R), IcoPool(R, "regular", "mean")).double()
+    assert_equivariant(pooled, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
+                       _action(coarse, "regular"), atol=1e-12)
+    group_pool = nn.Sequential(IcoConv(1, 3, "trivial", "regular", r=R), IcoGroupPool(R)).double()
+    assert_equivariant(group_pool, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
+                       _action(grid, "trivial"), atol=1e-12)
+
+
+def test_a_planar_filter_is_not_equivariant():
+    grid = IcoGrid(R)
+    conv = nn.Conv3d(1, 1, (1, 3, 3), padding=(0, 1, 1)).double()
+    with pytest.raises(AssertionError, match="not equivariant"):
+        assert_equivariant(conv, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
+                           _action(grid, "trivial"), atol=1e-6)
+
+
+def _reference_conv(conv, x):
+    """The update rule written out: loop over vertices, their six neighbours and the orientations, carrying each
+    neighbour's regular field into the centre's frame with the seam rotation."""
+    grid = conv.grid
+    n = grid.n
+    o_in, o_out = conv.in_orientations, 6
+    b = x.shape[0]
+    values = grid.from_charts(average_singular(x, grid, conv.in_field))  # [B, C, V] (poles by the singular rule)
+    if conv.in_field == "regular":
+        values[..., -2:] = values[..., -2:].reshape(b, -1, 6, 2).mean(2, keepdim=True).expand(-1, -1, 6, -1) \
+            .reshape(b, -1, 2)
+    values = values.reshape(b, conv.in_channels, o_in, -1)
+    index, shift = grid.pad_index, grid.pad_shift
+    out = torch.zeros(b, conv.out_channels, o_out, grid.num_vertices - 2, dtype=x.dtype)
+    w = conv.weight
+    for k in range(5):
+        for i in range(n):
+            for j in range(2 * n):
+                v = index[k, i + 1, j + 1]
+                taps = [(v, 0)] + [(index[k, i + 1 + di, j + 1 + dj], shift[k, i + 1 + di, j + 1 + dj])
+                                   for di, dj in HEX_DIRECTIONS]
+                for t in range(o_out):
+                    total = torch.zeros(b, conv.out_channels, dtype=x.dtype)
+                    for m, (u, s_seam) in enumerate(taps):
+                        tap = 0 if m == 0 else 1 + (m - 1 - t) % 6
+                        for s in range(o_in):
+                            feature = values[:, :, (s - s_seam) % o_in, u]  # the neighbour's field in v's frame
+                            relative = (s - t) % 6 if o_in > 1 else 0
+                            total += feature @ w[:, :, relative, tap].T
+                    out[:, :, t, v] = total + conv.bias
+    if conv.out_field == "trivial":
+        out = out.mean(dim=2, keepdim=True)
+    charts = out.reshape(b, -1, 5, n, 2 * n)
+    return average_singular(charts, grid, conv.out_field)
+
+
+@pytest.mark.parametrize("in_field,out_field", [("trivial", "regular"), ("regular", "regular"), ("regular", "trivial")])
+def test_conv_matches_the_slow_reference(in_field, out_field):
+    torch.manual_seed(2)
+    conv = IcoConv(2, 2, in_field, out_field, r=1).double()
+    with torch.no_grad():
+        conv.bias.normal_()
+    x = _charts(2, in_field, r=1)
+    torch.testing.assert_close(conv(x), _reference_conv(conv, x))
+
+
+def test_pad_charts_reads_the_neighbour_table():
+    grid = IcoGrid(2)
+    ids = grid.to_charts(torch.arange(grid.num_vertices, dtype=torch.float64))[None, None]
+    padded = pad_charts(ids, grid)
+    n = grid.n
+    for k in range(5):
+        for i in range(n):
+            for j in range(2 * n):
+                v = int(ids[0, 0, k, i, j])
+                for m, (di, dj) in enumerate(HEX_DIRECTIONS):
+                    u = int(padded[0, 0, k, i + 1 + di, j + 1 + dj])
+                    expected = int(grid.neighbours[v, m])
+                    if grid.singular[v]:
+                        continue
+                    if expected >= grid.num_vertices - 2:  # a pole: the mean of its five neighbours
+                        assert u == pytest.approx(float(grid.neighbours[expected, :5].double().mean()))
+                    else:
+                        assert u == expected
+
+
+def test_gradients_and_shapes():
+    torch.manual_seed(0)
+    conv = IcoConv(1, 2, "trivial", "regular", r=2)
+    x = torch.randn(2, 1, 5, 4, 8, requires_grad=True)
+    y = conv(x)
+    assert y.shape == (2, 12, 5, 4, 8)
+    y.square().sum().backward()
+    assert conv.weight.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
+    assert IcoPool(2, "regular")(y).shape == (2, 12, 5, 2, 4)
+    assert IcoUnpool(3, "regular")(y).shape == (2, 12, 5, 8, 16)
+    assert IcoGroupPool(2)(y).shape == (2, 2, 5, 4, 8)
+    assert set(conv.state_dict()) == {"weight", "bias"}
+
+
+def test_bad_input():
+    conv = IcoConv(2, 3, "regular", "regular", r=2)
+    with pytest.raises(FieldError, match="2 regular fields"):
+        conv(torch.randn(1, 10, 5, 4, 8))
+    with pytest.raises(FieldError):
+        conv(torch.randn(1, 12, 5, 4, 4))
+    with pytest.raises(FieldError, match="'trivial' or 'regular'"):
+        IcoConv(1, 1, "vector", "regular", r=1)
+    with pytest.raises(FieldError, match="multiples of 6"):
+        pad_charts(torch.randn(1, 4, 5, 4, 8), IcoGrid(2), "regular")
+    with pytest.raises(FieldError, match="below resolution 0"):
+        IcoPool(0)
+    with pytest.raises(FieldError, match="4 regular fields"):
+        IcoBatchNorm(4, "regular", r=2)(torch.randn(2, 12, 5, 4, 8))
