@@ -11,8 +11,20 @@ from fivefold.spheres.layers import (
     pad_charts,
     rotate_charts,
 )
+from fivefold.spheres.models import IcoUNet
+from fivefold.spheres.sampling import (
+    interpolate,
+    lonlat,
+    rotate_signal,
+    sample_equirectangular,
+    sample_healpix,
+    sample_points,
+    to_equirectangular,
+    unit_vectors,
+)
 
 __all__ = [
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
-    "pad_charts", "average_singular", "rotate_charts",
+    "pad_charts", "average_singular", "rotate_charts", "IcoUNet", "interpolate", "lonlat", "rotate_signal",
+    "sample_equirectangular", "sample_healpix", "sample_points", "to_equirectangular", "unit_vectors",
 ]
