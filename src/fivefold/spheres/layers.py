@@ -50,14 +50,47 @@ def _check(x: Tensor, grid: IcoGrid, field: str, where: str) -> None:
         raise FieldError(f"{where}: a regular C6 field needs channels in multiples of 6, got {x.shape[1]}")
 
 
-def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
-    """``[B, F, O, V]`` per-vertex values with the poles set by ``average_singular``'s rule."""
+def _rule_values(flat: Tensor, grid: IcoGrid) -> Tensor:
+    """``[B, F, O, 12]``: the singular rule's value at the 10 chart pixels on icosahedron vertices, then N and S
+    (the mean of the five neighbours over all orientations), from ``flat: [B, F, O, V - 2]``."""
+    _, neighbours = _singular_tables(grid, flat.device)
+    means = flat[..., neighbours].mean(dim=(2, 4))  # [B, F, 12]
+    return means[:, :, None, :].expand(-1, -1, flat.shape[2], -1)
+
+
+def _singular_tables(grid: IcoGrid, device: torch.device) -> tuple[Tensor, Tensor]:
+    """The 10 chart pixels on icosahedron vertices, and the five distinct neighbours of those 10 and of N, S."""
+    if grid.r < 1:
+        raise FieldError("icosahedral layers need resolution r >= 1 (at r = 0 every vertex is singular)")
+    cache = grid.__dict__.setdefault("_singular_cache", {})
+    if str(device) not in cache:
+        pixels = torch.nonzero(grid.singular[:-2]).flatten()
+        vertices = torch.cat([pixels, torch.tensor([grid.north, grid.south])])
+        neighbours = torch.stack([torch.unique(row[row >= 0])[:5] for row in grid.neighbours[vertices]])
+        cache[str(device)] = (pixels.to(device), neighbours.to(device))
+    return cache[str(device)]
+
+
+def _column_of_vertex(grid: IcoGrid) -> Tensor:
+    """``[V + 1]``: where each vertex (and, last, 'nothing') sits in ``cat([pixels, rule values, zero])``."""
+    pixels, _ = _singular_tables(grid, torch.device("cpu"))
+    column = torch.arange(grid.num_vertices + 1)
+    column[pixels] = grid.num_vertices - 2 + torch.arange(10)
+    column[grid.north], column[grid.south] = grid.num_vertices + 8, grid.num_vertices + 9
+    column[grid.num_vertices] = grid.num_vertices + 10
+    return column
+
+
+def _table(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+    """``[B, F, O, V + 11]``: the pixels, the rule values of the 12 singular vertices, and a zero."""
     b, c = x.shape[:2]
     flat = x.reshape(b, c // orientations, orientations, -1)
-    nbrs = grid.neighbours.to(x.device)
-    north = flat[..., nbrs[grid.north, :5]].mean(dim=(-1, -2), keepdim=True).expand(-1, -1, orientations, 1)
-    south = flat[..., nbrs[grid.south, :5]].mean(dim=(-1, -2), keepdim=True).expand(-1, -1, orientations, 1)
-    return torch.cat([flat, north, south], dim=-1)
+    return torch.cat([flat, _rule_values(flat, grid), flat.new_zeros(*flat.shape[:3], 1)], dim=-1)
+
+
+def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+    """``[B, F, O, V]`` per-vertex values; the 12 icosahedron vertices follow the singular rule."""
+    return _table(x, grid, orientations)[..., _column_of_vertex(grid)[:-1].to(x.device)]
 
 
 def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
@@ -69,44 +102,72 @@ def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
         field: ``"trivial"`` or ``"regular"`` (C_6, 6 channels per field, orientation axis innermost): regular fields
             are shifted cyclically by the frame rotation across each seam.
 
-    Returns: ``[B, C, 5, n + 2, 2n + 2]``; the two corners that no hexagonal filter reads are zero.
+    Returns: ``[B, C, 5, n + 2, 2n + 2]``: the charts copied in, the ``O(n)`` border pixels gathered. Pixels at the 12
+    icosahedron vertices (inside and in the padding) hold the singular rule's value (see ``average_singular``); the
+    two corners that no hexagonal filter reads are zero.
     """
     orientations = _orientations(field)
     _check(x, grid, field, "pad_charts")
     b, c = x.shape[:2]
-    values = _vertex_values(x, grid, orientations)  # [B, F, O, V]
-    index = _padding_index(grid, orientations, x.device)  # [O, P] into O * (V + 1) (the last column is zero)
-    zero = values.new_zeros(*values.shape[:-1], 1)
-    table = torch.cat([values, zero], dim=-1).reshape(b, c // orientations, -1)
-    padded = table[..., index.reshape(-1)]
-    return padded.reshape(b, c, 5, grid.n + 2, 2 * grid.n + 2)
+    n = grid.n
+    tables = _padding_tables(grid, orientations, x.device)
+    flat = x.reshape(b, c // orientations, orientations, -1)
+    padded = x.new_empty(b, c, 5, n + 2, 2 * n + 2)
+    padded[..., 1:n + 1, 1:2 * n + 1] = x
+    out = padded.view(b, c // orientations, orientations, -1)
+    border = flat.reshape(b, c // orientations, -1)[..., tables["border_source"]]
+    out[..., tables["border_position"]] = border.view(b, c // orientations, orientations, -1)
+    out[..., tables["rule_position"]] = _rule_values(flat, grid)[..., tables["rule_source"]]
+    out[..., tables["zero_position"]] = 0.0
+    return padded
 
 
-def _padding_index(grid: IcoGrid, orientations: int, device: torch.device) -> Tensor:
+def _padding_tables(grid: IcoGrid, orientations: int, device: torch.device) -> dict[str, Tensor]:
+    """Index sets of the padded charts (positions in the flattened ``[5, n + 2, 2n + 2]``): border pixels read from
+    ordinary pixels (``border_source``: ``[O * K]`` into the flattened ``[O, V - 2]`` input, with the seam's gauge
+    shift), pixels at icosahedron vertices (``rule_source``: which of the 12), and the unused corners."""
     key = (orientations, str(device))
-    cache = grid.__dict__.setdefault("_padding_index_cache", {})
+    cache = grid.__dict__.setdefault("_padding_tables_cache", {})
     if key not in cache:
+        pixels, _ = _singular_tables(grid, torch.device("cpu"))
+        singular_order = torch.full((grid.num_vertices,), -1, dtype=torch.int64)
+        singular_order[pixels] = torch.arange(10)
+        singular_order[grid.north], singular_order[grid.south] = 10, 11
         vertex = grid.pad_index.reshape(-1)
-        width = grid.num_vertices + 1
-        vertex = torch.where(vertex < 0, torch.full_like(vertex, grid.num_vertices), vertex)
         shift = grid.pad_shift.reshape(-1)
-        rows = [((t - shift) % orientations) * width + vertex for t in range(orientations)]
-        cache[key] = torch.stack(rows).to(device)
+        n = grid.n
+        inside = torch.zeros(5, n + 2, 2 * n + 2, dtype=torch.bool)
+        inside[:, 1:n + 1, 1:2 * n + 1] = True
+        inside = inside.reshape(-1)
+        is_rule = (vertex >= 0) & (singular_order[vertex.clamp(min=0)] >= 0)
+        is_border = ~inside & (vertex >= 0) & ~is_rule
+        border = torch.nonzero(is_border).flatten()
+        rows = [((t - shift[border]) % orientations) * (grid.num_vertices - 2) + vertex[border]
+                for t in range(orientations)]
+        rule = torch.nonzero(is_rule).flatten()
+        cache[key] = {
+            "border_position": border.to(device),
+            "border_source": torch.cat(rows).to(device),
+            "rule_position": rule.to(device),
+            "rule_source": singular_order[vertex[rule]].to(device),
+            "zero_position": torch.nonzero(vertex < 0).flatten().to(device),
+        }
     return cache[key]
 
 
-def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
+def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial", *, inplace: bool = False) -> Tensor:
     """Set the 10 chart pixels at icosahedron vertices to the mean of their 5 neighbours over all orientations (the
-    two poles, which have no pixel, follow the same rule wherever they are read)."""
+    two poles, which have no pixel, follow the same rule wherever they are read). ``inplace`` writes into ``x``
+    (for fresh outputs whose producer does not keep them for its backward)."""
     orientations = _orientations(field)
     _check(x, grid, field, "average_singular")
-    singular = _singular_pixels(grid, x.device)  # [10], [10, 5]
+    pixels, _ = _singular_tables(grid, x.device)
     b, c = x.shape[:2]
-    flat = x.reshape(b, c // orientations, orientations, -1)
-    means = flat[..., singular[1]].mean(dim=(2, 4))  # [B, F, 10]
-    out = flat.clone()
-    out[..., singular[0]] = means[:, :, None, :].expand(-1, -1, orientations, -1)
-    return out.reshape(x.shape)
+    out = x if inplace else x.clone()
+    flat = out.view(b, c // orientations, orientations, -1)
+    rule = _rule_values(flat, grid)[..., :10]
+    flat[..., pixels] = rule
+    return out
 
 
 def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: str = "trivial") -> Tensor:
@@ -123,16 +184,6 @@ def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: str = "trivial") -> T
     moved = torch.empty_like(values)
     moved[..., perm.to(x.device)] = values
     return grid.to_charts(moved.reshape(x.shape[0], x.shape[1], -1))
-
-
-def _singular_pixels(grid: IcoGrid, device: torch.device) -> tuple[Tensor, Tensor]:
-    cache = grid.__dict__.setdefault("_singular_cache", {})
-    if str(device) not in cache:
-        pixels = torch.nonzero(grid.singular[:-2]).flatten()
-        neighbours = grid.neighbours[pixels]
-        distinct = torch.stack([torch.unique(row)[:5] for row in neighbours])
-        cache[str(device)] = (pixels.to(device), distinct.to(device))
-    return cache[str(device)]
 
 
 def _hex_kernel_positions() -> list[tuple[int, int]]:
@@ -208,14 +259,10 @@ class IcoConv(nn.Module):
         if x.dim() != 5 or x.shape[1] != expected:
             raise FieldError(f"IcoConv: expected [B, {expected}, 5, {self.grid.n}, {2 * self.grid.n}] "
                              f"({self.in_channels} {self.in_field} fields), got shape {tuple(x.shape)}")
-        x = average_singular(x, self.grid, self.in_field)
-        padded = pad_charts(x, self.grid, self.in_field)
-        b, n = x.shape[0], self.grid.n
-        charts = padded.permute(0, 2, 1, 3, 4).reshape(b * 5, expected, n + 2, 2 * n + 2)
+        padded = pad_charts(x, self.grid, self.in_field)  # [B, C_in * O_in, 5, n + 2, 2n + 2]
         bias = self.bias.repeat_interleave(self.out_orientations) if self.bias is not None else None
-        out = F.conv2d(charts, self.expand_filter(), bias)
-        out = out.reshape(b, 5, -1, n, 2 * n).permute(0, 2, 1, 3, 4)
-        return average_singular(out, self.grid, self.out_field)
+        out = F.conv3d(padded, self.expand_filter()[:, :, None], bias)  # the charts are the depth axis
+        return average_singular(out, self.grid, self.out_field, inplace=True)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, in_field={self.in_field}, out_field={self.out_field}, "
@@ -237,7 +284,7 @@ class IcoPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         n = self.grid.n
-        padded = pad_charts(average_singular(x, self.grid, self.field), self.grid, self.field)
+        padded = pad_charts(x, self.grid, self.field)
         taps = torch.stack([padded[..., 1 + di:n + 1 + di:2, 1 + dj:2 * n + 1 + dj:2]
                             for di, dj in [(0, 0), *HEX_DIRECTIONS]])
         pooled = taps.amax(dim=0) if self.mode == "max" else taps.mean(dim=0)
@@ -261,7 +308,7 @@ class IcoUnpool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         m = self.coarse.n
-        padded = pad_charts(average_singular(x, self.coarse, self.field), self.coarse, self.field)
+        padded = pad_charts(x, self.coarse, self.field)
         centre = padded[..., 1:m + 1, 1:2 * m + 1]
         up = padded[..., 2:m + 2, 1:2 * m + 1]  # d_0 = (1, 0)
         right = padded[..., 1:m + 1, 2:2 * m + 2]  # d_2 = (0, 1)
@@ -271,7 +318,7 @@ class IcoUnpool(nn.Module):
         out[..., 1::2, 0::2] = (centre + up) / 2
         out[..., 0::2, 1::2] = (centre + right) / 2
         out[..., 1::2, 1::2] = (centre + diagonal) / 2
-        return average_singular(out, self.grid, self.field)
+        return average_singular(out, self.grid, self.field, inplace=True)
 
     def extra_repr(self) -> str:
         return f"r={self.coarse.r} -> {self.grid.r}, field={self.field}"
