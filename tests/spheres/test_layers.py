@@ -165,3 +165,13 @@ def test_bad_input():
         IcoPool(0)
     with pytest.raises(FieldError, match="4 regular fields"):
         IcoBatchNorm(4, "regular", r=2)(torch.randn(2, 12, 5, 4, 8))
+
+
+@pytest.mark.parametrize("field", ["trivial", "regular"])
+def test_custom_autograd_rules_gradcheck(field):
+    grid = IcoGrid(1)
+    x = _charts(2, field, r=1).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: pad_charts(t, grid, field), (x,))
+    assert torch.autograd.gradcheck(lambda t: average_singular(t * 1.0, grid, field, inplace=True), (x,))
+    conv = IcoConv(2, 2, field, "regular", r=1).double()
+    assert torch.autograd.gradcheck(conv, (x,))

@@ -102,24 +102,53 @@ def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
         field: ``"trivial"`` or ``"regular"`` (C_6, 6 channels per field, orientation axis innermost): regular fields
             are shifted cyclically by the frame rotation across each seam.
 
-    Returns: ``[B, C, 5, n + 2, 2n + 2]``: the charts copied in, the ``O(n)`` border pixels gathered. Pixels at the 12
-    icosahedron vertices (inside and in the padding) hold the singular rule's value (see ``average_singular``); the
-    two corners that no hexagonal filter reads are zero.
+    Returns: ``[B, C, 5, n + 2, 2n + 2]``: the charts copied in, the ``O(n)`` border pixels gathered (its own autograd
+    rule sends the gradient back the same way, without copies of the whole tensor). Pixels at the 12 icosahedron
+    vertices (inside and in the padding) hold the singular rule's value (see ``average_singular``); the two corners
+    that no hexagonal filter reads are zero.
     """
     orientations = _orientations(field)
     _check(x, grid, field, "pad_charts")
-    b, c = x.shape[:2]
-    n = grid.n
-    tables = _padding_tables(grid, orientations, x.device)
-    flat = x.reshape(b, c // orientations, orientations, -1)
-    padded = x.new_empty(b, c, 5, n + 2, 2 * n + 2)
-    padded[..., 1:n + 1, 1:2 * n + 1] = x
-    out = padded.view(b, c // orientations, orientations, -1)
-    border = flat.reshape(b, c // orientations, -1)[..., tables["border_source"]]
-    out[..., tables["border_position"]] = border.view(b, c // orientations, orientations, -1)
-    out[..., tables["rule_position"]] = _rule_values(flat, grid)[..., tables["rule_source"]]
-    out[..., tables["zero_position"]] = 0.0
-    return padded
+    return _PadCharts.apply(x, grid, orientations)
+
+
+class _PadCharts(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+        b, c = x.shape[:2]
+        n = grid.n
+        tables = _padding_tables(grid, orientations, x.device)
+        flat = x.reshape(b, c // orientations, orientations, -1)
+        padded = x.new_empty(b, c, 5, n + 2, 2 * n + 2)
+        padded[..., 1:n + 1, 1:2 * n + 1] = x
+        out = padded.view(b, c // orientations, orientations, -1)
+        border = flat.reshape(b, c // orientations, -1)[..., tables["border_source"]]
+        out[..., tables["border_position"]] = border.view(b, c // orientations, orientations, -1)
+        out[..., tables["rule_position"]] = _rule_values(flat, grid)[..., tables["rule_source"]]
+        out[..., tables["zero_position"]] = 0.0
+        ctx.grid, ctx.orientations, ctx.shape = grid, orientations, x.shape
+        return padded
+
+    @staticmethod
+    def backward(ctx, grad_padded: Tensor):
+        grid, orientations = ctx.grid, ctx.orientations
+        b, c = ctx.shape[:2]
+        fields, n = c // orientations, grid.n
+        tables = _padding_tables(grid, orientations, grad_padded.device)
+        pixels, neighbours = _singular_tables(grid, grad_padded.device)
+        grad = grad_padded[..., 1:n + 1, 1:2 * n + 1].contiguous()
+        flat = grad.view(b, fields, orientations, -1)
+        flat[..., pixels] = 0.0  # the raw values at icosahedron vertices are replaced by the rule
+        padded = grad_padded.reshape(b, fields, orientations, -1)
+        border = padded[..., tables["border_position"]].reshape(b, fields, -1)
+        flat.view(b, fields, -1).index_add_(2, tables["border_source"], border)
+        rule = padded[..., tables["rule_position"]].sum(dim=2)  # [B, F, R]
+        per_vertex = rule.new_zeros(b, fields, 12).index_add_(2, tables["rule_source"], rule)
+        share = (per_vertex / (neighbours.shape[1] * orientations))[..., None].expand(-1, -1, -1, neighbours.shape[1])
+        spread = rule.new_zeros(b, fields, flat.shape[-1]).index_add_(2, neighbours.reshape(-1),
+                                                                      share.reshape(b, fields, -1))
+        flat += spread[:, :, None, :]
+        return grad, None, None
 
 
 def _padding_tables(grid: IcoGrid, orientations: int, device: torch.device) -> dict[str, Tensor]:
@@ -161,13 +190,40 @@ def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial", *, inplac
     (for fresh outputs whose producer does not keep them for its backward)."""
     orientations = _orientations(field)
     _check(x, grid, field, "average_singular")
+    if inplace:
+        return _SingularRuleInplace.apply(x, grid, orientations)
     pixels, _ = _singular_tables(grid, x.device)
     b, c = x.shape[:2]
-    out = x if inplace else x.clone()
+    out = x.clone()
     flat = out.view(b, c // orientations, orientations, -1)
-    rule = _rule_values(flat, grid)[..., :10]
-    flat[..., pixels] = rule
+    flat[..., pixels] = _rule_values(flat, grid)[..., :10]
     return out
+
+
+class _SingularRuleInplace(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+        pixels, _ = _singular_tables(grid, x.device)
+        b, c = x.shape[:2]
+        flat = x.view(b, c // orientations, orientations, -1)
+        flat[..., pixels] = _rule_values(flat, grid)[..., :10]
+        ctx.mark_dirty(x)
+        ctx.grid, ctx.orientations = grid, orientations
+        return x
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        grid, orientations = ctx.grid, ctx.orientations
+        pixels, neighbours = _singular_tables(grid, grad_out.device)
+        b, c = grad_out.shape[:2]
+        grad = grad_out.clone()
+        flat = grad.view(b, c // orientations, orientations, -1)
+        rule = flat[..., pixels].sum(dim=2) / (neighbours.shape[1] * orientations)  # [B, F, 10]
+        flat[..., pixels] = 0.0
+        spread = rule[..., None].expand(-1, -1, -1, neighbours.shape[1]).reshape(b, c // orientations, -1)
+        total = rule.new_zeros(b, c // orientations, flat.shape[-1]).index_add_(2, neighbours[:10].reshape(-1), spread)
+        flat += total[:, :, None, :]
+        return grad, None, None
 
 
 def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: str = "trivial") -> Tensor:
