@@ -91,3 +91,24 @@ def test_unet_is_equivariant():
     assert_equivariant(net, group, x, action, action, elements=list(range(0, 60, 6)), atol=1e-11)
     with pytest.raises(ValueError, match="levels"):
         IcoUNet(1, 2, 1, (2, 3, 4))
+
+
+def test_project_image():
+    from fivefold.spheres import project_image
+
+    grid = IcoGrid(4)
+    image = torch.zeros(1, 1, 28, 28, dtype=torch.float64)
+    image[0, 0, 10:18, 10:18] = 1.0  # a bright square in the middle lands around the north pole
+    on_sphere = project_image(image, grid.vertices)
+    assert on_sphere.shape == (1, 1, grid.num_vertices)
+    lit = grid.vertices[on_sphere[0, 0] > 0.5]
+    assert len(lit) > 0 and (lit[:, 2] > 0.8).all()  # the square spans about 36 degrees around the pole
+    assert (on_sphere[0, 0][grid.vertices[:, 2] < 0] == 0).all()
+    # a rotation per image: projecting with R equals rotating the projected signal by R
+    rotation = random_rotation(3, torch.Generator().manual_seed(3))
+    rotated = project_image(image, grid.vertices, rotations=rotation[None])
+    lit_rotated = grid.vertices[rotated[0, 0] > 0.5]
+    assert torch.allclose(lit_rotated.mean(0) / lit_rotated.mean(0).norm(),
+                          rotation @ (lit.mean(0) / lit.mean(0).norm()), atol=0.05)
+    with pytest.raises(FieldError):
+        project_image(image[0], grid.vertices)

@@ -15,6 +15,7 @@ from fivefold.spheres.models import IcoUNet
 from fivefold.spheres.sampling import (
     interpolate,
     lonlat,
+    project_image,
     rotate_signal,
     sample_equirectangular,
     sample_healpix,
@@ -25,6 +26,7 @@ from fivefold.spheres.sampling import (
 
 __all__ = [
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
-    "pad_charts", "average_singular", "rotate_charts", "IcoUNet", "interpolate", "lonlat", "rotate_signal",
+    "pad_charts", "average_singular", "rotate_charts", "IcoUNet", "interpolate", "lonlat", "project_image",
+    "rotate_signal",
     "sample_equirectangular", "sample_healpix", "sample_points", "to_equirectangular", "unit_vectors",
 ]

@@ -6,6 +6,8 @@
 - ``sample_healpix``: a HEALPix map, through ``healpy.get_interp_val`` (``pip install fivefold[sphere]``).
 - ``interpolate``: per-vertex values at arbitrary unit vectors, by barycentric interpolation on the grid's triangles.
 - ``to_equirectangular``: per-vertex values to a longitude/latitude image (for plots), by ``interpolate``.
+- ``project_image``: planar images onto the northern hemisphere by stereographic projection, optionally rotated by a
+  rotation per image (Spherical MNIST, as in Cohen, Geiger, Koehler & Welling 2018, "Spherical CNNs").
 - ``rotate_signal``: ``(R . f)(x) = f(R^T x)`` for any rotation ``R`` in SO(3), by ``interpolate`` (exact when ``R``
   is a symmetry of the grid; for those, ``rotate_charts`` also turns regular fields).
 
@@ -28,7 +30,7 @@ from fivefold.spheres.grid import IcoGrid
 
 __all__ = [
     "lonlat", "unit_vectors", "sample_equirectangular", "sample_points", "sample_healpix", "interpolate",
-    "to_equirectangular", "rotate_signal",
+    "to_equirectangular", "rotate_signal", "project_image",
 ]
 
 
@@ -185,3 +187,37 @@ def rotate_signal(values: Tensor, grid: IcoGrid, rotation: Tensor | np.ndarray) 
             torch.det(r) < 0:
         raise FieldError("rotate_signal: rotation must be a 3x3 rotation matrix (orthogonal, determinant 1)")
     return interpolate(values, grid, grid.vertices @ r)
+
+
+def project_image(images: Tensor, points: Tensor, half_width: float = 0.8,
+                  rotations: Tensor | None = None) -> Tensor:
+    """Project planar images onto the sphere: ``out[b, c, p] = image_b(u, v)`` with ``(u, v) = (x, y) / (1 + z)`` the
+    stereographic projection (from the south pole) of ``R_b^T points[p]``; the image spans ``[-half_width,
+    half_width]^2`` in ``(u, v)`` (row 0 at ``v = +half_width``, column 0 at ``u = -half_width``), bilinear, zero
+    outside and on the southern hemisphere.
+
+    Args:
+        images: ``[B, C, H, W]``.
+        points: ``[P, 3]`` unit vectors (e.g. ``IcoGrid(r).vertices`` or an equirectangular grid flattened).
+        half_width: half the side of the image square in the projection plane (0.8 covers a cap of about 77 deg).
+        rotations: ``[B, 3, 3]`` rotation per image (the N/R and R/R settings), or None (digits on the north pole).
+
+    Returns: ``[B, C, P]``.
+    """
+    if images.dim() != 4 or points.dim() != 2 or points.shape[1] != 3:
+        raise FieldError(f"project_image: images must be [B, C, H, W] and points [P, 3]; got {tuple(images.shape)} "
+                         f"and {tuple(points.shape)}")
+    batch = images.shape[0]
+    pts = points.to(images.dtype).to(images.device).expand(batch, -1, -1)
+    if rotations is not None:
+        if rotations.shape != (batch, 3, 3):
+            raise FieldError(f"project_image: rotations must be [{batch}, 3, 3], got {tuple(rotations.shape)}")
+        pts = pts @ rotations.to(images.dtype).to(images.device)  # rows (R^T p)^T
+    denominator = 1 + pts[..., 2]
+    north = denominator > 1  # z > 0
+    u = pts[..., 0] / denominator.clamp(min=1e-6) / half_width
+    v = pts[..., 1] / denominator.clamp(min=1e-6) / half_width
+    grid = torch.stack([u, -v], dim=-1)[:, None]  # [B, 1, P, 2]: grid_sample's x to the right, y down
+    sampled = torch.nn.functional.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
+                                              align_corners=False)[:, :, 0]  # [B, C, P]
+    return sampled * north[:, None].to(images.dtype)
