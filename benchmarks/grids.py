@@ -23,11 +23,12 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _timing import forward_backward, timed
 
 HERE = Path(__file__).resolve().parent
 PEER_VENV = HERE / ".venv-escnn"
@@ -39,23 +40,8 @@ CASES = {
 ORDERS = {"C4": 4, "C8": 8, "O": 24}
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
-def forward_backward(module, x):
-    def run():
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        module(x).sum().backward()
-
-    return run
 
 
 def bench_fivefold(repeats: int) -> dict:

@@ -21,11 +21,12 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from _timing import timed
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -47,14 +48,6 @@ def ensure_peer() -> None:
         os.execv(str(python), [str(python), *sys.argv])
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def bench_size(N: int, E: int, F: int, repeats: int, label: str) -> dict:

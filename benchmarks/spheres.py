@@ -15,34 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from _timing import forward_backward, timed
 
 from fivefold.spheres import IcoConv
 
 HERE = Path(__file__).resolve().parent
 
 
-def timed(fn, repeats: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
-def forward_backward(module, x):
-    def run():
-        module.zero_grad(set_to_none=True)
-        x.grad = None
-        module(x).sum().backward()
-
-    return run
 
 
 def main() -> None:
