@@ -1,8 +1,8 @@
 """Shared by the grid experiments: models of matched parameter budget, a training loop, evaluation, result files.
 
-Models are ``fivefold.grids.GCNNClassifier`` with widths ``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c, 8c]`` (3D, the
-last a 1x1x1 layer);
-``c`` is chosen per group so the parameter count is as close as possible to the plain CNN's (``trivial`` group).
+Models come from ``fivefold.train.presets.build_image_model``: ``fivefold.grids.GCNNClassifier`` with widths
+``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c, 8c]`` (3D, the last a 1x1x1 layer); ``c`` is chosen per group so the
+parameter count is as close as possible to the plain CNN's (``trivial`` group).
 Results are appended one run per line to a ``.jsonl`` file, so an interrupted experiment resumes where it stopped.
 """
 
@@ -16,31 +16,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from fivefold.grids import GCNNClassifier, count_parameters
-from fivefold.groups import cube_rotations, cyclic, dihedral, trivial
+from fivefold.train.presets import IMAGE_MODELS, build_image_model
 
-GROUPS_2D = {"cnn": lambda: trivial(2), "c4": lambda: cyclic(4), "d4": lambda: dihedral(4), "c8": lambda: cyclic(8)}
-GROUPS_3D = {"cnn3d": lambda: trivial(3), "o": cube_rotations}
 NAMES = {"cnn": "CNN", "c4": "C4 G-CNN", "d4": "D4 G-CNN", "c8": "C8 steerable CNN", "cnn3d": "3D CNN",
          "o": "3D G-CNN (O, 24 rotations)"}
 
 
-def widths(base: int, dim: int) -> list[int]:
-    return [base, base, 2 * base, 2 * base, 4 * base] if dim == 2 else [base, base, 2 * base, 2 * base, 8 * base]
-
-
-def build(model: str, cnn_base: int, in_channels: int, num_classes: int, dim: int, **kwargs) -> GCNNClassifier:
-    """The model ``model`` with the parameter count nearest to the plain CNN of base width ``cnn_base``."""
-    make_group = (GROUPS_2D if dim == 2 else GROUPS_3D)[model]
-    plain = trivial(dim)
-
-    def make(group, base):
-        return GCNNClassifier(in_channels, num_classes, group, widths(base, dim), **kwargs)
-
-    target = count_parameters(make(plain, cnn_base))
-    group = make_group()
-    best = min(range(1, cnn_base + 1), key=lambda base: abs(count_parameters(make(group, base)) - target))
-    return make(group, best)
+def build(model: str, cnn_base: int, in_channels: int, num_classes: int, dim: int, **kwargs):
+    """``fivefold.train.presets.build_image_model`` (``dim`` is implied by the model name)."""
+    if IMAGE_MODELS[model][0] != dim:
+        raise ValueError(f"model {model} is not {dim}D")
+    return build_image_model(model, cnn_base, in_channels, num_classes, **kwargs)
 
 
 def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int,

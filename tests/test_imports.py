@@ -15,8 +15,8 @@ ALLOWED = {
     "grids": {"groups", "errors"},
     "spheres": {"groups", "ops", "errors"},
     "data": {"graphs", "errors"},
-    "train": {"graphs", "ops", "errors", "data"},
-    "cli": {"train", "data", "errors"},
+    "train": {"graphs", "grids", "groups", "ops", "errors", "data"},
+    "cli": {"train", "data", "errors", "groups"},
 }
 
 

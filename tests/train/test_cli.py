@@ -50,3 +50,25 @@ def test_help_lists_tasks_and_models(capsys):
 def test_bad_data_root_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--task", "citeseer", "--data-root", str(tmp_path / "none"), "--no-progress"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("task,model", [("mnist", "c4"), ("mnist", "cnn"), ("adrenalmnist3d", "o")])
+def test_train_image_task(data_root, tmp_path, task, model):
+    folder = "mnist-train" if task == "mnist" else task
+    if not (data_root / folder).is_dir():
+        pytest.skip(f"{folder} not in the data folder")
+    assert main(["train", "--task", task, "--model", model, "--limit", "128", "--epochs", "1", "--no-progress",
+                 "--data-root", str(data_root), "--runs-dir", str(tmp_path)]) == 0
+    (run,) = list(tmp_path.iterdir())
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    rotated = final["test_acc_rotated_C4" if task == "mnist" else "test_acc_rotated_O"]
+    if model != "cnn":  # a G-CNN scores its rotated test set exactly as the upright one
+        assert rotated == final["test_acc"]
+    assert (run / "curves.png").is_file() and (run / "checkpoint.pt").is_file()
+
+
+def test_model_must_fit_the_task(capsys):
+    assert main(["train", "--task", "mnist", "--model", "gcn"]) == 2
+    assert "does not fit task mnist" in capsys.readouterr().err
+    assert main(["train", "--task", "cora", "--model", "c4"]) == 2
+    assert "not a node-classification model" in capsys.readouterr().err

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from torch import nn
 
 from fivefold.data import load_embedded_cora, load_planetoid
 from fivefold.graphs import GAT, GCN, GIN, GINGraphClassifier, Graph, GraphSAGE, normalize_features
+from fivefold.grids import GCNNClassifier, count_parameters
+from fivefold.groups import FiniteGroup, cube_rotations, cyclic, dihedral, trivial
 
 __all__ = [
-    "GRAPH_PRESET", "NODE_PRESETS", "GraphPreset", "NodePreset", "build_graph_model", "build_node_model",
-    "load_node_task",
+    "GRAPH_PRESET", "IMAGE_MODELS", "NODE_PRESETS", "GraphPreset", "NodePreset", "build_graph_model",
+    "build_image_model", "build_node_model", "image_widths", "load_node_task",
 ]
 
 
@@ -88,3 +91,31 @@ GRAPH_PRESET = GraphPreset()
 def build_graph_model(in_channels: int, num_classes: int, preset: GraphPreset = GRAPH_PRESET) -> nn.Module:
     return GINGraphClassifier(in_channels, num_classes, hidden=preset.hidden, num_layers=preset.num_layers,
                               dropout=preset.dropout)
+
+
+# Image and volume classifiers: the group of each model; "cnn" / "cnn3d" are the plain CNN twins (trivial group)
+IMAGE_MODELS: dict[str, tuple[int, Callable[[], FiniteGroup]]] = {
+    "cnn": (2, lambda: trivial(2)), "c4": (2, lambda: cyclic(4)), "d4": (2, lambda: dihedral(4)),
+    "c8": (2, lambda: cyclic(8)), "cnn3d": (3, lambda: trivial(3)), "o": (3, cube_rotations),
+}
+
+
+def image_widths(base: int, dim: int) -> list[int]:
+    """Fields per layer: ``[c, c, 2c, 2c, 4c]`` (2D) or ``[c, c, 2c, 2c, 8c]`` (3D, the last a 1x1x1 layer)."""
+    return [base, base, 2 * base, 2 * base, 4 * base] if dim == 2 else [base, base, 2 * base, 2 * base, 8 * base]
+
+
+def build_image_model(name: str, cnn_base: int, in_channels: int, num_classes: int, **kwargs) -> GCNNClassifier:
+    """The ``GCNNClassifier`` for model ``name`` whose parameter count is nearest to the plain CNN of base width
+    ``cnn_base`` (same dimension); ``kwargs`` go to ``GCNNClassifier`` (pooling, kernel sizes)."""
+    if name not in IMAGE_MODELS:
+        raise ValueError(f"unknown image model {name!r}; choose from {sorted(IMAGE_MODELS)}")
+    dim, make_group = IMAGE_MODELS[name]
+
+    def make(group: FiniteGroup, base: int) -> GCNNClassifier:
+        return GCNNClassifier(in_channels, num_classes, group, image_widths(base, dim), **kwargs)
+
+    target = count_parameters(make(trivial(dim), cnn_base))
+    group = make_group()
+    best = min(range(1, cnn_base + 1), key=lambda base: abs(count_parameters(make(group, base)) - target))
+    return make(group, best)
