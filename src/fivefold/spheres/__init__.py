@@ -11,6 +11,7 @@ from fivefold.spheres.layers import (
     pad_charts,
     rotate_charts,
 )
+from fivefold.spheres.metrics import average_precision, per_class_accuracy, segmentation_report
 from fivefold.spheres.models import IcoUNet
 from fivefold.spheres.sampling import (
     interpolate,
@@ -27,6 +28,6 @@ from fivefold.spheres.sampling import (
 __all__ = [
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
     "pad_charts", "average_singular", "rotate_charts", "IcoUNet", "interpolate", "lonlat", "project_image",
-    "rotate_signal",
+    "rotate_signal", "average_precision", "per_class_accuracy", "segmentation_report",
     "sample_equirectangular", "sample_healpix", "sample_points", "to_equirectangular", "unit_vectors",
 ]
