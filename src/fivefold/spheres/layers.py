@@ -54,7 +54,8 @@ def _rule_values(flat: Tensor, grid: IcoGrid) -> Tensor:
     """``[B, F, O, 12]``: the singular rule's value at the 10 chart pixels on icosahedron vertices, then N and S
     (the mean of the five neighbours over all orientations), from ``flat: [B, F, O, V - 2]``."""
     _, neighbours = _singular_tables(grid, flat.device)
-    means = flat[..., neighbours].mean(dim=(2, 4))  # [B, F, 12]
+    gathered = flat.index_select(3, neighbours.reshape(-1)).view(*flat.shape[:3], *neighbours.shape)
+    means = gathered.mean(dim=(2, 4))  # [B, F, 12]
     return means[:, :, None, :].expand(-1, -1, flat.shape[2], -1)
 
 
@@ -122,10 +123,11 @@ class _PadCharts(torch.autograd.Function):
         padded = x.new_empty(b, c, 5, n + 2, 2 * n + 2)
         padded[..., 1:n + 1, 1:2 * n + 1] = x
         out = padded.view(b, c // orientations, orientations, -1)
-        border = flat.reshape(b, c // orientations, -1)[..., tables["border_source"]]
-        out[..., tables["border_position"]] = border.view(b, c // orientations, orientations, -1)
-        out[..., tables["rule_position"]] = _rule_values(flat, grid)[..., tables["rule_source"]]
-        out[..., tables["zero_position"]] = 0.0
+        border = flat.reshape(b, c // orientations, -1).index_select(2, tables["border_source"])
+        out.index_copy_(3, tables["border_position"], border.view(b, c // orientations, orientations, -1))
+        rule = _rule_values(flat, grid).index_select(3, tables["rule_source"])
+        out.index_copy_(3, tables["rule_position"], rule)
+        out.index_fill_(3, tables["zero_position"], 0.0)
         ctx.grid, ctx.orientations, ctx.shape = grid, orientations, x.shape
         return padded
 
@@ -138,11 +140,11 @@ class _PadCharts(torch.autograd.Function):
         pixels, neighbours = _singular_tables(grid, grad_padded.device)
         grad = grad_padded[..., 1:n + 1, 1:2 * n + 1].contiguous()
         flat = grad.view(b, fields, orientations, -1)
-        flat[..., pixels] = 0.0  # the raw values at icosahedron vertices are replaced by the rule
+        flat.index_fill_(3, pixels, 0.0)  # the raw values at icosahedron vertices are replaced by the rule
         padded = grad_padded.reshape(b, fields, orientations, -1)
-        border = padded[..., tables["border_position"]].reshape(b, fields, -1)
+        border = padded.index_select(3, tables["border_position"]).reshape(b, fields, -1)
         flat.view(b, fields, -1).index_add_(2, tables["border_source"], border)
-        rule = padded[..., tables["rule_position"]].sum(dim=2)  # [B, F, R]
+        rule = padded.index_select(3, tables["rule_position"]).sum(dim=2)  # [B, F, R]
         per_vertex = rule.new_zeros(b, fields, 12).index_add_(2, tables["rule_source"], rule)
         share = (per_vertex / (neighbours.shape[1] * orientations))[..., None].expand(-1, -1, -1, neighbours.shape[1])
         spread = rule.new_zeros(b, fields, flat.shape[-1]).index_add_(2, neighbours.reshape(-1),
@@ -196,7 +198,7 @@ def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial", *, inplac
     b, c = x.shape[:2]
     out = x.clone()
     flat = out.view(b, c // orientations, orientations, -1)
-    flat[..., pixels] = _rule_values(flat, grid)[..., :10]
+    flat.index_copy_(3, pixels, _rule_values(flat, grid)[..., :10].contiguous())
     return out
 
 
@@ -206,7 +208,7 @@ class _SingularRuleInplace(torch.autograd.Function):
         pixels, _ = _singular_tables(grid, x.device)
         b, c = x.shape[:2]
         flat = x.view(b, c // orientations, orientations, -1)
-        flat[..., pixels] = _rule_values(flat, grid)[..., :10]
+        flat.index_copy_(3, pixels, _rule_values(flat, grid)[..., :10].contiguous())
         ctx.mark_dirty(x)
         ctx.grid, ctx.orientations = grid, orientations
         return x
@@ -218,8 +220,8 @@ class _SingularRuleInplace(torch.autograd.Function):
         b, c = grad_out.shape[:2]
         grad = grad_out.clone()
         flat = grad.view(b, c // orientations, orientations, -1)
-        rule = flat[..., pixels].sum(dim=2) / (neighbours.shape[1] * orientations)  # [B, F, 10]
-        flat[..., pixels] = 0.0
+        rule = flat.index_select(3, pixels).sum(dim=2) / (neighbours.shape[1] * orientations)  # [B, F, 10]
+        flat.index_fill_(3, pixels, 0.0)
         spread = rule[..., None].expand(-1, -1, -1, neighbours.shape[1]).reshape(b, c // orientations, -1)
         total = rule.new_zeros(b, c // orientations, flat.shape[-1]).index_add_(2, neighbours[:10].reshape(-1), spread)
         flat += total[:, :, None, :]
@@ -303,8 +305,8 @@ class IcoConv(nn.Module):
         """The conv2d weight ``[C_out * O_out, C_in * O_in, 3, 3]``."""
         flat = self.weight.reshape(self.out_channels, self.in_channels, -1)
         flat = torch.cat([flat, flat.new_zeros(self.out_channels, self.in_channels, 1)], dim=-1)
-        kernel = flat[..., self._index.reshape(-1)].reshape(self.out_channels, self.in_channels, ORIENTATIONS,
-                                                           self.in_orientations, 3, 3)
+        kernel = flat.index_select(2, self._index.reshape(-1))
+        kernel = kernel.reshape(self.out_channels, self.in_channels, ORIENTATIONS, self.in_orientations, 3, 3)
         if self.out_orientations == 1:
             kernel = kernel.mean(dim=2, keepdim=True)
         return kernel.permute(0, 2, 1, 3, 4, 5).reshape(self.out_channels * self.out_orientations,
