@@ -1,0 +1,15 @@
+"""The runnable examples in the public modules' docstrings still run and print what they say."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = ["fivefold.groups", "fivefold.testing.equivariance", "fivefold.grids", "fivefold.grids.conv",
+           "fivefold.spheres.grid"]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    result = doctest.testmod(importlib.import_module(name))
+    assert result.attempted > 0 and result.failed == 0
