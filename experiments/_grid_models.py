@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fivefold.train import predict_proba as predict  # noqa: F401 - re-exported for the experiment scripts
 from fivefold.train.presets import IMAGE_MODELS, build_image_model
 
 NAMES = {"cnn": "CNN", "c4": "C4 G-CNN", "d4": "D4 G-CNN", "c8": "C8 steerable CNN", "cnn3d": "3D CNN",
@@ -55,13 +56,6 @@ def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *,
         if evaluate is not None and (step == steps or (evaluate_every and step % evaluate_every == 0)):
             history.append({"step": step, "loss": float(loss.detach()), **evaluate(model)})
     return history
-
-
-@torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """``[N, classes]`` softmax probabilities, in eval mode."""
-    model.eval()
-    return torch.cat([F.softmax(model(images[i:i + batch_size]), dim=1) for i in range(0, len(images), batch_size)])
 
 
 def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:
