@@ -72,26 +72,15 @@ def _singular_tables(grid: IcoGrid, device: torch.device) -> tuple[Tensor, Tenso
     return cache[str(device)]
 
 
-def _column_of_vertex(grid: IcoGrid) -> Tensor:
-    """``[V + 1]``: where each vertex (and, last, 'nothing') sits in ``cat([pixels, rule values, zero])``."""
-    pixels, _ = _singular_tables(grid, torch.device("cpu"))
-    column = torch.arange(grid.num_vertices + 1)
-    column[pixels] = grid.num_vertices - 2 + torch.arange(10)
-    column[grid.north], column[grid.south] = grid.num_vertices + 8, grid.num_vertices + 9
-    column[grid.num_vertices] = grid.num_vertices + 10
-    return column
-
-
-def _table(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
-    """``[B, F, O, V + 11]``: the pixels, the rule values of the 12 singular vertices, and a zero."""
+def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
+    """``[B, F, O, V]`` per-vertex values; the 12 icosahedron vertices (10 chart pixels, then N and S) follow the
+    singular rule."""
     b, c = x.shape[:2]
     flat = x.reshape(b, c // orientations, orientations, -1)
-    return torch.cat([flat, _rule_values(flat, grid), flat.new_zeros(*flat.shape[:3], 1)], dim=-1)
-
-
-def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
-    """``[B, F, O, V]`` per-vertex values; the 12 icosahedron vertices follow the singular rule."""
-    return _table(x, grid, orientations)[..., _column_of_vertex(grid)[:-1].to(x.device)]
+    pixels, _ = _singular_tables(grid, x.device)
+    rule = _rule_values(flat, grid)
+    values = torch.cat([flat, rule[..., 10:]], dim=-1)  # the pixels, then the poles
+    return values.index_copy(3, pixels, rule[..., :10].contiguous())
 
 
 def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
