@@ -76,13 +76,15 @@ def make_protocol(protocol: str, root: str | None) -> tuple[torch.Tensor, torch.
 def run(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     path = Path(args.out) / f"rotated_mnist_{args.protocol}.jsonl"
-    finished = {(r["model"], r["seed"]) for r in done_runs(path)}
-    train_images, train_labels, conditions = make_protocol(args.protocol, args.data_root)
     epochs = args.epochs or (1 if args.protocol == "upright" else 10)
+    finished = {(r["model"], r["seed"], r["epochs"]) for r in done_runs(path)}
+    if all((name, seed, epochs) in finished for seed in args.seeds for name in args.models):
+        return
+    train_images, train_labels, conditions = make_protocol(args.protocol, args.data_root)
     steps = args.steps or epochs * len(train_labels) // args.batch_size
     for seed in args.seeds:
         for name in args.models:
-            if (name, seed) in finished:
+            if (name, seed, epochs) in finished:
                 continue
             torch.manual_seed(seed)
             model = build(name, CNN_BASE, 1, 10, 2)

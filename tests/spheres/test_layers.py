@@ -175,3 +175,40 @@ def test_custom_autograd_rules_gradcheck(field):
     assert torch.autograd.gradcheck(lambda t: average_singular(t * 1.0, grid, field, inplace=True), (x,))
     conv = IcoConv(1, 2, field, "regular", r=1).double()
     assert torch.autograd.gradcheck(conv, (x,))
+
+
+@pytest.mark.parametrize("mode", ["max", "mean"])
+def test_pool_matches_the_neighbourhood_rule(mode):
+    """Each coarse vertex takes the max / mean of its fine vertex and that vertex's six neighbours (scalar fields:
+    regular ones also turn at the seams, which the equivariance tests cover)."""
+    fine, coarse = IcoGrid(3), IcoGrid(2)
+    x = average_singular(_charts(3, "trivial", r=3), fine)
+    pooled = IcoPool(3, "trivial", mode)(x)
+    values = fine.from_charts(x)  # [B, C, V]
+    m, n = coarse.n, fine.n
+    singular = coarse.singular[:-2].reshape(5, m, 2 * m)
+    for k in range(5):
+        for a in range(m):
+            for b in range(2 * m):
+                if singular[k, a, b]:
+                    continue
+                vertex = k * n * 2 * n + 2 * a * 2 * n + 2 * b
+                block = torch.cat([torch.tensor([vertex]), fine.neighbours[vertex]])
+                taps = values[..., block]
+                expected = taps.amax(dim=-1) if mode == "max" else taps.mean(dim=-1)
+                torch.testing.assert_close(pooled[..., k, a, b], expected)
+
+
+def test_batch_norm_statistics_skip_the_icosahedron_vertices():
+    grid = IcoGrid(3)
+    norm = IcoBatchNorm(2, "regular", r=3).double()
+    x = 3 + 2 * _charts(2, "regular", r=3, batch=4)
+    mean, var, count = norm._statistics(x)
+    regular = torch.nonzero(~grid.singular[:-2]).flatten()
+    sample = x.reshape(4, 2, 6, -1)[..., regular].transpose(0, 1).reshape(2, -1)
+    assert count == sample.shape[1]
+    torch.testing.assert_close(mean, sample.mean(dim=1))
+    torch.testing.assert_close(var, sample.var(dim=1, unbiased=False))
+    out = norm(x).reshape(4, 2, 6, -1)[..., regular].transpose(0, 1).reshape(2, -1)
+    torch.testing.assert_close(out.mean(dim=1), torch.zeros(2, dtype=torch.float64), atol=1e-10, rtol=0)
+    torch.testing.assert_close(out.var(dim=1, unbiased=False), torch.ones(2, dtype=torch.float64), atol=1e-4, rtol=0)

@@ -94,6 +94,29 @@ def test_unet_is_equivariant():
         IcoUNet(1, 2, 1, (2, 3, 4))
 
 
+def test_classifier_is_invariant():
+    from fivefold.spheres import IcoClassifier
+
+    torch.manual_seed(0)
+    grid = IcoGrid(3)
+    net = IcoClassifier(2, 5, 3, widths=(2, 3, 3), pool_after=(0, 1)).double().eval()
+    x = torch.randn(3, 2, 5, 8, 16, dtype=torch.float64)
+    assert net(x).shape == (3, 5)
+    group = grid.symmetry_group
+    action = lambda t, h: rotate_charts(t, grid, group.matrix(h))  # noqa: E731
+    assert_equivariant(net, group, x, action, lambda t, h: t, atol=1e-12)
+    net.train()(x).sum().backward()
+    assert all(p.grad is not None for p in net.parameters())
+    with pytest.raises(ValueError, match="poolings need r"):
+        IcoClassifier(1, 2, 2, widths=(2, 2, 2), pool_after=(0, 1))
+    with pytest.raises(ValueError, match="pool_after"):
+        IcoClassifier(1, 2, 4, widths=(2, 2), pool_after=(1,))
+    with pytest.raises(ValueError, match="readout"):
+        IcoClassifier(1, 2, 4, readout="sum")
+    mean_net = IcoClassifier(2, 5, 3, widths=(2, 3), pool_after=(0,), readout="mean").double().eval()
+    assert_equivariant(mean_net, group, x, action, lambda t, h: t, atol=1e-12)
+
+
 def test_project_image():
     from fivefold.spheres import project_image
 

@@ -12,7 +12,7 @@ from fivefold.spheres.layers import (
     rotate_charts,
 )
 from fivefold.spheres.metrics import average_precision, per_class_accuracy, segmentation_report
-from fivefold.spheres.models import IcoUNet
+from fivefold.spheres.models import IcoClassifier, IcoUNet
 from fivefold.spheres.sampling import (
     interpolate,
     lonlat,
@@ -27,7 +27,7 @@ from fivefold.spheres.sampling import (
 
 __all__ = [
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
-    "pad_charts", "average_singular", "rotate_charts", "IcoUNet", "interpolate", "lonlat", "project_image",
-    "rotate_signal", "average_precision", "per_class_accuracy", "segmentation_report",
+    "pad_charts", "average_singular", "rotate_charts", "IcoClassifier", "IcoUNet", "interpolate", "lonlat",
+    "project_image", "rotate_signal", "average_precision", "per_class_accuracy", "segmentation_report",
     "sample_equirectangular", "sample_healpix", "sample_points", "to_equirectangular", "unit_vectors",
 ]

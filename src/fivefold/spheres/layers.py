@@ -410,22 +410,35 @@ class IcoBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_fields))
         self.register_buffer("running_mean", torch.zeros(num_fields))
         self.register_buffer("running_var", torch.ones(num_fields))
-        self.register_buffer("_regular_pixels", torch.nonzero(~self.grid.singular[:-2]).flatten(), persistent=False)
+        self.register_buffer("_singular_pixels", torch.nonzero(self.grid.singular[:-2]).flatten(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 5 or x.shape[1] != self.num_fields * self.orientations:
             raise FieldError(f"IcoBatchNorm: expected {self.num_fields} {self.field} fields "
                              f"({self.num_fields * self.orientations} channels), got shape {tuple(x.shape)}")
-        fields = x.reshape(x.shape[0], self.num_fields, self.orientations, -1)
+        fields = x.reshape(x.shape[0], self.num_fields, -1)  # [B, F, O * pixels]
         if self.training:
-            sample = fields[..., self._regular_pixels].transpose(0, 1).reshape(self.num_fields, -1)
-            mean, var = sample.mean(dim=1), sample.var(dim=1, unbiased=False)
+            mean, var, count = self._statistics(x)
             with torch.no_grad():
-                unbiased = var * sample.shape[1] / max(sample.shape[1] - 1, 1)
                 self.running_mean.lerp_(mean, self.momentum)
-                self.running_var.lerp_(unbiased, self.momentum)
+                self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
         else:
             mean, var = self.running_mean, self.running_var
-        scale = self.weight / torch.sqrt(var + self.eps)
-        out = (fields - mean[:, None, None]) * scale[:, None, None] + self.bias[:, None, None]
+        scale = self.weight * torch.rsqrt(var + self.eps)
+        out = torch.addcmul((self.bias - mean * scale)[:, None], fields, scale[:, None])
         return out.reshape(x.shape)
+
+    def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor, int]:
+        """Per-field mean and (biased) variance over batch, orientations and the chart pixels other than the 10 on
+        icosahedron vertices: the statistics of all pixels, minus those 10 by the parallel-variance formula (no
+        gather of the whole tensor)."""
+        b = x.shape[0]
+        var_all, mean_all = torch.var_mean(x.reshape(b, self.num_fields, -1), dim=(0, 2), unbiased=False)
+        singular = x.reshape(b, self.num_fields, self.orientations, -1).index_select(3, self._singular_pixels)
+        var_s, mean_s = torch.var_mean(singular, dim=(0, 2, 3), unbiased=False)
+        n_all = b * self.orientations * (x.shape[2] * x.shape[3] * x.shape[4])
+        n_s = b * self.orientations * len(self._singular_pixels)
+        n_r = n_all - n_s
+        mean = (n_all * mean_all - n_s * mean_s) / n_r
+        m2 = n_all * var_all - n_s * var_s - (mean_s - mean).square() * (n_r * n_s / n_all)
+        return mean, (m2 / n_r).clamp(min=0.0), n_r

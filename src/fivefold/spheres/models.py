@@ -1,6 +1,7 @@
-"""An icosahedral U-Net for per-vertex segmentation of spherical signals (the architecture of the Ico-CNN's climate
-segmentation experiment, Cohen, Weiler, Kicanaoglu & Welling 2019: gauge-equivariant convolutions on regular C_6
-fields, pooling to coarser icosahedral grids and back, skip connections, a scalar output per class)."""
+"""Ico-CNN models (Cohen, Weiler, Kicanaoglu & Welling 2019): a classifier of whole spherical signals and an
+icosahedral U-Net for per-vertex segmentation (the architecture of the paper's climate segmentation experiment:
+gauge-equivariant convolutions on regular C_6 fields, pooling to coarser icosahedral grids and back, skip connections,
+a scalar output per class)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fivefold.spheres.layers import IcoBatchNorm, IcoConv, IcoPool, IcoUnpool
+from fivefold.spheres.grid import IcoGrid
+from fivefold.spheres.layers import IcoBatchNorm, IcoConv, IcoGroupPool, IcoPool, IcoUnpool
 
-__all__ = ["IcoUNet"]
+__all__ = ["IcoClassifier", "IcoUNet"]
 
 
 class _Block(nn.Module):
@@ -27,6 +29,67 @@ class _Block(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.norm1(self.conv1(x)))
         return torch.relu(self.norm2(self.conv2(x)))
+
+
+class IcoClassifier(nn.Module):
+    """Classifier of spherical signals, invariant to the grid's 60 rotations (and approximately to all rotations).
+
+    A lifting ``IcoConv`` (scalar -> regular C_6 fields), then regular ``IcoConv`` layers, each followed by
+    ``IcoBatchNorm`` and ReLU, with ``IcoPool`` (max) to the next coarser grid after the layers listed in
+    ``pool_after``; then the max over the six orientations (``IcoGroupPool``), the max (or mean) over all vertices and a
+    linear layer. The max is the default: a signal that covers a small part of the sphere (a digit on one hemisphere)
+    is diluted by a mean over the whole grid, and the classifier then hangs on small differences that the batch-norm
+    statistics of eval mode shift (measured on Spherical MNIST: 52 % in eval mode against 91 % with batch
+    statistics after two epochs of 2,500 digits with the mean readout; 90 % with the max after three). The defaults
+    (fields 8, 16, 16, 24, 24, 32; a coarser grid after layers 0, 2 and 4, so r = 4 ends at r = 1) follow the layer
+    plan of the deep S2CNN baseline that the Ico-CNN paper compares with on Spherical MNIST.
+
+    Args:
+        in_channels: scalar input channels.
+        num_classes: outputs.
+        r: input resolution; it must allow ``len(pool_after)`` poolings (down to r = 1 at least).
+        widths: regular fields of each convolution.
+        pool_after: indices of the convolutions followed by ``IcoPool``.
+        readout: ``"max"`` or ``"mean"`` over the vertices of the last grid.
+
+    Shapes:
+        x: ``[B, in_channels, 5, 2^r, 2^(r+1)]`` -> ``[B, num_classes]``.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, r: int, widths: Sequence[int] = (8, 16, 16, 24, 24, 32),
+                 pool_after: Sequence[int] = (0, 2, 4), readout: str = "max") -> None:
+        super().__init__()
+        if readout not in ("max", "mean"):
+            raise ValueError(f"IcoClassifier: readout must be 'max' or 'mean', got {readout!r}")
+        self.readout = readout
+        if not widths:
+            raise ValueError("IcoClassifier: widths must name at least one convolution")
+        if any(not 0 <= index < len(widths) - 1 for index in pool_after) or len(set(pool_after)) != len(pool_after):
+            raise ValueError(f"IcoClassifier: pool_after must hold distinct indices below {len(widths) - 1} "
+                             f"(a pooling needs a convolution after it), got {tuple(pool_after)}")
+        if r - len(pool_after) < 1:
+            raise ValueError(f"IcoClassifier: {len(pool_after)} poolings need r >= {len(pool_after) + 1}, got r={r}")
+        self.convs, self.norms, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleDict()
+        level = r
+        for index, width in enumerate(widths):
+            in_fields, in_field = (in_channels, "trivial") if index == 0 else (widths[index - 1], "regular")
+            self.convs.append(IcoConv(in_fields, width, in_field, "regular", r=level))
+            self.norms.append(IcoBatchNorm(width, "regular", r=level))
+            if index in pool_after:
+                self.pools[str(index)] = IcoPool(level, "regular", "max")
+                level -= 1
+        self.group_pool = IcoGroupPool(level)
+        self.final_grid = IcoGrid(level)
+        self.classifier = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for index, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
+            x = torch.relu(norm(conv(x)))
+            if str(index) in self.pools:
+                x = self.pools[str(index)](x)
+        scalars = self.final_grid.from_charts(self.group_pool(x))  # [B, F, V], the poles included
+        pooled = scalars.amax(dim=-1) if self.readout == "max" else scalars.mean(dim=-1)
+        return self.classifier(pooled)
 
 
 class IcoUNet(nn.Module):
