@@ -3,6 +3,8 @@
 Usage:
     FIVEFOLD_DATA=../shared/data .venv/bin/python experiments/rotated_mnist.py --protocol upright
     FIVEFOLD_DATA=../shared/data .venv/bin/python experiments/rotated_mnist.py --protocol mnist-rot
+    FIVEFOLD_DATA=../shared/data .venv/bin/python experiments/rotated_mnist.py --protocol mnist-rot \
+        --models c8 --epochs 30
     .venv/bin/python experiments/rotated_mnist.py --summarise      # tables from the finished runs
 
 Protocols (every random draw below has a fixed seed, so every model and seed sees the same test sets):
@@ -18,8 +20,9 @@ Training: Adam (lr 2e-3, cosine decay to 0), batch 64, ``--epochs`` passes over 
 ``upright``, 10 for ``mnist-rot``), no augmentation. Models: ``GCNNClassifier`` with widths ``[c, c, 2c, 2c, 4c]``,
 5x5 lifting then 3x3 group convs, group batch norm, ReLU, 2x max pooling after layers 2 and 4, max over the group,
 spatial mean, linear; ``c`` matched to the CNN's parameter count (``experiments/_grid_models.py``).
-Each finished run is appended to ``experiments/results/rotated_mnist_<protocol>.jsonl``; runs already there are
-skipped, so the script resumes. ``--summarise`` writes ``rotated_mnist.md`` and ``rotated_mnist.json``.
+Each finished run is appended to ``experiments/results/rotated_mnist_<protocol>.jsonl``; runs already there (same
+model, seed and epochs) are skipped, so the script resumes. ``--summarise`` writes ``rotated_mnist.md`` and
+``rotated_mnist.json``.
 """
 
 from __future__ import annotations
@@ -103,29 +106,34 @@ def run(args: argparse.Namespace) -> None:
 
 
 def summarise(out: Path) -> None:
+    """Tables per protocol: one row per model and training length (epochs), mean +- std over seeds."""
     lines, summary = [], {}
     for protocol in ("upright", "mnist-rot"):
         runs = done_runs(out / f"rotated_mnist_{protocol}.jsonl")
         if not runs:
             continue
         conditions = list(runs[0]["accuracy"])
-        models = [m for m in NAMES if any(r["model"] == m for r in runs)]
-        lines += [f"### {protocol}", "", "| model | parameters | seeds | " + " | ".join(conditions) + " |",
-                  "|---|---|---|" + "---|" * len(conditions)]
-        for model in models:
-            chosen = [r for r in runs if r["model"] == model]
+        rows = [(m, e) for e in sorted({r["epochs"] for r in runs}) for m in NAMES
+                if any(r["model"] == m and r["epochs"] == e for r in runs)]
+        lines += [f"### {protocol}", "", "| model | epochs | parameters | seeds | " + " | ".join(conditions) + " |",
+                  "|---|---|---|---|" + "---|" * len(conditions)]
+        for model, epochs in rows:
+            chosen = [r for r in runs if r["model"] == model and r["epochs"] == epochs]
             cells = []
             for condition in conditions:
                 values = 100 * np.array([r["accuracy"][condition] for r in chosen])
-                summary[f"{protocol}/{model}/{condition}"] = {"mean": values.mean(), "std": values.std(),
-                                                              "n": len(values)}
+                summary[f"{protocol}/{model}/{epochs} epochs/{condition}"] = {
+                    "mean": values.mean(), "std": values.std(), "n": len(values),
+                    "seeds": sorted(r["seed"] for r in chosen)}
                 cells.append(f"{values.mean():.2f} +- {values.std():.2f}")
-            lines.append(f"| {NAMES[model]} | {chosen[0]['parameters']} | {len(chosen)} | " + " | ".join(cells) + " |")
+            lines.append(f"| {NAMES[model]} | {epochs} | {chosen[0]['parameters']} | {len(chosen)} | "
+                         + " | ".join(cells) + " |")
         if protocol == "mnist-rot":
             lines += ["", "Test error (%) beside the published ones:", ""]
-            for model in models:
-                stats = summary[f"{protocol}/{model}/mnist-rot test"]
-                lines.append(f"- {NAMES[model]}: {100 - stats['mean']:.2f} +- {stats['std']:.2f}")
+            for model, epochs in rows:
+                stats = summary[f"{protocol}/{model}/{epochs} epochs/mnist-rot test"]
+                lines.append(f"- {NAMES[model]}, {epochs} epochs: {100 - stats['mean']:.2f} +- {stats['std']:.2f} "
+                             f"({stats['n']} seeds)")
             lines += [f"- {name}: {error:.2f} (published)" for name, error in PUBLISHED_MNIST_ROT_ERROR.items()]
         lines.append("")
     out.mkdir(parents=True, exist_ok=True)
