@@ -58,8 +58,9 @@ class PlanarClassifier(nn.Module):
     3x3 convolutions with batch norm and ReLU, 2x2 max pooling after the layers in ``pool_after``, global max,
     linear."""
 
-    def __init__(self, widths: list[int], pool_after: tuple[int, ...], classes: int = 10) -> None:
+    def __init__(self, widths: list[int], pool_after: tuple[int, ...], classes: int = 10, pool: str = "max") -> None:
         super().__init__()
+        self.pool = F.max_pool2d if pool == "max" else F.avg_pool2d
         channels = [1, *widths]
         self.convs = nn.ModuleList([nn.Conv2d(a, b, 3, padding=1)
                                     for a, b in zip(channels[:-1], channels[1:], strict=True)])
@@ -71,7 +72,7 @@ class PlanarClassifier(nn.Module):
         for index, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             x = torch.relu(norm(conv(x)))
             if index in self.pool_after:
-                x = F.max_pool2d(x, 2)
+                x = self.pool(x, 2)
         return self.classifier(x.amax(dim=(2, 3)))
 
 
@@ -94,17 +95,17 @@ def to_model_input(model_name: str, images: torch.Tensor, rotation: torch.Tensor
     return project_image(images, plane, rotations=rotation).reshape(len(images), 1, *EQUIRECT)
 
 
-def build(model_name: str, widths: list[int]) -> nn.Module:
+def build(model_name: str, widths: list[int], pool: str = "max") -> nn.Module:
     """The Ico-CNN with ``widths`` regular fields, or the planar CNN with the same plan and widths scaled to about
-    the Ico-CNN's parameter count."""
-    ico = IcoClassifier(1, 10, RESOLUTION, widths=widths, pool_after=POOL_AFTER)
+    the Ico-CNN's parameter count; ``pool``: the pooling between resolutions ("max" or "mean")."""
+    ico = IcoClassifier(1, 10, RESOLUTION, widths=widths, pool_after=POOL_AFTER, pool=pool)
     if model_name == "ico":
         return ico
     target = count_parameters(ico)
     factor = min((f / 8 for f in range(4, 200)),
                  key=lambda f: abs(count_parameters(PlanarClassifier([round(f * w) for w in widths], POOL_AFTER))
                                    - target))
-    return PlanarClassifier([round(factor * w) for w in widths], POOL_AFTER)
+    return PlanarClassifier([round(factor * w) for w in widths], POOL_AFTER, pool=pool)
 
 
 def project_all(model_name: str, images: torch.Tensor, rotation: torch.Tensor | None, grid: IcoGrid,
@@ -122,9 +123,9 @@ def run(args: argparse.Namespace) -> None:
     train_images, train_labels = train_set.as_float(), train_set.labels
     if args.train_limit:
         train_images, train_labels = train_images[:args.train_limit], train_labels[:args.train_limit]
-    key = {"train_size": len(train_images), "epochs": args.epochs, "widths": list(args.widths)}
+    key = {"train_size": len(train_images), "epochs": args.epochs, "widths": list(args.widths), "pool": args.pool}
     finished = {(r["setting"], r["model"], r["seed"]) for r in _runs(path)
-                if all(r.get(k) == v for k, v in key.items())}
+                if all(r.get(k, "max" if k == "pool" else None) == v for k, v in key.items())}
     grid, plane = IcoGrid(RESOLUTION), equirectangular_points()
     test_rotations = rotations(len(test_images := test_set.as_float()), 2026)
     for seed in args.seeds:
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> None:
                 if not settings:
                     continue
                 torch.manual_seed(seed)
-                model = build(model_name, args.widths)
+                model = build(model_name, args.widths, args.pool)
                 start = time.perf_counter()
                 train_classifier(model, inputs[f"train {train_kind}"], train_labels, epochs=args.epochs,
                                  batch_size=args.batch_size, lr=args.lr, seed=seed)
@@ -196,12 +197,16 @@ def summarise(out: Path) -> None:
     runs = [r for r in _runs(out / "spherical_mnist.jsonl") if "widths" in r]
     names = {"ico": "Ico-CNN (fivefold, r = 4)", "planar": "planar CNN on the 32 x 64 lon/lat image"}
     lines = []
-    for config in sorted({(r["train_size"], r["epochs"], tuple(r["widths"])) for r in runs}):
-        lines += [f"### {config[0]} training digits, {config[1]} epochs, widths {list(config[2])}", "",
+    def config_of(r: dict) -> tuple:
+        return r["train_size"], r["epochs"], tuple(r["widths"]), r.get("pool", "max")
+
+    for config in sorted({config_of(r) for r in runs}):
+        lines += [f"### {config[0]} training digits, {config[1]} epochs, widths {list(config[2])}, {config[3]} pooling",
+                  "",
                   "| model | parameters | N/N | N/R | R/R |", "|---|---|---|---|---|"]
         for model_name in ("ico", "planar"):
             chosen = [r for r in runs if r["model"] == model_name
-                      and (r["train_size"], r["epochs"], tuple(r["widths"])) == config]
+                      and config_of(r) == config]
             if not chosen:
                 continue
             cells = []
@@ -224,6 +229,7 @@ def main() -> None:
     parser.add_argument("--widths", nargs="+", type=int, default=[4, 8, 8, 12, 12, 16],
                         help="regular fields of the Ico-CNN's convolutions (half the library default, for CPU time)")
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--pool", choices=["max", "mean"], default="max", help="pooling between resolutions")
     parser.add_argument("--train-limit", type=int, default=0, help="use only the first N training digits (smoke runs)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-root", default=None)

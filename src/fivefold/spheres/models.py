@@ -51,16 +51,18 @@ class IcoClassifier(nn.Module):
         widths: regular fields of each convolution.
         pool_after: indices of the convolutions followed by ``IcoPool``.
         readout: ``"max"`` or ``"mean"`` over the vertices of the last grid.
+        pool: ``"max"`` or ``"mean"``, the ``IcoPool`` mode between grids.
 
     Shapes:
         x: ``[B, in_channels, 5, 2^r, 2^(r+1)]`` -> ``[B, num_classes]``.
     """
 
     def __init__(self, in_channels: int, num_classes: int, r: int, widths: Sequence[int] = (8, 16, 16, 24, 24, 32),
-                 pool_after: Sequence[int] = (0, 2, 4), readout: str = "max") -> None:
+                 pool_after: Sequence[int] = (0, 2, 4), readout: str = "max", pool: str = "max") -> None:
         super().__init__()
-        if readout not in ("max", "mean"):
-            raise ValueError(f"IcoClassifier: readout must be 'max' or 'mean', got {readout!r}")
+        for name, value in (("readout", readout), ("pool", pool)):
+            if value not in ("max", "mean"):
+                raise ValueError(f"IcoClassifier: {name} must be 'max' or 'mean', got {value!r}")
         self.readout = readout
         if not widths:
             raise ValueError("IcoClassifier: widths must name at least one convolution")
@@ -76,7 +78,7 @@ class IcoClassifier(nn.Module):
             self.convs.append(IcoConv(in_fields, width, in_field, "regular", r=level))
             self.norms.append(IcoBatchNorm(width, "regular", r=level))
             if index in pool_after:
-                self.pools[str(index)] = IcoPool(level, "regular", "max")
+                self.pools[str(index)] = IcoPool(level, "regular", pool)
                 level -= 1
         self.group_pool = IcoGroupPool(level)
         self.final_grid = IcoGrid(level)
