@@ -134,9 +134,10 @@ def run(args: argparse.Namespace) -> None:
             todo = [s for s in args.settings if (s, model_name, seed) not in finished]
             if not todo:
                 continue
-            inputs = {"train N": project_all(model_name, train_images, None, grid, plane),
-                      "test N": project_all(model_name, test_images, None, grid, plane),
+            inputs = {"test N": project_all(model_name, test_images, None, grid, plane),
                       "test R": project_all(model_name, test_images, test_rotations, grid, plane)}
+            if "NN" in todo or "NR" in todo:
+                inputs["train N"] = project_all(model_name, train_images, None, grid, plane)
             if "RR" in todo:
                 inputs["train R"] = project_all(model_name, train_images, train_rotations, grid, plane)
             # N/N and N/R share the model trained on unrotated digits; R/R has its own.

@@ -35,7 +35,7 @@ class IcoClassifier(nn.Module):
     """Classifier of spherical signals, invariant to the grid's 60 rotations (and approximately to all rotations).
 
     A lifting ``IcoConv`` (scalar -> regular C_6 fields), then regular ``IcoConv`` layers, each followed by
-    ``IcoBatchNorm`` and ReLU, with ``IcoPool`` (max) to the next coarser grid after the layers listed in
+    ``IcoBatchNorm`` and ReLU, with ``IcoPool`` (``pool``) to the next coarser grid after the layers listed in
     ``pool_after``; then the max over the six orientations (``IcoGroupPool``), the max (or mean) over all vertices and a
     linear layer. The max is the default: a signal that covers a small part of the sphere (a digit on one hemisphere)
     is diluted by a mean over the whole grid, and the classifier then hangs on small differences that the batch-norm
