@@ -24,7 +24,7 @@ Models (both: convolutions with batch norm and ReLU, a coarser grid after layers
 Training: Adam (``--lr``, cosine decay), batch 32, ``--epochs`` over the training digits (all 60,000, or the first
 ``--train-limit``); the model after the last step is tested on all 10,000 test digits. Model inputs are projected
 once per run. Each run appends a line to ``experiments/results/spherical_mnist.jsonl`` (resumable; a run is
-identified by setting, model, seed, training-set size, epochs and widths); ``--summarise`` writes
+identified by setting, model, seed, training-set size, epochs, widths and ``--pool``); ``--summarise`` writes
 ``spherical_mnist.md``.
 """
 
@@ -46,6 +46,7 @@ from fivefold.data import load_mnist
 from fivefold.grids import count_parameters
 from fivefold.spheres import IcoClassifier, IcoGrid, project_image, unit_vectors
 from fivefold.testing import random_rotation
+from fivefold.train import predict_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RESOLUTION = 4
@@ -55,8 +56,8 @@ EQUIRECT = (32, 64)
 
 class PlanarClassifier(nn.Module):
     """Planar CNN on the longitude/latitude image ``[B, 1, 32, 64]`` -> ``[B, 10]``, with the Ico-CNN's layer plan:
-    3x3 convolutions with batch norm and ReLU, 2x2 max pooling after the layers in ``pool_after``, global max,
-    linear."""
+    3x3 convolutions with batch norm and ReLU, 2x2 pooling (``pool``: max or mean) after the layers in
+    ``pool_after``, global max, linear."""
 
     def __init__(self, widths: list[int], pool_after: tuple[int, ...], classes: int = 10, pool: str = "max") -> None:
         super().__init__()
@@ -153,7 +154,7 @@ def run(args: argparse.Namespace) -> None:
                 seconds = time.perf_counter() - start
                 for setting in settings:
                     x_test = inputs["test N" if setting == "NN" else "test R"]
-                    predicted = torch.cat([_predict(model, x_test[i:i + 500]) for i in range(0, len(x_test), 500)])
+                    predicted = predict_proba(model, x_test).argmax(dim=1)
                     record = {"setting": setting, "model": model_name, "seed": seed,
                               "test_acc": float((predicted == test_set.labels).double().mean()),
                               "parameters": count_parameters(model),
@@ -184,17 +185,12 @@ def train_classifier(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *,
                 progress.update(1)
 
 
-@torch.no_grad()
-def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return model.eval()(x).argmax(dim=1)
-
-
 def _runs(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
 def summarise(out: Path) -> None:
-    """One table per configuration (training-set size, epochs, widths): mean +- std over seeds (seed count)."""
+    """One table per configuration (training-set size, epochs, widths, pooling): mean +- std over seeds (seed count)."""
     runs = [r for r in _runs(out / "spherical_mnist.jsonl") if "widths" in r]
     names = {"ico": "Ico-CNN (fivefold, r = 4)", "planar": "planar CNN on the 32 x 64 lon/lat image"}
     lines = []
