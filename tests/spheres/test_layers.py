@@ -10,6 +10,7 @@ from fivefold.spheres import (
     IcoGrid,
     IcoGroupPool,
     IcoPool,
+    IcoUNet,
     IcoUnpool,
     average_singular,
     pad_charts,
@@ -161,10 +162,23 @@ def test_bad_input():
         IcoConv(1, 1, "vector", "regular", r=1)
     with pytest.raises(FieldError, match="multiples of 6"):
         pad_charts(torch.randn(1, 4, 5, 4, 8), IcoGrid(2), "regular")
-    with pytest.raises(FieldError, match="below resolution 0"):
-        IcoPool(0)
     with pytest.raises(FieldError, match="4 regular fields"):
         IcoBatchNorm(4, "regular", r=2)(torch.randn(2, 12, 5, 4, 8))
+
+
+@pytest.mark.parametrize("make", [lambda: IcoConv(1, 1, r=0), lambda: IcoPool(1), lambda: IcoPool(0),
+                                  lambda: IcoUnpool(1), lambda: IcoGroupPool(0), lambda: IcoBatchNorm(1, r=0),
+                                  lambda: IcoUNet(1, 2, 2, widths=(4, 4, 4)), lambda: IcoConv(1, 1, r=True)])
+def test_resolutions_too_coarse_are_rejected_at_construction(make):
+    with pytest.raises(FieldError, match="r >="):
+        make()
+
+
+def test_batch_norm_checks_the_grid_and_field_count():
+    with pytest.raises(FieldError, match="expected a chart tensor"):
+        IcoBatchNorm(1, "trivial", r=2)(torch.randn(2, 1, 5, 8, 16))  # an r = 3 tensor
+    with pytest.raises(FieldError, match="positive integer"):
+        IcoBatchNorm(0, r=2)
 
 
 @pytest.mark.parametrize("field", ["trivial", "regular"])
@@ -212,3 +226,22 @@ def test_batch_norm_statistics_skip_the_icosahedron_vertices():
     out = norm(x).reshape(4, 2, 6, -1)[..., regular].transpose(0, 1).reshape(2, -1)
     torch.testing.assert_close(out.mean(dim=1), torch.zeros(2, dtype=torch.float64), atol=1e-10, rtol=0)
     torch.testing.assert_close(out.var(dim=1, unbiased=False), torch.ones(2, dtype=torch.float64), atol=1e-4, rtol=0)
+
+
+def test_unpool_against_the_geometry():
+    """Fine vertices on a coarse vertex keep its value; the others (edge midpoints) take the mean of the two coarse
+    vertices nearest to them, found from the vertex positions alone (the 12 icosahedron vertices follow the
+    singular rule, in the input as in the output)."""
+    fine, coarse = IcoGrid(3), IcoGrid(2)
+    torch.manual_seed(0)
+    charts = average_singular(torch.randn(1, 1, 5, 4, 8, dtype=torch.float64), coarse, "trivial")
+    values = coarse.from_charts(charts)[0, 0]
+    out = fine.from_charts(IcoUnpool(3)(charts))[0, 0]
+    closeness = fine.vertices @ coarse.vertices.T  # [V_fine, V_coarse] cosines
+    top = closeness.topk(2, dim=1)
+    on_coarse = top.values[:, 0] > 1 - 1e-12
+    midpoint = ~on_coarse & ~fine.singular
+    expected = torch.where(on_coarse, values[top.indices[:, 0]], values[top.indices].mean(dim=1))
+    regular = ~fine.singular
+    torch.testing.assert_close(out[regular], expected[regular])
+    assert midpoint.sum() == fine.num_vertices - coarse.num_vertices

@@ -9,6 +9,7 @@ from fivefold.spheres import (
     IcoGrid,
     IcoUNet,
     interpolate,
+    project_image,
     rotate_charts,
     rotate_signal,
     sample_equirectangular,
@@ -166,3 +167,51 @@ def test_approximately_equivariant_under_arbitrary_rotations():
             expected = rotate_signal(output, grid, rotation)
             error = (output_of_rotated - expected)[regular].norm() / expected[regular].norm()
             assert bound(float(error)), float(error)
+
+
+def test_integer_values_are_rejected_where_they_would_be_interpolated():
+    grid = IcoGrid(2)
+    labels = torch.randint(0, 3, (grid.num_vertices,))
+    with pytest.raises(FieldError, match="floating point"):
+        interpolate(labels, grid, grid.vertices[:5])
+    with pytest.raises(FieldError, match="floating point"):
+        to_equirectangular(labels, grid, 8, 16)
+    with pytest.raises(FieldError, match="floating point"):
+        sample_equirectangular(torch.randint(0, 3, (8, 16)), grid)
+    with pytest.raises(FieldError, match="uint8"):
+        project_image(torch.zeros(1, 1, 28, 28, dtype=torch.uint8), grid.vertices)
+    points = unit_vectors(torch.rand(50) * 6 - 3, torch.rand(50) * 3 - 1.5)
+    point_labels = torch.randint(0, 3, (50,))
+    with pytest.raises(FieldError, match="method='nearest'"):
+        sample_points(points, point_labels, grid, method="idw")
+    nearest = sample_points(points, point_labels, grid, method="nearest")  # labels stay integer labels
+    assert nearest.dtype == torch.int64 and set(nearest.unique().tolist()) <= {0, 1, 2}
+
+
+def test_sample_points_normalises_directions_and_rejects_no_points():
+    grid = IcoGrid(2)
+    points = unit_vectors(torch.rand(40, dtype=torch.float64) * 6 - 3, torch.rand(40, dtype=torch.float64) * 3 - 1.5)
+    values = smooth(points)
+    for method in ("nearest", "idw"):
+        scaled = sample_points(3.5 * points, values, grid, method)
+        assert torch.allclose(scaled, sample_points(points, values, grid, method), atol=1e-12)
+    with pytest.raises(FieldError, match="P = 0"):
+        sample_points(torch.zeros(0, 3), torch.zeros(0), grid)
+
+
+def test_rotate_signal_accepts_float32_rotations():
+    grid = IcoGrid(3)
+    values = smooth(grid.vertices)
+    rotation = random_rotation(3, torch.Generator().manual_seed(3))
+    exact = rotate_signal(values, grid, rotation.double())
+    assert torch.allclose(rotate_signal(values, grid, rotation.float()), exact, atol=1e-5)
+    with pytest.raises(FieldError, match="rotation matrix"):
+        rotate_signal(values, grid, 1.01 * rotation.float())
+
+
+def test_rotation_permutation_at_high_resolution():
+    grid = IcoGrid(6)  # 40,962 vertices: the permutation is a k-d tree query, not a [V, V] matrix
+    g = grid.symmetry_group
+    perm = grid.rotation_permutation(g.matrix(11))
+    assert torch.equal(torch.sort(perm).values, torch.arange(grid.num_vertices))
+    assert torch.allclose(grid.vertices[perm], grid.vertices @ torch.as_tensor(g.matrix(11)).T, atol=1e-9)

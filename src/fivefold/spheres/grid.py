@@ -77,9 +77,9 @@ class IcoGrid:
     """
 
     def __init__(self, r: int) -> None:
-        if isinstance(r, bool) or not isinstance(r, int) or not 0 <= r <= MAX_RESOLUTION:
+        if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or not 0 <= r <= MAX_RESOLUTION:
             raise GroupError(f"IcoGrid: resolution r must be an integer in 0 .. {MAX_RESOLUTION}, got {r!r}")
-        self.r = r
+        self.r = int(r)
         self.n = 2**r
         self.num_vertices = 10 * 4**r + 2
         self.north = self.num_vertices - 2
@@ -169,21 +169,38 @@ class IcoGrid:
 
     # -- conversions --------------------------------------------------------------------------------------------------
     def to_charts(self, x: Tensor) -> Tensor:
-        """Per-vertex ``[..., V]`` -> chart tensor ``[..., 5, n, 2n]`` (the poles are dropped)."""
+        """Per-vertex ``[..., V]`` -> chart tensor ``[..., 5, n, 2n]``.
+
+        The atlas has no pixel for the two poles (the last two vertices), so their values are dropped; keep them as
+        ``x[..., -2:]`` and hand them back to ``from_charts(charts, poles=...)`` for an exact round trip. Layers do not
+        need them: they set every one of the 12 icosahedron vertices from its neighbours."""
         if x.dim() < 1 or x.shape[-1] != self.num_vertices:
             raise FieldError(f"IcoGrid(r={self.r}).to_charts: the last axis must hold the {self.num_vertices} "
                              f"vertices, got shape {tuple(x.shape)}")
         return x[..., :-2].reshape(*x.shape[:-1], 5, self.n, 2 * self.n)
 
-    def from_charts(self, x: Tensor) -> Tensor:
-        """Chart tensor ``[..., 5, n, 2n]`` -> per-vertex ``[..., V]``; each pole gets the mean of its 5 neighbours."""
+    def from_charts(self, x: Tensor, poles: Tensor | None = None) -> Tensor:
+        """Chart tensor ``[..., 5, n, 2n]`` -> per-vertex ``[..., V]``.
+
+        Args:
+            x: the chart tensor; ``to_charts(from_charts(x)) == x`` exactly.
+            poles: ``[..., 2]`` values of the north and south pole (e.g. ``v[..., -2:]`` of the per-vertex tensor
+                ``v`` that was charted; then ``from_charts(to_charts(v), poles=v[..., -2:]) == v`` exactly), or None:
+                each pole gets the mean of its five neighbours, the rule the layers use.
+        """
         self.check_charts(x, "from_charts")
         flat = x.reshape(*x.shape[:-3], -1)
+        if poles is not None:
+            if tuple(poles.shape) != (*flat.shape[:-1], 2):
+                raise FieldError(f"IcoGrid(r={self.r}).from_charts: poles must be [..., 2] = "
+                                 f"{(*flat.shape[:-1], 2)}, got {tuple(poles.shape)}")
+            return torch.cat([flat, poles.to(flat.dtype)], dim=-1)
         north = flat[..., self.neighbours[self.north, :5]].mean(dim=-1, keepdim=True)
         south = flat[..., self.neighbours[self.south, :5]].mean(dim=-1, keepdim=True)
         return torch.cat([flat, north, south], dim=-1)
 
     def check_charts(self, x: Tensor, where: str) -> None:
+        """Raise ``FieldError`` (naming ``where``) unless ``x`` is a chart tensor ``[..., 5, n, 2n]`` of this grid."""
         if x.dim() < 3 or tuple(x.shape[-3:]) != (5, self.n, 2 * self.n):
             raise FieldError(f"IcoGrid(r={self.r}).{where}: expected a chart tensor [..., 5, {self.n}, {2 * self.n}], "
                              f"got shape {tuple(x.shape)}")
@@ -203,13 +220,14 @@ class IcoGrid:
 
     def rotation_permutation(self, matrix: np.ndarray | Tensor) -> Tensor:
         """``[V]`` with ``perm[v]`` the vertex at ``matrix @ vertices[v]``; raises if the rotation does not map the
-        grid onto itself."""
+        grid onto itself. A k-d tree query (scipy), so memory stays ``O(V)`` at every resolution."""
+        from scipy.spatial import cKDTree
+
         moved = self._positions @ np.asarray(matrix, dtype=np.float64).T
-        distance = moved @ self._positions.T
-        perm = distance.argmax(axis=1)
-        if np.abs(distance[np.arange(len(perm)), perm] - 1).max() > 1e-9:
+        distance, perm = cKDTree(self._positions).query(moved, k=1)
+        if distance.max() > 1e-5:
             raise GroupError("the rotation does not map the icosahedral grid onto itself")
-        return torch.from_numpy(perm)
+        return torch.from_numpy(perm.astype(np.int64))
 
     def rotation_gauge(self, matrix: np.ndarray | Tensor) -> tuple[Tensor, Tensor]:
         """How a symmetry rotation acts on fields: ``perm[v]`` (as ``rotation_permutation``) and ``shift[v]``, the

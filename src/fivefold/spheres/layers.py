@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -48,6 +49,14 @@ def _check(x: Tensor, grid: IcoGrid, field: str, where: str) -> None:
         raise FieldError(f"{where}: expected [B, C, 5, {grid.n}, {2 * grid.n}], got shape {tuple(x.shape)}")
     if field == "regular" and x.shape[1] % ORIENTATIONS:
         raise FieldError(f"{where}: a regular C6 field needs channels in multiples of 6, got {x.shape[1]}")
+
+
+def _layer_grid(r: int, where: str, minimum: int = 1) -> IcoGrid:
+    """The grid at resolution ``r`` for a layer, which needs ``r >= minimum`` (at r = 0 every vertex is singular)."""
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < minimum:
+        raise FieldError(f"{where}: needs resolution r >= {minimum} (at r = 0 every vertex is one of the 12 "
+                         f"icosahedron vertices), got r={r!r}")
+    return IcoGrid(int(r))
 
 
 def _rule_values(flat: Tensor, grid: IcoGrid) -> Tensor:
@@ -262,11 +271,11 @@ class IcoConv(nn.Module):
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"IcoConv: {name} must be a positive integer, got {value!r}")
+                raise FieldError(f"IcoConv: {name} must be a positive integer, got {value!r}")
         self.in_channels, self.out_channels = in_channels, out_channels
         self.in_field, self.out_field = in_field, out_field
         self.in_orientations, self.out_orientations = _orientations(in_field), _orientations(out_field)
-        self.grid = IcoGrid(r)
+        self.grid = _layer_grid(r, "IcoConv")
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, self.in_orientations, 7))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         self.register_buffer("_index", self._expansion_index(), persistent=False)
@@ -322,11 +331,10 @@ class IcoPool(nn.Module):
 
     def __init__(self, r: int, field: str = "trivial", mode: str = "max") -> None:
         super().__init__()
-        if r < 1:
-            raise FieldError(f"IcoPool: cannot pool below resolution 0 (got r={r})")
         if mode not in ("max", "mean"):
-            raise ValueError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
-        self.grid, self.coarse, self.field, self.mode = IcoGrid(r), IcoGrid(r - 1), field, mode
+            raise FieldError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.grid = _layer_grid(r, "IcoPool (from r to r - 1 >= 1)", minimum=2)
+        self.coarse, self.field, self.mode = IcoGrid(r - 1), field, mode
         _orientations(field)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -348,9 +356,8 @@ class IcoUnpool(nn.Module):
 
     def __init__(self, r: int, field: str = "trivial") -> None:
         super().__init__()
-        if r < 1:
-            raise FieldError(f"IcoUnpool: the target resolution must be at least 1 (got r={r})")
-        self.grid, self.coarse, self.field = IcoGrid(r), IcoGrid(r - 1), field
+        self.grid = _layer_grid(r, "IcoUnpool (from r - 1 >= 1 to r)", minimum=2)
+        self.coarse, self.field = IcoGrid(r - 1), field
         _orientations(field)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -378,8 +385,8 @@ class IcoGroupPool(nn.Module):
     def __init__(self, r: int, mode: str = "max") -> None:
         super().__init__()
         if mode not in ("max", "mean"):
-            raise ValueError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
-        self.grid, self.mode = IcoGrid(r), mode
+            raise FieldError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.grid, self.mode = _layer_grid(r, "IcoGroupPool"), mode
 
     def forward(self, x: Tensor) -> Tensor:
         _check(x, self.grid, "regular", "IcoGroupPool")
@@ -403,9 +410,11 @@ class IcoBatchNorm(nn.Module):
     def __init__(self, num_fields: int, field: str = "regular", *, r: int, eps: float = 1e-5,
                  momentum: float = 0.1) -> None:
         super().__init__()
+        if isinstance(num_fields, bool) or not isinstance(num_fields, int) or num_fields < 1:
+            raise FieldError(f"IcoBatchNorm: num_fields must be a positive integer, got {num_fields!r}")
         self.num_fields, self.field, self.eps, self.momentum = num_fields, field, eps, momentum
         self.orientations = _orientations(field)
-        self.grid = IcoGrid(r)
+        self.grid = _layer_grid(r, "IcoBatchNorm")
         self.weight = nn.Parameter(torch.ones(num_fields))
         self.bias = nn.Parameter(torch.zeros(num_fields))
         self.register_buffer("running_mean", torch.zeros(num_fields))
@@ -413,6 +422,7 @@ class IcoBatchNorm(nn.Module):
         self.register_buffer("_singular_pixels", torch.nonzero(self.grid.singular[:-2]).flatten(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        self.grid.check_charts(x, "IcoBatchNorm")
         if x.dim() != 5 or x.shape[1] != self.num_fields * self.orientations:
             raise FieldError(f"IcoBatchNorm: expected {self.num_fields} {self.field} fields "
                              f"({self.num_fields * self.orientations} channels), got shape {tuple(x.shape)}")

@@ -29,7 +29,9 @@ def per_class_accuracy(scores: Tensor, labels: Tensor, num_classes: int) -> Tens
 
 def average_precision(scores: Tensor, labels: Tensor, num_classes: int) -> Tensor:
     """``[num_classes]`` average precision of each class, ranking all vertices by that class's score
-    (one-vs-rest; nan for absent classes). Ties are broken by order, as in scikit-learn's step-wise definition."""
+    (one-vs-rest; nan for absent classes): ``sum_k (R_k - R_{k-1}) P_k`` over the distinct score thresholds, so tied
+    scores form one threshold and the result does not depend on the order of the inputs (scikit-learn's
+    ``average_precision_score``)."""
     _check(scores, labels, num_classes)
     flat_scores = scores.movedim(1, -1).reshape(-1, num_classes).double()
     flat_labels = labels.reshape(-1)
@@ -39,10 +41,16 @@ def average_precision(scores: Tensor, labels: Tensor, num_classes: int) -> Tenso
         total = int(positive.sum())
         if total == 0:
             continue
-        order = torch.argsort(flat_scores[:, c], descending=True, stable=True)
-        hits = positive[order].double()
-        precision = hits.cumsum(0) / torch.arange(1, len(hits) + 1, dtype=torch.float64)
-        out[c] = (precision * hits).sum() / total
+        ranked, order = torch.sort(flat_scores[:, c], descending=True, stable=True)
+        true_positives = positive[order].double().cumsum(0)
+        # The last position of each group of equal scores is a threshold.
+        last = torch.ones_like(ranked, dtype=torch.bool)
+        last[:-1] = ranked[1:] != ranked[:-1]
+        at = torch.nonzero(last).squeeze(1)
+        precision = true_positives[at] / (at + 1).double()
+        recall = true_positives[at] / total
+        steps = torch.diff(recall, prepend=recall.new_zeros(1))
+        out[c] = (steps * precision).sum()
     return out
 
 
@@ -55,6 +63,11 @@ def segmentation_report(scores: Tensor, labels: Tensor, num_classes: int) -> dic
 
 
 def _check(scores: Tensor, labels: Tensor, num_classes: int) -> None:
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool or labels.is_complex():
+        raise FieldError(f"labels must be an integer tensor of class indices, got {labels.dtype}")
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise FieldError(f"labels must lie in [0, {num_classes}); found values from {int(labels.min())} to "
+                         f"{int(labels.max())} (mask ignored vertices out before scoring)")
     if scores.dim() < 2 or scores.shape[1] != num_classes or scores.shape[:1] + scores.shape[2:] != labels.shape:
         raise FieldError(f"scores must be [N, {num_classes}, ...] matching labels [N, ...]; got "
                          f"{tuple(scores.shape)} and {tuple(labels.shape)}")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
+from fivefold.errors import FieldError
 from fivefold.spheres.grid import IcoGrid
 from fivefold.spheres.layers import IcoBatchNorm, IcoConv, IcoGroupPool, IcoPool, IcoUnpool
 
@@ -62,15 +63,15 @@ class IcoClassifier(nn.Module):
         super().__init__()
         for name, value in (("readout", readout), ("pool", pool)):
             if value not in ("max", "mean"):
-                raise ValueError(f"IcoClassifier: {name} must be 'max' or 'mean', got {value!r}")
+                raise FieldError(f"IcoClassifier: {name} must be 'max' or 'mean', got {value!r}")
         self.readout = readout
         if not widths:
-            raise ValueError("IcoClassifier: widths must name at least one convolution")
+            raise FieldError("IcoClassifier: widths must name at least one convolution")
         if any(not 0 <= index < len(widths) - 1 for index in pool_after) or len(set(pool_after)) != len(pool_after):
-            raise ValueError(f"IcoClassifier: pool_after must hold distinct indices below {len(widths) - 1} "
+            raise FieldError(f"IcoClassifier: pool_after must hold distinct indices below {len(widths) - 1} "
                              f"(a pooling needs a convolution after it), got {tuple(pool_after)}")
         if r - len(pool_after) < 1:
-            raise ValueError(f"IcoClassifier: {len(pool_after)} poolings need r >= {len(pool_after) + 1}, got r={r}")
+            raise FieldError(f"IcoClassifier: {len(pool_after)} poolings need r >= {len(pool_after) + 1}, got r={r}")
         self.convs, self.norms, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleDict()
         level = r
         for index, width in enumerate(widths):
@@ -109,8 +110,9 @@ class IcoUNet(nn.Module):
 
     def __init__(self, in_channels: int, num_classes: int, r: int, widths: Sequence[int] = (8, 16, 32)) -> None:
         super().__init__()
-        if r - len(widths) + 1 < 0:
-            raise ValueError(f"IcoUNet: {len(widths)} levels need r >= {len(widths) - 1}, got r={r}")
+        if not widths or r - len(widths) + 1 < 1:
+            raise FieldError(f"IcoUNet: {len(widths)} levels (the coarsest at r - {len(widths) - 1} >= 1) need "
+                             f"r >= {len(widths)}, got r={r}")
         self.down = nn.ModuleList()
         self.pools = nn.ModuleList()
         for level, width in enumerate(widths):

@@ -34,6 +34,13 @@ __all__ = [
 ]
 
 
+def _check_floating(values: Tensor, where: str, hint: str = "") -> None:
+    """Interpolation weights are real numbers: integer or boolean values would be truncated silently."""
+    if not torch.is_floating_point(values):
+        raise FieldError(f"{where}: values must be floating point (they are interpolated), got {values.dtype}; "
+                         f"convert with .float(){hint}")
+
+
 def lonlat(points: Tensor) -> tuple[Tensor, Tensor]:
     """Longitude and latitude (radians) of unit vectors ``[..., 3]``."""
     lon = torch.atan2(points[..., 1], points[..., 0])
@@ -51,8 +58,9 @@ def sample_equirectangular(image: Tensor, grid: IcoGrid) -> Tensor:
     between the outermost pixel rows and the poles, towards the mean of that row, the image's value at the pole)."""
     if image.dim() < 2 or image.shape[-1] < 2 or image.shape[-2] < 2:
         raise FieldError(f"sample_equirectangular: image must be [..., H, W] with H, W >= 2, got {tuple(image.shape)}")
+    _check_floating(image, "sample_equirectangular")
     height, width = image.shape[-2:]
-    lon, lat = lonlat(grid.vertices)
+    lon, lat = lonlat(grid.vertices.to(image.device))
     exact_row = (math.pi / 2 - lat) / math.pi * height - 0.5  # in [-0.5, H - 0.5]
     row = exact_row.clamp(0, height - 1)
     col = (lon + math.pi) / (2 * math.pi) * width - 0.5
@@ -86,12 +94,16 @@ def sample_points(points: Tensor, values: Tensor, grid: IcoGrid, method: str = "
         raise FieldError(f"sample_points: points must be [P, 3] or [P, 2] and values [..., P]; got "
                          f"{tuple(points.shape)} and {tuple(values.shape)}")
     if method not in ("nearest", "idw"):
-        raise ValueError(f"sample_points: method must be 'nearest' or 'idw', got {method!r}")
+        raise FieldError(f"sample_points: method must be 'nearest' or 'idw', got {method!r}")
+    if points.shape[0] == 0:
+        raise FieldError("sample_points: no points given (P = 0)")
     xyz = unit_vectors(points[:, 0], points[:, 1]) if points.shape[1] == 2 else points
+    xyz = xyz / xyz.norm(dim=1, keepdim=True).clamp(min=1e-300)  # directions: points need not be unit vectors
     tree = cKDTree(xyz.detach().cpu().double().numpy())
-    if method == "nearest":
+    if method == "nearest":  # any dtype: labels stay labels
         _, nearest = tree.query(grid.vertices.numpy(), k=1)
         return values[..., torch.from_numpy(nearest).to(values.device)]
+    _check_floating(values, "sample_points(method='idw')", ", or use method='nearest' for labels")
     k = min(k, points.shape[0])
     distance, nearest = tree.query(grid.vertices.numpy(), k=k)
     distance, nearest = distance.reshape(-1, k), nearest.reshape(-1, k)
@@ -146,6 +158,7 @@ def interpolate(values: Tensor, grid: IcoGrid, points: Tensor) -> Tensor:
 
     if values.shape[-1] != grid.num_vertices:
         raise FieldError(f"interpolate: values must be [..., {grid.num_vertices}], got {tuple(values.shape)}")
+    _check_floating(values, "interpolate")
     triangles, incident = _triangles(grid.r)
     vertices = grid.vertices.numpy()
     query = points.detach().cpu().double().numpy().reshape(-1, 3)
@@ -181,12 +194,17 @@ def to_equirectangular(values: Tensor, grid: IcoGrid, height: int = 64, width: i
 
 
 def rotate_signal(values: Tensor, grid: IcoGrid, rotation: Tensor | np.ndarray) -> Tensor:
-    """The scalar signal ``[..., V]`` rotated by ``rotation`` (``[3, 3]`` in SO(3)): ``out(v) = f(R^T v)``."""
-    r = torch.as_tensor(np.asarray(rotation), dtype=torch.float64)
-    if r.shape != (3, 3) or not torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=1e-9) or \
+    """The scalar signal ``[..., V]`` rotated by ``rotation`` (``[3, 3]`` in SO(3)): ``out(v) = f(R^T v)``.
+
+    A float32 rotation is accepted up to float32 rounding (it is then re-orthonormalised in float64)."""
+    given = torch.as_tensor(np.asarray(rotation))
+    r = given.to(torch.float64)
+    tolerance = 1e-9 if given.dtype == torch.float64 else 1e-5
+    if r.shape != (3, 3) or not torch.allclose(r @ r.T, torch.eye(3, dtype=torch.float64), atol=tolerance) or \
             torch.det(r) < 0:
         raise FieldError("rotate_signal: rotation must be a 3x3 rotation matrix (orthogonal, determinant 1)")
-    return interpolate(values, grid, grid.vertices @ r)
+    u, _, vh = torch.linalg.svd(r)
+    return interpolate(values, grid, grid.vertices @ (u @ vh))
 
 
 def project_image(images: Tensor, points: Tensor, half_width: float = 0.8,
@@ -207,6 +225,7 @@ def project_image(images: Tensor, points: Tensor, half_width: float = 0.8,
     if images.dim() != 4 or points.dim() != 2 or points.shape[1] != 3:
         raise FieldError(f"project_image: images must be [B, C, H, W] and points [P, 3]; got {tuple(images.shape)} "
                          f"and {tuple(points.shape)}")
+    _check_floating(images, "project_image", " (uint8 digits: .float() / 255)")
     batch = images.shape[0]
     pts = points.to(images.dtype).to(images.device).expand(batch, -1, -1)
     if rotations is not None:
