@@ -245,3 +245,49 @@ def test_unpool_against_the_geometry():
     regular = ~fine.singular
     torch.testing.assert_close(out[regular], expected[regular])
     assert midpoint.sum() == fine.num_vertices - coarse.num_vertices
+
+
+def _geometric_rings(grid: IcoGrid) -> torch.Tensor:
+    """``[V, 6]``: each vertex's six nearest vertices, ordered counter-clockwise about the outward normal, found from
+    the positions alone (no chart, seam or frame table); the 12 icosahedron vertices get -1."""
+    positions = grid.vertices
+    rings = torch.full((grid.num_vertices, 6), -1, dtype=torch.int64)
+    nearest = (positions @ positions.T).topk(7, dim=1).indices[:, 1:]
+    for v in torch.nonzero(~grid.singular).flatten().tolist():
+        p = positions[v]
+        tangent = positions[nearest[v]] - p
+        e1 = tangent[0] - (tangent[0] @ p) * p
+        e2 = torch.linalg.cross(p, e1)
+        angles = torch.atan2(tangent @ e2, tangent @ e1)
+        rings[v] = nearest[v][torch.argsort(angles)]
+    return rings
+
+
+def test_lifting_conv_agrees_with_a_reference_built_from_positions_only():
+    """``IcoConv`` trivial -> regular against ``y_t(v) = w_0 x(v) + sum_k w_{1+k} x(ring_{k + t + s_v}(v))`` with the
+    ring of six neighbours ordered from the positions alone: the gauge (each vertex's first direction, ``s_v``) is
+    free, but it must be one cyclic shift per vertex for all six orientations, and the sense of rotation must be the
+    same at every vertex, seams included. (A scalar input does not turn at a seam: the seams' frame rotation for
+    regular inputs is checked by the exact-equivariance tests, which fail when one seam pixel's shift is off by one.)"""
+    torch.manual_seed(0)
+    grid = IcoGrid(2)
+    conv = IcoConv(1, 1, "trivial", "regular", r=2, bias=False).double()
+    x = average_singular(torch.randn(1, 1, 5, 4, 8, dtype=torch.float64), grid)
+    with torch.no_grad():
+        out = grid.from_charts(conv(x))[0].T  # [V, 6]: orientation t at each vertex
+    values = grid.from_charts(x)[0, 0]
+    w = conv.weight[0, 0, 0].detach()  # [7]
+    rings = _geometric_rings(grid)
+    senses = set()
+    for v in torch.nonzero(~grid.singular).flatten().tolist():
+        found = False
+        for sense, ring in (("ccw", rings[v]), ("cw", rings[v].flip(0))):
+            neighbour_values = values[ring]
+            for shift in range(6):
+                reference = torch.stack([w[0] * values[v] + sum(w[1 + k] * neighbour_values[(k + t + shift) % 6]
+                                                                for k in range(6)) for t in range(6)])
+                if torch.allclose(out[v], reference, atol=1e-10):
+                    senses.add(sense)
+                    found = True
+        assert found, f"vertex {v}: no gauge matches the reference"
+    assert len(senses) == 1  # one sense of rotation for the whole grid
