@@ -42,10 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from fivefold.data import load_mnist
+from fivefold.data import load_mnist, load_spherical_mnist
 from fivefold.grids import count_parameters
+from fivefold.groups import random_rotations
 from fivefold.spheres import IcoClassifier, IcoGrid, project_image, unit_vectors
-from fivefold.testing import random_rotation
 from fivefold.train import predict_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -85,8 +85,8 @@ def equirectangular_points() -> torch.Tensor:
 
 
 def rotations(count: int, seed: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(seed)
-    return torch.stack([random_rotation(3, generator) for _ in range(count)]).to(torch.float32)
+    """The rotations ``load_spherical_mnist(..., rotated=True, rotation_seed=seed)`` applies, float32."""
+    return random_rotations(count, 3, torch.Generator().manual_seed(seed), torch.float32)
 
 
 def to_model_input(model_name: str, images: torch.Tensor, rotation: torch.Tensor | None, grid: IcoGrid,
@@ -135,12 +135,24 @@ def run(args: argparse.Namespace) -> None:
             todo = [s for s in args.settings if (s, model_name, seed) not in finished]
             if not todo:
                 continue
-            inputs = {"test N": project_all(model_name, test_images, None, grid, plane),
-                      "test R": project_all(model_name, test_images, test_rotations, grid, plane)}
-            if "NN" in todo or "NR" in todo:
-                inputs["train N"] = project_all(model_name, train_images, None, grid, plane)
-            if "RR" in todo:
-                inputs["train R"] = project_all(model_name, train_images, train_rotations, grid, plane)
+            if model_name == "ico":  # the library's Spherical MNIST
+                def ico_set(split: str, rotated: bool, rotation_seed: int) -> torch.Tensor:
+                    limit = args.train_limit if split == "train" else None
+                    return load_spherical_mnist(split, rotated, args.data_root, r=RESOLUTION,
+                                                rotation_seed=rotation_seed, limit=limit or None).signals
+
+                inputs = {"test N": ico_set("test", False, 0), "test R": ico_set("test", True, 2026)}
+                if "NN" in todo or "NR" in todo:
+                    inputs["train N"] = ico_set("train", False, 0)
+                if "RR" in todo:
+                    inputs["train R"] = ico_set("train", True, 1000 + seed)
+            else:  # the same digits and rotations, sampled on the longitude/latitude image
+                inputs = {"test N": project_all(model_name, test_images, None, grid, plane),
+                          "test R": project_all(model_name, test_images, test_rotations, grid, plane)}
+                if "NN" in todo or "NR" in todo:
+                    inputs["train N"] = project_all(model_name, train_images, None, grid, plane)
+                if "RR" in todo:
+                    inputs["train R"] = project_all(model_name, train_images, train_rotations, grid, plane)
             # N/N and N/R share the model trained on unrotated digits; R/R has its own.
             for train_kind, settings in (("N", [t for t in todo if t in ("NN", "NR")]), ("R", [t for t in todo
                                                                                              if t == "RR"])):

@@ -14,7 +14,7 @@ ALLOWED = {
     "graphs": {"ops", "errors"},
     "grids": {"groups", "errors"},
     "spheres": {"groups", "ops", "errors"},
-    "data": {"graphs", "errors"},
+    "data": {"graphs", "spheres", "groups", "errors"},
     "train": {"graphs", "grids", "groups", "ops", "errors", "data"},
     "cli": {"train", "data", "errors", "groups"},
 }

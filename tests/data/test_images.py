@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fivefold.data import load_medmnist3d, load_mnist
+from fivefold.data import load_medmnist3d, load_mnist, load_spherical_mnist
 from fivefold.errors import ChecksumError, DataError
 
 
@@ -60,3 +60,30 @@ def test_idx_parser_rejects_bad_headers(tmp_path):
         handle.write((2049).to_bytes(4, "big") + (5).to_bytes(4, "big") + bytes(3))
     with pytest.raises(DataError, match="says 5 labels"):
         _read_idx(path, 2049, "labels")
+
+
+def test_spherical_mnist(data_root):
+    if not (data_root / "mnist-test").is_dir():
+        pytest.skip("mnist-test not in the data folder")
+    from fivefold.groups import random_rotations
+    from fivefold.spheres import IcoGrid, project_image
+
+    upright = load_spherical_mnist("test", False, data_root, r=3, limit=300)
+    rotated = load_spherical_mnist("test", True, data_root, r=3, rotation_seed=7, limit=300)
+    grid = IcoGrid(3)
+    assert upright.signals.shape == (300, 1, 5, 8, 16) and upright.rotations is None and len(upright) == 300
+    assert rotated.rotations.shape == (300, 3, 3) and rotated.name == "spherical-mnist/test/R"
+    torch.testing.assert_close(rotated.rotations,
+                               random_rotations(300, 3, torch.Generator().manual_seed(7), torch.float32))
+    digits = load_mnist("test", data_root)
+    assert torch.equal(upright.labels, digits.labels[:300])
+    # sample 5, computed directly from its planar digit and rotation
+    direct = project_image(digits.as_float()[5:6], grid.vertices, rotations=rotated.rotations[5:6])
+    torch.testing.assert_close(rotated.signals[5:6], grid.to_charts(direct), rtol=0, atol=0)
+    # the same digit, upright, carries the same ink (up to sampling), and all ink lies north of ~13 deg S when upright
+    ink_up, ink_rot = grid.from_charts(upright.signals[5])[0], grid.from_charts(rotated.signals[5])[0]
+    assert abs(float(ink_up.sum() - ink_rot.sum())) < 0.15 * float(ink_up.sum())
+    assert float(ink_up[grid.vertices[:, 2] < -0.25].abs().sum()) == 0.0
+    assert upright.subset(torch.tensor([1, 2])).signals.shape[0] == 2
+    with pytest.raises(DataError, match="limit"):
+        load_spherical_mnist("test", False, data_root, limit=0)

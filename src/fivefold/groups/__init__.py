@@ -30,10 +30,11 @@ from fivefold.groups.representations import (
     so2_irrep,
     trivial_representation,
 )
+from fivefold.groups.rotations import random_rotation, random_rotations
 
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
-    "SymmetricGroup",
+    "SymmetricGroup", "random_rotation", "random_rotations",
     "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",
 ]

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fivefold.groups import SO2, FiniteGroup, act_on_grid, permute_group_axis, transform_grid
+from fivefold.groups import SO2, FiniteGroup, act_on_grid, permute_group_axis, random_rotation, transform_grid
 
 __all__ = ["EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
 
@@ -119,12 +119,3 @@ def assert_equivariant(
     if errors[worst] > atol + rtol * scale:
         raise AssertionError(f"not equivariant under {group!r}: {report} > tolerance {atol + rtol * scale:.3g}")
     return report
-
-
-def random_rotation(dim: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64) -> Tensor:
-    """A rotation matrix ``[dim, dim]`` drawn uniformly (Haar measure) from SO(dim)."""
-    q, r = torch.linalg.qr(torch.randn(dim, dim, generator=generator, dtype=torch.float64))
-    q = q * torch.sign(torch.diagonal(r))
-    if torch.det(q) < 0:
-        q[:, 0] = -q[:, 0]
-    return q.to(dtype)
