@@ -217,7 +217,8 @@ def test_batch_norm_statistics_skip_the_icosahedron_vertices():
     grid = IcoGrid(3)
     norm = IcoBatchNorm(2, "regular", r=3).double()
     x = 3 + 2 * _charts(2, "regular", r=3, batch=4)
-    mean, var, count = norm._statistics(x)
+    singular_pixels = torch.nonzero(grid.singular[:-2]).flatten()
+    mean, var, count = norm._statistics(x, singular_pixels)
     regular = torch.nonzero(~grid.singular[:-2]).flatten()
     sample = x.reshape(4, 2, 6, -1)[..., regular].transpose(0, 1).reshape(2, -1)
     assert count == sample.shape[1]
@@ -291,3 +292,32 @@ def test_lifting_conv_agrees_with_a_reference_built_from_positions_only():
                     found = True
         assert found, f"vertex {v}: no gauge matches the reference"
     assert len(senses) == 1  # one sense of rotation for the whole grid
+
+
+def test_layers_without_a_resolution_follow_their_input():
+    """Built without ``r``, each layer reads the resolution from its input and gives what the layer built for that
+    resolution gives, with the same weights, at every resolution."""
+    torch.manual_seed(0)
+    free = IcoConv(1, 2, "trivial", "regular").double()
+    for r in (1, 2, 3):
+        fixed = IcoConv(1, 2, "trivial", "regular", r=r).double()
+        fixed.load_state_dict(free.state_dict())
+        x = _charts(1, "trivial", r=r)
+        y = free(x)
+        torch.testing.assert_close(y, fixed(x), rtol=0, atol=0)
+        torch.testing.assert_close(IcoGroupPool()(y), IcoGroupPool(r)(y), rtol=0, atol=0)
+        torch.testing.assert_close(IcoUnpool(field="regular")(y), IcoUnpool(r + 1, "regular")(y), rtol=0, atol=0)
+        norm, norm_r = IcoBatchNorm(2).double(), IcoBatchNorm(2, r=r).double()
+        torch.testing.assert_close(norm(y), norm_r(y), rtol=0, atol=0)
+        if r >= 2:
+            torch.testing.assert_close(IcoPool(field="regular")(y), IcoPool(r, "regular")(y), rtol=0, atol=0)
+    grid = IcoGrid(2)
+    assert_equivariant(nn.Sequential(IcoConv(1, 2), IcoPool(field="regular"), IcoConv(2, 1, "regular", "trivial"))
+                       .double(), grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
+                       _action(IcoGrid(1), "trivial"), atol=1e-12)
+    with pytest.raises(FieldError, match="r >= 2"):
+        IcoPool()(_charts(1, "trivial", r=1))
+    with pytest.raises(FieldError, match="chart tensor"):
+        free(torch.randn(1, 1, 5, 3, 6))
+    with pytest.raises(FieldError, match="r=2"):
+        IcoConv(1, 1, r=2)(_charts(1, "trivial", r=3))

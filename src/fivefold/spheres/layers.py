@@ -19,6 +19,7 @@ layers need no care: the next layer re-applies the rule; end a network with a fi
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import numpy as np
 import torch
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivefold.errors import FieldError
-from fivefold.spheres.grid import HEX_DIRECTIONS, IcoGrid
+from fivefold.spheres.grid import HEX_DIRECTIONS, MAX_RESOLUTION, IcoGrid
 
 __all__ = [
     "pad_charts", "average_singular", "rotate_charts", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool",
@@ -51,12 +52,40 @@ def _check(x: Tensor, grid: IcoGrid, field: str, where: str) -> None:
         raise FieldError(f"{where}: a regular C6 field needs channels in multiples of 6, got {x.shape[1]}")
 
 
-def _layer_grid(r: int, where: str, minimum: int = 1) -> IcoGrid:
-    """The grid at resolution ``r`` for a layer, which needs ``r >= minimum`` (at r = 0 every vertex is singular)."""
+@cache
+def _shared_grid(r: int) -> IcoGrid:
+    """One ``IcoGrid`` per resolution, shared by every layer (its tables are read-only)."""
+    return IcoGrid(r)
+
+
+def _layer_grid(r: int | None, where: str, minimum: int = 1) -> IcoGrid | None:
+    """The grid at resolution ``r`` for a layer, which needs ``r >= minimum`` (at r = 0 every vertex is singular);
+    None when ``r`` is None (the layer then takes its resolution from each input)."""
+    if r is None:
+        return None
     if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < minimum:
         raise FieldError(f"{where}: needs resolution r >= {minimum} (at r = 0 every vertex is one of the 12 "
                          f"icosahedron vertices), got r={r!r}")
-    return IcoGrid(int(r))
+    return _shared_grid(int(r))
+
+
+def resolution_of(x: Tensor) -> int:
+    """The resolution ``r`` of a chart tensor ``[B, C, 5, 2^r, 2^(r+1)]``; raises ``FieldError`` for other shapes."""
+    n = x.shape[3] if x.dim() == 5 else 0
+    if x.dim() != 5 or x.shape[2] != 5 or n < 1 or n & (n - 1) or x.shape[4] != 2 * n:
+        raise FieldError(f"expected a chart tensor [B, C, 5, 2^r, 2^(r+1)], got shape {tuple(x.shape)}")
+    return n.bit_length() - 1
+
+
+def _input_grid(fixed: IcoGrid | None, x: Tensor, where: str, minimum: int = 1) -> IcoGrid:
+    """The layer's own grid, or (for a layer built without ``r``) the grid of the input's resolution."""
+    if fixed is not None:
+        return fixed
+    try:
+        r = resolution_of(x)
+    except FieldError as error:
+        raise FieldError(f"{where}: {error}") from None
+    return _layer_grid(r, where, minimum)
 
 
 def _rule_values(flat: Tensor, grid: IcoGrid) -> Tensor:
@@ -259,7 +288,9 @@ class IcoConv(nn.Module):
     Args:
         in_channels, out_channels: fields (a regular field is 6 tensor channels).
         in_field, out_field: ``"trivial"`` or ``"regular"``.
-        r: grid resolution (the layer keeps its ``IcoGrid``).
+        r: grid resolution, or None (default): the 7 weights do not depend on the resolution, so the layer then
+            works on chart tensors of any resolution r >= 1, read from each input's shape. A given ``r`` is checked
+            against every input.
         bias: a bias per output field.
 
     Shapes:
@@ -267,7 +298,7 @@ class IcoConv(nn.Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, in_field: str = "trivial", out_field: str = "regular",
-                 *, r: int, bias: bool = True) -> None:
+                 *, r: int | None = None, bias: bool = True) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -311,58 +342,68 @@ class IcoConv(nn.Module):
                                                         self.in_channels * self.in_orientations, 3, 3)
 
     def forward(self, x: Tensor) -> Tensor:
+        grid = _input_grid(self.grid, x, "IcoConv")
         expected = self.in_channels * self.in_orientations
         if x.dim() != 5 or x.shape[1] != expected:
-            raise FieldError(f"IcoConv: expected [B, {expected}, 5, {self.grid.n}, {2 * self.grid.n}] "
+            raise FieldError(f"IcoConv: expected [B, {expected}, 5, {grid.n}, {2 * grid.n}] "
                              f"({self.in_channels} {self.in_field} fields), got shape {tuple(x.shape)}")
-        padded = pad_charts(x, self.grid, self.in_field)  # [B, C_in * O_in, 5, n + 2, 2n + 2]
+        padded = pad_charts(x, grid, self.in_field)  # [B, C_in * O_in, 5, n + 2, 2n + 2]
         bias = self.bias.repeat_interleave(self.out_orientations) if self.bias is not None else None
         out = F.conv3d(padded, self.expand_filter()[:, :, None], bias)  # the charts are the depth axis
-        return average_singular(out, self.grid, self.out_field, inplace=True)
+        return average_singular(out, grid, self.out_field, inplace=True)
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, in_field={self.in_field}, out_field={self.out_field}, "
-                f"r={self.grid.r}")
+                f"r={None if self.grid is None else self.grid.r}")
 
 
 class IcoPool(nn.Module):
     """Pool from resolution ``r`` to ``r - 1`` over each coarse vertex's hexagonal neighbourhood (itself and its six
-    neighbours), ``"max"`` or ``"mean"``. Shapes: ``[B, C, 5, n, 2n] -> [B, C, 5, n/2, n]``."""
+    neighbours), ``"max"`` or ``"mean"``. Shapes: ``[B, C, 5, n, 2n] -> [B, C, 5, n/2, n]``. ``r=None``: any input
+    resolution r >= 2, read from the input."""
 
-    def __init__(self, r: int, field: str = "trivial", mode: str = "max") -> None:
+    def __init__(self, r: int | None = None, field: str = "trivial", mode: str = "max") -> None:
         super().__init__()
         if mode not in ("max", "mean"):
             raise FieldError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
         self.grid = _layer_grid(r, "IcoPool (from r to r - 1 >= 1)", minimum=2)
-        self.coarse, self.field, self.mode = IcoGrid(r - 1), field, mode
+        self.coarse = None if r is None else _shared_grid(int(r) - 1)
+        self.field, self.mode = field, mode
         _orientations(field)
 
     def forward(self, x: Tensor) -> Tensor:
-        n = self.grid.n
-        padded = pad_charts(x, self.grid, self.field)
+        grid = _input_grid(self.grid, x, "IcoPool (from r to r - 1 >= 1)", minimum=2)
+        n = grid.n
+        padded = pad_charts(x, grid, self.field)
         taps = torch.stack([padded[..., 1 + di:n + 1 + di:2, 1 + dj:2 * n + 1 + dj:2]
                             for di, dj in [(0, 0), *HEX_DIRECTIONS]])
         pooled = taps.amax(dim=0) if self.mode == "max" else taps.mean(dim=0)
-        return average_singular(pooled, self.coarse, self.field)
+        return average_singular(pooled, _shared_grid(grid.r - 1), self.field)
 
     def extra_repr(self) -> str:
-        return f"r={self.grid.r} -> {self.coarse.r}, field={self.field}, mode={self.mode}"
+        resolution = "r from the input" if self.grid is None else f"r={self.grid.r} -> {self.grid.r - 1}"
+        return f"{resolution}, field={self.field}, mode={self.mode}"
 
 
 class IcoUnpool(nn.Module):
     """Upsample from resolution ``r - 1`` to ``r``: coarse vertices keep their values, the new vertices (edge
     midpoints) take the mean of the two coarse vertices they lie between. Shapes: ``[B, C, 5, m, 2m] ->
-    [B, C, 5, 2m, 4m]``."""
+    [B, C, 5, 2m, 4m]``. ``r`` is the output resolution; ``r=None``: any input resolution r - 1 >= 1, read from the
+    input."""
 
-    def __init__(self, r: int, field: str = "trivial") -> None:
+    def __init__(self, r: int | None = None, field: str = "trivial") -> None:
         super().__init__()
         self.grid = _layer_grid(r, "IcoUnpool (from r - 1 >= 1 to r)", minimum=2)
-        self.coarse, self.field = IcoGrid(r - 1), field
+        self.coarse = None if r is None else _shared_grid(int(r) - 1)
+        self.field = field
         _orientations(field)
 
     def forward(self, x: Tensor) -> Tensor:
-        m = self.coarse.n
-        padded = pad_charts(x, self.coarse, self.field)
+        coarse = _input_grid(self.coarse, x, "IcoUnpool (from r - 1 >= 1 to r)")
+        if coarse.r >= MAX_RESOLUTION:
+            raise FieldError(f"IcoUnpool: cannot refine beyond resolution {MAX_RESOLUTION}, got an r={coarse.r} input")
+        m = coarse.n
+        padded = pad_charts(x, coarse, self.field)
         centre = padded[..., 1:m + 1, 1:2 * m + 1]
         up = padded[..., 2:m + 2, 1:2 * m + 1]  # d_0 = (1, 0)
         right = padded[..., 1:m + 1, 2:2 * m + 2]  # d_2 = (0, 1)
@@ -372,30 +413,33 @@ class IcoUnpool(nn.Module):
         out[..., 1::2, 0::2] = (centre + up) / 2
         out[..., 0::2, 1::2] = (centre + right) / 2
         out[..., 1::2, 1::2] = (centre + diagonal) / 2
-        return average_singular(out, self.grid, self.field, inplace=True)
+        return average_singular(out, _shared_grid(coarse.r + 1), self.field, inplace=True)
 
     def extra_repr(self) -> str:
-        return f"r={self.coarse.r} -> {self.grid.r}, field={self.field}"
+        resolution = "r from the input" if self.grid is None else f"r={self.grid.r - 1} -> {self.grid.r}"
+        return f"{resolution}, field={self.field}"
 
 
 class IcoGroupPool(nn.Module):
     """Max (or mean) over the 6 orientations of each regular field: ``[B, F * 6, 5, n, 2n] -> [B, F, 5, n, 2n]``,
-    a gauge-invariant scalar field (the 12 icosahedron vertices again follow ``average_singular``)."""
+    a gauge-invariant scalar field (the 12 icosahedron vertices again follow ``average_singular``). ``r=None``: any
+    resolution, read from the input."""
 
-    def __init__(self, r: int, mode: str = "max") -> None:
+    def __init__(self, r: int | None = None, mode: str = "max") -> None:
         super().__init__()
         if mode not in ("max", "mean"):
             raise FieldError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
         self.grid, self.mode = _layer_grid(r, "IcoGroupPool"), mode
 
     def forward(self, x: Tensor) -> Tensor:
-        _check(x, self.grid, "regular", "IcoGroupPool")
+        grid = _input_grid(self.grid, x, "IcoGroupPool")
+        _check(x, grid, "regular", "IcoGroupPool")
         fields = x.reshape(x.shape[0], -1, ORIENTATIONS, *x.shape[2:])
         pooled = fields.amax(dim=2) if self.mode == "max" else fields.mean(dim=2)
-        return average_singular(pooled, self.grid, "trivial")
+        return average_singular(pooled, grid, "trivial")
 
     def extra_repr(self) -> str:
-        return f"r={self.grid.r}, mode={self.mode}"
+        return f"r={None if self.grid is None else self.grid.r}, mode={self.mode}"
 
 
 class IcoBatchNorm(nn.Module):
@@ -404,10 +448,11 @@ class IcoBatchNorm(nn.Module):
     The statistics skip the 12 icosahedron vertices: the chart pixels miss the two poles, and only the set of the
     other vertices is mapped onto itself by every rotation, so only its statistics are invariant.
 
-    Shapes: ``[B, F * O, 5, n, 2n]`` -> same.
+    Shapes: ``[B, F * O, 5, n, 2n]`` -> same. ``r=None`` (default): any resolution, read from the input (the
+    statistics and parameters are per field, not per vertex).
     """
 
-    def __init__(self, num_fields: int, field: str = "regular", *, r: int, eps: float = 1e-5,
+    def __init__(self, num_fields: int, field: str = "regular", *, r: int | None = None, eps: float = 1e-5,
                  momentum: float = 0.1) -> None:
         super().__init__()
         if isinstance(num_fields, bool) or not isinstance(num_fields, int) or num_fields < 1:
@@ -419,16 +464,16 @@ class IcoBatchNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(num_fields))
         self.register_buffer("running_mean", torch.zeros(num_fields))
         self.register_buffer("running_var", torch.ones(num_fields))
-        self.register_buffer("_singular_pixels", torch.nonzero(self.grid.singular[:-2]).flatten(), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        self.grid.check_charts(x, "IcoBatchNorm")
+        grid = _input_grid(self.grid, x, "IcoBatchNorm")
+        grid.check_charts(x, "IcoBatchNorm")
         if x.dim() != 5 or x.shape[1] != self.num_fields * self.orientations:
             raise FieldError(f"IcoBatchNorm: expected {self.num_fields} {self.field} fields "
                              f"({self.num_fields * self.orientations} channels), got shape {tuple(x.shape)}")
         fields = x.reshape(x.shape[0], self.num_fields, -1)  # [B, F, O * pixels]
         if self.training:
-            mean, var, count = self._statistics(x)
+            mean, var, count = self._statistics(x, _singular_tables(grid, x.device)[0])
             with torch.no_grad():
                 self.running_mean.lerp_(mean, self.momentum)
                 self.running_var.lerp_(var * count / max(count - 1, 1), self.momentum)
@@ -438,16 +483,16 @@ class IcoBatchNorm(nn.Module):
         out = torch.addcmul((self.bias - mean * scale)[:, None], fields, scale[:, None])
         return out.reshape(x.shape)
 
-    def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor, int]:
+    def _statistics(self, x: Tensor, singular_pixels: Tensor) -> tuple[Tensor, Tensor, int]:
         """Per-field mean and (biased) variance over batch, orientations and the chart pixels other than the 10 on
         icosahedron vertices: the statistics of all pixels, minus those 10 by the parallel-variance formula (no
         gather of the whole tensor)."""
         b = x.shape[0]
         var_all, mean_all = torch.var_mean(x.reshape(b, self.num_fields, -1), dim=(0, 2), unbiased=False)
-        singular = x.reshape(b, self.num_fields, self.orientations, -1).index_select(3, self._singular_pixels)
+        singular = x.reshape(b, self.num_fields, self.orientations, -1).index_select(3, singular_pixels)
         var_s, mean_s = torch.var_mean(singular, dim=(0, 2, 3), unbiased=False)
         n_all = b * self.orientations * (x.shape[2] * x.shape[3] * x.shape[4])
-        n_s = b * self.orientations * len(self._singular_pixels)
+        n_s = b * self.orientations * len(singular_pixels)
         n_r = n_all - n_s
         mean = (n_all * mean_all - n_s * mean_s) / n_r
         m2 = n_all * var_all - n_s * var_s - (mean_s - mean).square() * (n_r * n_s / n_all)
