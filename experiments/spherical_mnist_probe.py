@@ -101,7 +101,7 @@ def main() -> None:
                                for k in torch.randint(group.order, (n,), generator=generator)]).float()
     results = {"unrotated (N/N)": accuracy(None),
                "icosahedral rotation": accuracy(move.T @ icosahedral @ move),  # total: icosahedral @ move
-               "spin about the pole": accuracy(spins(torch.rand(n, generator=generator) * 2 * math.pi))}
+               "spin about the digits' centre": accuracy(spins(torch.rand(n, generator=generator) * 2 * math.pi))}
     for degrees in (10, 20, 40, 80):
         results[f"tilt {degrees} deg"] = accuracy(tilt(degrees, n))
     results["random SO(3) (N/R)"] = accuracy(rotations(n, 2026))
