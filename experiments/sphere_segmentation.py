@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 from fivefold.data import load_mnist
 from fivefold.grids import count_parameters
+from fivefold.groups import random_rotations
 from fivefold.spheres import IcoGrid, IcoUNet, project_image, segmentation_report
-from fivefold.testing import random_rotation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -46,7 +46,7 @@ def make_spheres(images: torch.Tensor, labels: torch.Tensor, count: int, grid: I
     inputs = torch.zeros(count, grid.num_vertices)
     targets = torch.zeros(count, grid.num_vertices, dtype=torch.int64)
     for slot in range(2):
-        rotations = torch.stack([random_rotation(3, generator) for _ in range(count)]).float()
+        rotations = random_rotations(count, 3, generator, torch.float32)
         ink = project_image(images[picks[:, slot]], grid.vertices.float(), rotations=rotations)[:, 0]
         inputs = inputs + ink
         targets = torch.where(ink > 0.5, 1 + labels[picks[:, slot]][:, None], targets)
