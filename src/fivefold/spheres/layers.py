@@ -367,7 +367,6 @@ class IcoPool(nn.Module):
         if mode not in ("max", "mean"):
             raise FieldError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
         self.grid = _layer_grid(r, "IcoPool (from r to r - 1 >= 1)", minimum=2)
-        self.coarse = None if r is None else _shared_grid(int(r) - 1)
         self.field, self.mode = field, mode
         _orientations(field)
 
