@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from fivefold.data import load_mnist, load_spherical_mnist
+from fivefold.data import ImageSet, load_mnist, project_digits
 from fivefold.grids import count_parameters
 from fivefold.groups import random_rotations
 from fivefold.spheres import IcoClassifier, IcoGrid, project_image, unit_vectors
@@ -121,9 +121,8 @@ def run(args: argparse.Namespace) -> None:
     path = Path(args.out) / "spherical_mnist.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     train_set, test_set = load_mnist("train", args.data_root), load_mnist("test", args.data_root)
-    train_images, train_labels = train_set.as_float(), train_set.labels
-    if args.train_limit:
-        train_images, train_labels = train_images[:args.train_limit], train_labels[:args.train_limit]
+    train_digits = train_set.subset(torch.arange(args.train_limit)) if args.train_limit else train_set
+    train_images, train_labels = train_digits.as_float(), train_digits.labels
     key = {"train_size": len(train_images), "epochs": args.epochs, "widths": list(args.widths), "pool": args.pool}
     finished = {(r["setting"], r["model"], r["seed"]) for r in _runs(path)
                 if all(r.get(k, "max" if k == "pool" else None) == v for k, v in key.items())}
@@ -136,16 +135,14 @@ def run(args: argparse.Namespace) -> None:
             if not todo:
                 continue
             if model_name == "ico":  # the library's Spherical MNIST
-                def ico_set(split: str, rotated: bool, rotation_seed: int) -> torch.Tensor:
-                    limit = args.train_limit if split == "train" else None
-                    return load_spherical_mnist(split, rotated, args.data_root, r=RESOLUTION,
-                                                rotation_seed=rotation_seed, limit=limit or None).signals
+                def ico_set(digits: ImageSet, rotated: bool, rotation_seed: int) -> torch.Tensor:
+                    return project_digits(digits, rotated, r=RESOLUTION, rotation_seed=rotation_seed).signals
 
-                inputs = {"test N": ico_set("test", False, 0), "test R": ico_set("test", True, 2026)}
+                inputs = {"test N": ico_set(test_set, False, 0), "test R": ico_set(test_set, True, 2026)}
                 if "NN" in todo or "NR" in todo:
-                    inputs["train N"] = ico_set("train", False, 0)
+                    inputs["train N"] = ico_set(train_digits, False, 0)
                 if "RR" in todo:
-                    inputs["train R"] = ico_set("train", True, 1000 + seed)
+                    inputs["train R"] = ico_set(train_digits, True, 1000 + seed)
             else:  # the same digits and rotations, sampled on the longitude/latitude image
                 inputs = {"test N": project_all(model_name, test_images, None, grid, plane),
                           "test R": project_all(model_name, test_images, test_rotations, grid, plane)}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from fivefold.data import load_medmnist3d, load_mnist, load_spherical_mnist
+from fivefold.data import load_medmnist3d, load_mnist, load_spherical_mnist, project_digits
 from fivefold.errors import ChecksumError, DataError
 
 
@@ -85,5 +85,8 @@ def test_spherical_mnist(data_root):
     assert abs(float(ink_up.sum() - ink_rot.sum())) < 0.15 * float(ink_up.sum())
     assert float(ink_up[grid.vertices[:, 2] < -0.25].abs().sum()) == 0.0
     assert upright.subset(torch.tensor([1, 2])).signals.shape[0] == 2
+    # already-loaded digits give the same set
+    again = project_digits(digits.subset(torch.arange(300)), True, r=3, rotation_seed=7)
+    assert torch.equal(again.signals, rotated.signals) and torch.equal(again.labels, rotated.labels)
     with pytest.raises(DataError, match="limit"):
         load_spherical_mnist("test", False, data_root, limit=0)

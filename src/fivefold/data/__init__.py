@@ -7,12 +7,12 @@ from fivefold.data.files import data_root, sha256, verify
 from fivefold.data.images import ImageSet, load_medmnist3d, load_mnist
 from fivefold.data.planetoid import load_embedded_cora, load_planetoid
 from fivefold.data.registry import DATASETS, find_datasets
-from fivefold.data.spherical import SphericalImageSet, load_spherical_mnist
+from fivefold.data.spherical import SphericalImageSet, load_spherical_mnist, project_digits
 from fivefold.data.tu import load_tu, stratified_folds
 from fivefold.data.user import load_edge_list, load_npz
 
 __all__ = [
     "DATASETS", "ImageSet", "data_root", "find_datasets", "load_edge_list", "load_embedded_cora", "load_medmnist3d",
-    "load_mnist", "load_npz", "load_planetoid", "load_spherical_mnist", "load_tu", "sha256", "SphericalImageSet",
-    "stratified_folds", "verify",
+    "load_mnist", "load_npz", "load_planetoid", "load_spherical_mnist", "load_tu", "project_digits", "sha256",
+    "SphericalImageSet", "stratified_folds", "verify",
 ]

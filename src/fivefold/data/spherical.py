@@ -16,12 +16,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from fivefold.data.images import load_mnist
+from fivefold.data.images import ImageSet, load_mnist
 from fivefold.errors import DataError
 from fivefold.groups import random_rotations
 from fivefold.spheres import IcoGrid, project_image
 
-__all__ = ["SphericalImageSet", "load_spherical_mnist"]
+__all__ = ["SphericalImageSet", "load_spherical_mnist", "project_digits"]
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,21 @@ def load_spherical_mnist(split: str = "train", rotated: bool = False, root: str 
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise DataError(f"load_spherical_mnist: limit must be a positive integer or None, got {limit!r}")
-    grid = IcoGrid(r)
     digits = load_mnist(split, root)
-    images, labels = digits.as_float(), digits.labels
     if limit is not None:
-        images, labels = images[:limit], labels[:limit]
+        digits = digits.subset(torch.arange(min(limit, len(digits))))
+    return project_digits(digits, rotated, r=r, rotation_seed=rotation_seed, half_width=half_width,
+                          name=f"spherical-mnist/{split}/{'R' if rotated else 'N'}")
+
+
+def project_digits(digits: ImageSet, rotated: bool = False, *, r: int = 4, rotation_seed: int = 0,
+                   half_width: float = 0.8, name: str | None = None) -> SphericalImageSet:
+    """Planar images already loaded (an ``ImageSet`` of ``[N, C, H, W]``) on the icosahedral grid, as
+    ``load_spherical_mnist`` puts MNIST there (same arguments, same rotations for the same seed)."""
+    if digits.images.dim() != 4:
+        raise DataError(f"project_digits: images must be [N, C, H, W], got {tuple(digits.images.shape)}")
+    grid = IcoGrid(r)
+    images = digits.as_float()
     rotations = None
     if rotated:
         rotations = random_rotations(len(images), 3, torch.Generator().manual_seed(rotation_seed), torch.float32)
@@ -84,4 +94,5 @@ def load_spherical_mnist(split: str = "train", rotated: bool = False, root: str 
         chunk_rotations = None if rotations is None else rotations[start:start + 2000]
         chunks.append(project_image(images[start:start + 2000], grid.vertices, half_width, chunk_rotations))
     signals = grid.to_charts(torch.cat(chunks))
-    return SphericalImageSet(signals, labels, rotations, grid, f"spherical-mnist/{split}/{'R' if rotated else 'N'}")
+    return SphericalImageSet(signals, digits.labels, rotations, grid,
+                             name or f"{digits.name}/sphere/{'R' if rotated else 'N'}")
