@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test lint setup setup-test clean
+.PHONY: run test test-float32 lint setup setup-test clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ run: setup
 test: setup-test
 	$(VENV)/bin/ruff check src tests benchmarks experiments
 	$(PY) -m pytest -q tests
+
+# the float32 comparisons again with other CPU kernels and summation orders (.ci/run calls this after `make test`)
+test-float32: setup-test
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m float32 tests
+	ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 $(PY) -m pytest -q -m float32 tests
 
 lint: setup-test
 	$(VENV)/bin/ruff check src tests benchmarks experiments

@@ -5,8 +5,8 @@ import importlib
 
 import pytest
 
-MODULES = ["fivefold.groups", "fivefold.testing.equivariance", "fivefold.grids", "fivefold.grids.conv",
-           "fivefold.spheres.grid"]
+MODULES = ["fivefold.groups", "fivefold.testing.equivariance", "fivefold.testing.tolerance", "fivefold.grids",
+           "fivefold.grids.conv", "fivefold.spheres.grid"]
 
 
 @pytest.mark.parametrize("name", MODULES)

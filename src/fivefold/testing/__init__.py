@@ -1,5 +1,17 @@
-"""Equivariance checks, public so users can test their own layers with the same call fivefold's tests use."""
+"""Equivariance checks and float tolerances, public so users can test their own layers with the same calls fivefold's
+tests use."""
 
 from fivefold.testing.equivariance import EquivarianceReport, assert_equivariant, grid_action, random_rotation
+from fivefold.testing.tolerance import SAFETY, CloseReport, assert_close, collect_reports, float_tolerance
 
-__all__ = ["EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
+__all__ = [
+    "SAFETY",
+    "CloseReport",
+    "EquivarianceReport",
+    "assert_close",
+    "assert_equivariant",
+    "collect_reports",
+    "float_tolerance",
+    "grid_action",
+    "random_rotation",
+]

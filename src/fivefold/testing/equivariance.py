@@ -20,6 +20,13 @@ Example::
     ...                             "trivial", "regular")
     >>> report.worst_error < 1e-12
     True
+
+Tolerance: pass ``atol`` / ``rtol`` for a fixed bound (the float64 tests prove exactness with ``atol=1e-10``), or leave
+both out to use the float rule of ``fivefold.testing.tolerance`` (``16 * eps(dtype) * sqrt(terms) * max |y|``), which
+is what float32 checks should use: their rounding depends on the CPU's kernels and summation order.
+
+``fivefold.testing.collect_reports()`` records every report made inside it (the test suite uses it to show each
+check's margin).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.groups import SO2, FiniteGroup, act_on_grid, permute_group_axis, random_rotation, transform_grid
+from fivefold.testing.tolerance import float_tolerance, record
 
 __all__ = ["EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
 
@@ -46,6 +54,13 @@ class EquivarianceReport:
     worst_element: Any
     output_scale: float
     errors: dict = field(default_factory=dict)
+    tolerance: float = float("nan")
+    dtype: torch.dtype | None = None
+
+    @property
+    def margin(self) -> float:
+        """``tolerance / worst_error``: how many times the worst error fits under the tolerance."""
+        return self.tolerance / self.worst_error if self.worst_error > 0 else float("inf")
 
     def __str__(self) -> str:
         return (f"worst |module(g.x) - g.module(x)| = {self.worst_error:.3g} at g = {self.worst_element!r} "
@@ -80,8 +95,9 @@ def assert_equivariant(
     *,
     elements: Sequence | None = None,
     samples: int = 8,
-    atol: float = 1e-5,
-    rtol: float = 0.0,
+    atol: float | None = None,
+    rtol: float | None = None,
+    terms: int = 1,
     mask: Tensor | None = None,
     generator: torch.Generator | None = None,
 ) -> EquivarianceReport:
@@ -93,7 +109,10 @@ def assert_equivariant(
         make_input: the input ``x``, or a function returning it.
         input_action, output_action: how ``g`` acts on ``x`` and on ``y`` (a field-type name or ``(x, g) -> x'``).
         elements: the elements to try instead of all / a random sample.
-        atol, rtol: pass when ``max |module(g.x) - g.module(x)| <= atol + rtol * max |module(x)|``.
+        atol, rtol: pass when ``max |module(g.x) - g.module(x)| <= atol + rtol * max |module(x)|``. Leave both out
+            for the float rule ``float_tolerance(y.dtype, max |y|, terms)``.
+        terms: for the float rule, how many products are summed into one output element (input channels x filter
+            size for a convolution; for a deep network, the largest such count of its layers).
         mask: multiplies the difference before its maximum (e.g. a disk, where interpolated rotations lose corners).
 
     Returns: an ``EquivarianceReport`` (also when the check passes).
@@ -114,8 +133,13 @@ def assert_equivariant(
             if mask is not None:
                 difference = difference * mask
             errors[g] = float(difference.abs().max()) if difference.numel() else 0.0
+    if atol is None and rtol is None:
+        tolerance = float_tolerance(y.dtype, scale, terms)
+    else:
+        tolerance = (atol or 0.0) + (rtol or 0.0) * scale
     worst = max(errors, key=errors.get)
-    report = EquivarianceReport(errors[worst], worst, scale, errors)
-    if errors[worst] > atol + rtol * scale:
-        raise AssertionError(f"not equivariant under {group!r}: {report} > tolerance {atol + rtol * scale:.3g}")
+    report = EquivarianceReport(errors[worst], worst, scale, errors, tolerance, y.dtype)
+    record(report)
+    if not errors[worst] <= tolerance:  # NaN fails too
+        raise AssertionError(f"not equivariant under {group!r}: {report} > tolerance {tolerance:.3g}")
     return report
