@@ -3,7 +3,8 @@
 Usage:
     .venv/bin/python benchmarks/spheres.py [--repeats 5] [--resolutions 4 5 6] [--out benchmarks/results]
 
-For each resolution r: ``IcoConv(F, F, "regular", "regular", r=r)`` on a chart tensor ``[B, 6F, 5, 2^r, 2^(r+1)]``
+For each resolution r: ``IcoConv(regular_field(F), regular_field(F), r=r)`` on a chart tensor
+``[B, 6F, 5, 2^r, 2^(r+1)]``
 (training mode: the filter is expanded, the charts padded with gauge shifts, the 12 icosahedron vertices averaged,
 then one conv2d), forward+backward with gradients into the input and the weights, against ``torch.nn.Conv2d(6F, 6F,
 3, padding=1)`` on an image ``[B, 6F, 5 * 2^r, 2^(r+1)]`` (the same number of pixels). Median of ``--repeats`` calls
@@ -20,7 +21,7 @@ from pathlib import Path
 import torch
 from _timing import forward_backward, timed
 
-from fivefold.spheres import IcoConv
+from fivefold.spheres import IcoConv, regular_field
 
 HERE = Path(__file__).resolve().parent
 
@@ -42,7 +43,7 @@ def main() -> None:
     rows = []
     for r in args.resolutions:
         n = 2**r
-        conv = IcoConv(args.fields, args.fields, "regular", "regular", r=r)
+        conv = IcoConv(regular_field(args.fields), regular_field(args.fields), r=r)
         plain = torch.nn.Conv2d(channels, channels, 3, padding=1)
         charts = torch.randn(args.batch, channels, 5, n, 2 * n, requires_grad=True)
         image = torch.randn(args.batch, channels, 5 * n, 2 * n, requires_grad=True)

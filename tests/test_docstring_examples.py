@@ -6,7 +6,7 @@ import importlib
 import pytest
 
 MODULES = ["fivefold.groups", "fivefold.testing.equivariance", "fivefold.testing.tolerance", "fivefold.grids",
-           "fivefold.grids.conv", "fivefold.spheres.grid"]
+           "fivefold.grids.conv", "fivefold.spheres.grid", "fivefold.groups.fields", "fivefold.spheres.fields"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -10,7 +10,7 @@ from torch import nn
 from fivefold.errors import GraphError
 from fivefold.graphs import EdgeConv, GATConv, GCNConv, GINConv, GINEConv, Graph, NNConv, SAGEConv
 from fivefold.groups import SymmetricGroup
-from fivefold.testing import assert_close, assert_equivariant
+from fivefold.testing import Action, assert_close, assert_equivariant
 
 F_IN, F_OUT, EDGE_DIM = 5, 4, 3
 
@@ -162,8 +162,10 @@ def permute(graph, perm):
 def test_permutation_equivariance(name, num_nodes, num_edges, seed):
     graph = random_graph(num_nodes, num_edges, seed)
     layer = LAYERS[name]
-    assert_equivariant(lambda g: run(layer, g.x, g), SymmetricGroup(num_nodes), graph, permute,
-                       lambda y, perm: y[perm], samples=3, atol=1e-10, generator=torch.Generator().manual_seed(seed))
+    nodes = SymmetricGroup(num_nodes)
+    assert_equivariant(lambda g: run(layer, g.x, g), Action(nodes, permute, "relabelling"),
+                       Action(nodes, lambda y, perm: y[perm], "relabelling"), graph, samples=3, atol=1e-10,
+                       generator=torch.Generator().manual_seed(seed))
 
 
 # ----- gradients ----------------------------------------------------------------------------------------------------

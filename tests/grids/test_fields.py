@@ -3,25 +3,27 @@ import torch
 
 from fivefold.errors import FieldError
 from fivefold.grids import GCNNClassifier, GroupBatchNorm, GroupPool, count_parameters
-from fivefold.groups import cube_rotations, cyclic, dihedral, trivial
+from fivefold.groups import cube_rotations, cyclic, dihedral, regular_field, trivial, trivial_field
 from fivefold.testing import assert_equivariant
 
 
 @pytest.mark.parametrize("mode", ["max", "mean"])
 def test_group_pool_is_invariant(mode):
     group = dihedral(4)
-    pool = GroupPool(group, mode)
+    fields = regular_field(group, 3)
+    pool = GroupPool(fields, mode)
+    assert pool.out_type == trivial_field(group, 3)
     x = torch.randn(2, 3 * 8, 6, 6, dtype=torch.float64)
     assert pool(x).shape == (2, 3, 6, 6)
-    assert_equivariant(pool, group, x, "regular", "trivial", atol=1e-12)
-    flat = torch.randn(4, 16, dtype=torch.float64)
-    assert_equivariant(pool, group, flat, "regular", "invariant", atol=1e-12)
+    assert_equivariant(pool, fields, pool.out_type, x, atol=1e-12)
+    flat = torch.randn(4, 24, dtype=torch.float64)
+    assert_equivariant(pool, fields, "invariant", flat, atol=1e-12)
 
 
 @pytest.mark.parametrize("training", [True, False])
 def test_group_batch_norm_is_equivariant(training):
-    group = cyclic(4)
-    norm = GroupBatchNorm(3, group).double()
+    fields = regular_field(cyclic(4), 3)
+    norm = GroupBatchNorm(fields).double()
     with torch.no_grad():
         norm.norm.weight.normal_()
         norm.norm.bias.normal_()
@@ -29,19 +31,38 @@ def test_group_batch_norm_is_equivariant(training):
     if not training:
         norm(x)  # accumulate running statistics first
     norm.train(training)
-    assert_equivariant(norm, group, x, "regular", "regular", atol=1e-12)
+    assert_equivariant(norm, fields, fields, x, atol=1e-12)
     if training:  # each field is standardised over batch, group axis and space
-        y = GroupBatchNorm(3, group, affine=False).double()(x).reshape(4, 3, -1)
+        y = GroupBatchNorm(fields, affine=False).double()(x).reshape(4, 3, -1)
         torch.testing.assert_close(y.mean(dim=(0, 2)), torch.zeros(3, dtype=torch.float64), atol=1e-12, rtol=0)
 
 
 def test_field_layers_reject_wrong_channels():
-    with pytest.raises(FieldError, match="multiple of"):
-        GroupPool(cyclic(4))(torch.randn(1, 6, 3, 3))
+    c4 = cyclic(4)
     with pytest.raises(FieldError, match="2 regular fields of C4 = 8"):
-        GroupBatchNorm(2, cyclic(4))(torch.randn(2, 12, 3, 3))
-    with pytest.raises(ValueError, match="mode"):
-        GroupPool(cyclic(4), "sum")
+        GroupPool(regular_field(c4, 2))(torch.randn(1, 6, 3, 3))
+    with pytest.raises(FieldError, match="2 regular fields of C4 = 8"):
+        GroupBatchNorm(regular_field(c4, 2))(torch.randn(2, 12, 3, 3))
+    with pytest.raises(FieldError, match="mode must be 'max' or 'mean'"):
+        GroupPool(regular_field(c4, 1), "sum")
+    with pytest.raises(FieldError, match="must be regular fields"):
+        GroupPool(trivial_field(c4, 1))
+    with pytest.raises(FieldError, match="must be regular fields"):
+        GroupBatchNorm(trivial_field(c4, 1))
+
+
+def test_deprecated_field_layer_forms_warn_and_match():
+    c4 = cyclic(4)
+    x = torch.randn(2, 12, 3, 3)
+    with pytest.warns(DeprecationWarning):
+        legacy_pool = GroupPool(c4)  # any number of regular fields
+    assert torch.equal(legacy_pool(x), GroupPool(regular_field(c4, 3))(x))
+    with pytest.raises(FieldError, match="multiple of"):
+        legacy_pool(torch.randn(1, 6, 3, 3))
+    with pytest.warns(DeprecationWarning):
+        legacy_norm = GroupBatchNorm(3, c4)
+    assert legacy_norm.in_type == regular_field(c4, 3)
+    assert torch.equal(legacy_norm(x), GroupBatchNorm(regular_field(c4, 3))(x))
 
 
 @pytest.mark.parametrize("group", [cyclic(4), dihedral(4)], ids=repr)
@@ -49,7 +70,7 @@ def test_classifier_is_invariant(group):
     torch.manual_seed(0)
     model = GCNNClassifier(1, 10, group, [2, 2, 3, 3], pool_after=(1, 3)).double().eval()
     x = torch.randn(3, 1, 28, 28, dtype=torch.float64)
-    assert_equivariant(model, group, x, "trivial", "invariant", atol=1e-10)
+    assert_equivariant(model, trivial_field(group, 1), "invariant", x, atol=1e-10)
 
 
 def test_3d_classifier_is_invariant_and_cnn_is_not():
@@ -57,10 +78,10 @@ def test_3d_classifier_is_invariant_and_cnn_is_not():
     group = cube_rotations()
     model = GCNNClassifier(1, 2, group, [1, 2], pool_after=(0,), kernel_size=3).double().eval()
     x = torch.randn(2, 1, 8, 8, 8, dtype=torch.float64)
-    assert_equivariant(model, group, x, "trivial", "invariant", atol=1e-10)
+    assert_equivariant(model, trivial_field(group, 1), "invariant", x, atol=1e-10)
     cnn = GCNNClassifier(1, 2, trivial(3), [4, 8], pool_after=(0,), kernel_size=3).double().eval()
     with pytest.raises(AssertionError):
-        assert_equivariant(cnn, group, x, "trivial", "invariant", atol=1e-6)
+        assert_equivariant(cnn, trivial_field(group, 1), "invariant", x, atol=1e-6)
 
 
 def test_classifier_trains_and_counts_parameters():

@@ -3,6 +3,8 @@ import torch
 from torch import nn
 
 from fivefold.errors import FieldError
+from fivefold.groups import cyclic
+from fivefold.groups import trivial_field as GroupTrivial
 from fivefold.spheres import (
     HEX_DIRECTIONS,
     IcoBatchNorm,
@@ -14,9 +16,11 @@ from fivefold.spheres import (
     IcoUnpool,
     average_singular,
     pad_charts,
+    regular_field,
     rotate_charts,
+    trivial_field,
 )
-from fivefold.testing import assert_equivariant
+from fivefold.testing import Action, assert_equivariant
 
 R = 2
 
@@ -28,9 +32,14 @@ def _charts(fields, field, r=R, batch=2, seed=0):
     return torch.randn(batch, channels, 5, grid.n, 2 * grid.n, generator=generator, dtype=torch.float64)
 
 
+def _type(field, n):
+    return regular_field(n) if field == "regular" else trivial_field(n)
+
+
 def _action(grid, field):
+    """The 60 rotations acting on chart tensors of the given kind of field (any number of fields)."""
     group = grid.symmetry_group
-    return lambda x, h: rotate_charts(x, grid, group.matrix(h), field)
+    return Action(group, lambda x, h: rotate_charts(x, grid, group.matrix(h), field), f"rotation of {field} charts")
 
 
 @pytest.mark.parametrize("in_field,out_field", [("trivial", "regular"), ("regular", "regular"),
@@ -38,37 +47,39 @@ def _action(grid, field):
 def test_conv_exactly_equivariant_under_the_60_rotations(in_field, out_field):
     torch.manual_seed(0)
     grid = IcoGrid(R)
-    conv = IcoConv(2, 3, in_field, out_field, r=R).double()
+    conv = IcoConv(_type(in_field, 2), _type(out_field, 3), r=R).double()
     with torch.no_grad():
         conv.bias.normal_()
-    assert_equivariant(conv, grid.symmetry_group, _charts(2, in_field), _action(grid, in_field),
-                       _action(grid, out_field), atol=1e-12)
+    assert_equivariant(conv, _action(grid, in_field), _action(grid, out_field), _charts(2, in_field),
+                       atol=1e-12)
 
 
 def test_network_exactly_equivariant():
     torch.manual_seed(1)
     grid, coarse = IcoGrid(R), IcoGrid(R - 1)
     net = nn.Sequential(
-        IcoConv(1, 4, "trivial", "regular", r=R), IcoBatchNorm(4, "regular", r=R), nn.ReLU(),
-        IcoPool(R, "regular"), IcoConv(4, 4, "regular", "regular", r=R - 1), nn.ReLU(),
-        IcoUnpool(R, "regular"), IcoConv(4, 2, "regular", "trivial", r=R),
+        IcoConv(trivial_field(1), regular_field(4), r=R), IcoBatchNorm(regular_field(4), r=R), nn.ReLU(),
+        IcoPool(regular_field(4), r=R), IcoConv(regular_field(4), regular_field(4), r=R - 1), nn.ReLU(),
+        IcoUnpool(regular_field(4), r=R), IcoConv(regular_field(4), trivial_field(2), r=R),
     ).double()
-    assert_equivariant(net, grid.symmetry_group, _charts(1, "trivial", batch=3), _action(grid, "trivial"),
-                       _action(grid, "trivial"), atol=1e-11)
-    pooled = nn.Sequential(IcoConv(1, 3, "trivial", "regular", r=R), IcoPool(R, "regular", "mean")).double()
-    assert_equivariant(pooled, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
-                       _action(coarse, "regular"), atol=1e-12)
-    group_pool = nn.Sequential(IcoConv(1, 3, "trivial", "regular", r=R), IcoGroupPool(R)).double()
-    assert_equivariant(group_pool, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
-                       _action(grid, "trivial"), atol=1e-12)
+    assert_equivariant(net, _action(grid, "trivial"), _action(grid, "trivial"), _charts(1, "trivial", batch=3),
+                       atol=1e-11)
+    pooled = nn.Sequential(IcoConv(trivial_field(1), regular_field(3), r=R),
+                           IcoPool(regular_field(3), "mean", r=R)).double()
+    assert_equivariant(pooled, _action(grid, "trivial"), _action(coarse, "regular"), _charts(1, "trivial"),
+                       atol=1e-12)
+    group_pool = nn.Sequential(IcoConv(trivial_field(1), regular_field(3), r=R),
+                               IcoGroupPool(regular_field(3), r=R)).double()
+    assert_equivariant(group_pool, _action(grid, "trivial"), _action(grid, "trivial"), _charts(1, "trivial"),
+                       atol=1e-12)
 
 
 def test_a_planar_filter_is_not_equivariant():
     grid = IcoGrid(R)
     conv = nn.Conv3d(1, 1, (1, 3, 3), padding=(0, 1, 1)).double()
     with pytest.raises(AssertionError, match="not equivariant"):
-        assert_equivariant(conv, grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
-                           _action(grid, "trivial"), atol=1e-6)
+        assert_equivariant(conv, _action(grid, "trivial"), _action(grid, "trivial"), _charts(1, "trivial"),
+                           atol=1e-6)
 
 
 def _reference_conv(conv, x):
@@ -110,7 +121,7 @@ def _reference_conv(conv, x):
 @pytest.mark.parametrize("in_field,out_field", [("trivial", "regular"), ("regular", "regular"), ("regular", "trivial")])
 def test_conv_matches_the_slow_reference(in_field, out_field):
     torch.manual_seed(2)
-    conv = IcoConv(2, 2, in_field, out_field, r=1).double()
+    conv = IcoConv(_type(in_field, 2), _type(out_field, 2), r=1).double()
     with torch.no_grad():
         conv.bias.normal_()
     x = _charts(2, in_field, r=1)
@@ -140,35 +151,80 @@ def test_pad_charts_reads_the_neighbour_table():
 
 def test_gradients_and_shapes():
     torch.manual_seed(0)
-    conv = IcoConv(1, 2, "trivial", "regular", r=2)
+    conv = IcoConv(trivial_field(1), regular_field(2), r=2)
     x = torch.randn(2, 1, 5, 4, 8, requires_grad=True)
     y = conv(x)
     assert y.shape == (2, 12, 5, 4, 8)
     y.square().sum().backward()
     assert conv.weight.grad.abs().sum() > 0 and x.grad.abs().sum() > 0
-    assert IcoPool(2, "regular")(y).shape == (2, 12, 5, 2, 4)
-    assert IcoUnpool(3, "regular")(y).shape == (2, 12, 5, 8, 16)
-    assert IcoGroupPool(2)(y).shape == (2, 2, 5, 4, 8)
+    assert IcoPool(regular_field(2), r=2)(y).shape == (2, 12, 5, 2, 4)
+    assert IcoUnpool(regular_field(2), r=3)(y).shape == (2, 12, 5, 8, 16)
+    assert IcoGroupPool(regular_field(2), r=2)(y).shape == (2, 2, 5, 4, 8)
     assert set(conv.state_dict()) == {"weight", "bias"}
 
 
 def test_bad_input():
-    conv = IcoConv(2, 3, "regular", "regular", r=2)
-    with pytest.raises(FieldError, match="2 regular fields"):
+    conv = IcoConv(regular_field(2), regular_field(3), r=2)
+    with pytest.raises(FieldError, match=r"2×regular\(C6\)"):
         conv(torch.randn(1, 10, 5, 4, 8))
     with pytest.raises(FieldError):
         conv(torch.randn(1, 12, 5, 4, 4))
-    with pytest.raises(FieldError, match="'trivial' or 'regular'"):
+    with pytest.raises(FieldError, match="'trivial' or 'regular'"), pytest.warns(DeprecationWarning):
         IcoConv(1, 1, "vector", "regular", r=1)
     with pytest.raises(FieldError, match="multiples of 6"):
         pad_charts(torch.randn(1, 4, 5, 4, 8), IcoGrid(2), "regular")
-    with pytest.raises(FieldError, match="4 regular fields"):
-        IcoBatchNorm(4, "regular", r=2)(torch.randn(2, 12, 5, 4, 8))
+    with pytest.raises(FieldError, match=r"expected 1×regular\(C6\) = 6 channels, got 12"):
+        pad_charts(torch.randn(1, 12, 5, 4, 8), IcoGrid(2), regular_field(1))
+    with pytest.raises(FieldError, match=r"4×regular\(C6\)"):
+        IcoBatchNorm(regular_field(4), r=2)(torch.randn(2, 12, 5, 4, 8))
+    with pytest.raises(FieldError, match=r"4×regular\(C6\) = 24 channels"):
+        IcoPool(regular_field(4), r=2)(torch.randn(2, 12, 5, 4, 8))
+    with pytest.raises(FieldError, match="gauge group C6"):
+        IcoConv(GroupTrivial(cyclic(4), 1), regular_field(1))
+    with pytest.raises(FieldError, match="all trivial or all regular"):
+        IcoConv(regular_field(1) + trivial_field(1), regular_field(1))
+    with pytest.raises(FieldError, match="in_type must be regular"):
+        IcoGroupPool(trivial_field(2))
+    with pytest.raises(FieldError, match="mode must be 'max' or 'mean'"):
+        IcoPool(regular_field(1), "median")
 
 
-@pytest.mark.parametrize("make", [lambda: IcoConv(1, 1, r=0), lambda: IcoPool(1), lambda: IcoPool(0),
-                                  lambda: IcoUnpool(1), lambda: IcoGroupPool(0), lambda: IcoBatchNorm(1, r=0),
-                                  lambda: IcoUNet(1, 2, 2, widths=(4, 4, 4)), lambda: IcoConv(1, 1, r=True)])
+@pytest.mark.parametrize("old, new", [
+    (lambda: IcoConv(2, 3, "regular", "trivial", r=2), lambda: IcoConv(regular_field(2), trivial_field(3), r=2)),
+    (lambda: IcoConv(1, 2), lambda: IcoConv(trivial_field(1), regular_field(2))),
+    (lambda: IcoBatchNorm(3, r=2), lambda: IcoBatchNorm(regular_field(3), r=2)),
+    (lambda: IcoBatchNorm(2, "trivial"), lambda: IcoBatchNorm(trivial_field(2))),
+])
+def test_deprecated_sphere_forms_warn_and_build_the_same_layer(old, new):
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="deprecated"):
+        legacy = old()
+    torch.manual_seed(0)
+    current = new()
+    assert legacy.in_type == current.in_type and repr(legacy) == repr(current)
+    for key, value in current.state_dict().items():  # same shapes, same draws: checkpoints and seeds still hold
+        assert torch.equal(legacy.state_dict()[key], value)
+
+
+def test_field_type_layers_are_equivariant_through_actions():
+    torch.manual_seed(2)
+    grid = IcoGrid(R)
+    hidden = regular_field(2)
+    net = nn.Sequential(IcoConv(trivial_field(1), hidden), IcoBatchNorm(hidden), nn.ReLU(), IcoPool(hidden),
+                        IcoUnpool(hidden), IcoGroupPool(hidden)).double().eval()
+    scalars = Action(grid.symmetry_group, lambda x, h: rotate_charts(x, grid, grid.symmetry_group.matrix(h),
+                                                                     trivial_field(x.shape[1])), "rotation")
+    report = assert_equivariant(net, scalars, scalars, _charts(1, "trivial"), atol=1e-11)
+    assert len(report.errors) == 60
+
+
+@pytest.mark.parametrize("make", [lambda: IcoConv(trivial_field(1), regular_field(1), r=0),
+                                  lambda: IcoPool(trivial_field(1), r=1), lambda: IcoPool(trivial_field(1), r=0),
+                                  lambda: IcoUnpool(trivial_field(1), r=1),
+                                  lambda: IcoGroupPool(regular_field(1), r=0),
+                                  lambda: IcoBatchNorm(regular_field(1), r=0),
+                                  lambda: IcoUNet(1, 2, 2, widths=(4, 4, 4)),
+                                  lambda: IcoConv(trivial_field(1), regular_field(1), r=True)])
 def test_resolutions_too_coarse_are_rejected_at_construction(make):
     with pytest.raises(FieldError, match="r >="):
         make()
@@ -176,8 +232,8 @@ def test_resolutions_too_coarse_are_rejected_at_construction(make):
 
 def test_batch_norm_checks_the_grid_and_field_count():
     with pytest.raises(FieldError, match="expected a chart tensor"):
-        IcoBatchNorm(1, "trivial", r=2)(torch.randn(2, 1, 5, 8, 16))  # an r = 3 tensor
-    with pytest.raises(FieldError, match="positive integer"):
+        IcoBatchNorm(trivial_field(1), r=2)(torch.randn(2, 1, 5, 8, 16))  # an r = 3 tensor
+    with pytest.raises(FieldError, match="positive integer"), pytest.warns(DeprecationWarning):
         IcoBatchNorm(0, r=2)
 
 
@@ -187,7 +243,7 @@ def test_custom_autograd_rules_gradcheck(field):
     x = _charts(1, field, r=1, batch=1).requires_grad_()
     assert torch.autograd.gradcheck(lambda t: pad_charts(t, grid, field), (x,))
     assert torch.autograd.gradcheck(lambda t: average_singular(t * 1.0, grid, field, inplace=True), (x,))
-    conv = IcoConv(1, 2, field, "regular", r=1).double()
+    conv = IcoConv(_type(field, 1), regular_field(2), r=1).double()
     assert torch.autograd.gradcheck(conv, (x,))
 
 
@@ -197,7 +253,7 @@ def test_pool_matches_the_neighbourhood_rule(mode):
     regular ones also turn at the seams, which the equivariance tests cover)."""
     fine, coarse = IcoGrid(3), IcoGrid(2)
     x = average_singular(_charts(3, "trivial", r=3), fine)
-    pooled = IcoPool(3, "trivial", mode)(x)
+    pooled = IcoPool(trivial_field(x.shape[1]), mode, r=3)(x)
     values = fine.from_charts(x)  # [B, C, V]
     m, n = coarse.n, fine.n
     singular = coarse.singular[:-2].reshape(5, m, 2 * m)
@@ -215,7 +271,7 @@ def test_pool_matches_the_neighbourhood_rule(mode):
 
 def test_batch_norm_statistics_skip_the_icosahedron_vertices():
     grid = IcoGrid(3)
-    norm = IcoBatchNorm(2, "regular", r=3).double()
+    norm = IcoBatchNorm(regular_field(2), r=3).double()
     x = 3 + 2 * _charts(2, "regular", r=3, batch=4)
     singular_pixels = torch.nonzero(grid.singular[:-2]).flatten()
     mean, var, count = norm._statistics(x, singular_pixels)
@@ -237,7 +293,7 @@ def test_unpool_against_the_geometry():
     torch.manual_seed(0)
     charts = average_singular(torch.randn(1, 1, 5, 4, 8, dtype=torch.float64), coarse, "trivial")
     values = coarse.from_charts(charts)[0, 0]
-    out = fine.from_charts(IcoUnpool(3)(charts))[0, 0]
+    out = fine.from_charts(IcoUnpool(trivial_field(charts.shape[1]), r=3)(charts))[0, 0]
     closeness = fine.vertices @ coarse.vertices.T  # [V_fine, V_coarse] cosines
     top = closeness.topk(2, dim=1)
     on_coarse = top.values[:, 0] > 1 - 1e-12
@@ -272,7 +328,7 @@ def test_lifting_conv_agrees_with_a_reference_built_from_positions_only():
     regular inputs is checked by the exact-equivariance tests, which fail when one seam pixel's shift is off by one.)"""
     torch.manual_seed(0)
     grid = IcoGrid(2)
-    conv = IcoConv(1, 1, "trivial", "regular", r=2, bias=False).double()
+    conv = IcoConv(trivial_field(1), regular_field(1), r=2, bias=False).double()
     x = average_singular(torch.randn(1, 1, 5, 4, 8, dtype=torch.float64), grid)
     with torch.no_grad():
         out = grid.from_charts(conv(x))[0].T  # [V, 6]: orientation t at each vertex
@@ -298,26 +354,28 @@ def test_layers_without_a_resolution_follow_their_input():
     """Built without ``r``, each layer reads the resolution from its input and gives what the layer built for that
     resolution gives, with the same weights, at every resolution."""
     torch.manual_seed(0)
-    free = IcoConv(1, 2, "trivial", "regular").double()
+    free = IcoConv(trivial_field(1), regular_field(2)).double()
     for r in (1, 2, 3):
-        fixed = IcoConv(1, 2, "trivial", "regular", r=r).double()
+        fixed = IcoConv(trivial_field(1), regular_field(2), r=r).double()
         fixed.load_state_dict(free.state_dict())
         x = _charts(1, "trivial", r=r)
         y = free(x)
         torch.testing.assert_close(y, fixed(x), rtol=0, atol=0)
-        torch.testing.assert_close(IcoGroupPool()(y), IcoGroupPool(r)(y), rtol=0, atol=0)
-        torch.testing.assert_close(IcoUnpool(field="regular")(y), IcoUnpool(r + 1, "regular")(y), rtol=0, atol=0)
-        norm, norm_r = IcoBatchNorm(2).double(), IcoBatchNorm(2, r=r).double()
+        hidden = regular_field(2)
+        torch.testing.assert_close(IcoGroupPool(hidden)(y), IcoGroupPool(hidden, r=r)(y), rtol=0, atol=0)
+        torch.testing.assert_close(IcoUnpool(hidden)(y), IcoUnpool(hidden, r=r + 1)(y), rtol=0, atol=0)
+        norm, norm_r = IcoBatchNorm(hidden).double(), IcoBatchNorm(hidden, r=r).double()
         torch.testing.assert_close(norm(y), norm_r(y), rtol=0, atol=0)
         if r >= 2:
-            torch.testing.assert_close(IcoPool(field="regular")(y), IcoPool(r, "regular")(y), rtol=0, atol=0)
+            torch.testing.assert_close(IcoPool(hidden)(y), IcoPool(hidden, r=r)(y), rtol=0, atol=0)
     grid = IcoGrid(2)
-    assert_equivariant(nn.Sequential(IcoConv(1, 2), IcoPool(field="regular"), IcoConv(2, 1, "regular", "trivial"))
-                       .double(), grid.symmetry_group, _charts(1, "trivial"), _action(grid, "trivial"),
-                       _action(IcoGrid(1), "trivial"), atol=1e-12)
+    assert_equivariant(nn.Sequential(IcoConv(trivial_field(1), regular_field(2)), IcoPool(regular_field(2)),
+                                     IcoConv(regular_field(2), trivial_field(1)))
+                       .double(), _action(grid, "trivial"), _action(IcoGrid(1), "trivial"), _charts(1, "trivial"),
+                       atol=1e-12)
     with pytest.raises(FieldError, match="r >= 2"):
-        IcoPool()(_charts(1, "trivial", r=1))
+        IcoPool(trivial_field(1))(_charts(1, "trivial", r=1))
     with pytest.raises(FieldError, match="chart tensor"):
         free(torch.randn(1, 1, 5, 3, 6))
     with pytest.raises(FieldError, match="r=2"):
-        IcoConv(1, 1, r=2)(_charts(1, "trivial", r=3))
+        IcoConv(trivial_field(1), regular_field(1), r=2)(_charts(1, "trivial", r=3))

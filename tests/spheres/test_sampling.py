@@ -10,15 +10,17 @@ from fivefold.spheres import (
     IcoUNet,
     interpolate,
     project_image,
+    regular_field,
     rotate_charts,
     rotate_signal,
     sample_equirectangular,
     sample_healpix,
     sample_points,
     to_equirectangular,
+    trivial_field,
     unit_vectors,
 )
-from fivefold.testing import assert_close, assert_equivariant, random_rotation
+from fivefold.testing import Action, assert_close, assert_equivariant, random_rotation
 
 
 def smooth(points):
@@ -90,7 +92,8 @@ def test_unet_is_equivariant():
     assert net(x).shape == (2, 3, 5, 8, 16)
     group = grid.symmetry_group
     action = lambda t, h: rotate_charts(t, grid, group.matrix(h))  # noqa: E731
-    assert_equivariant(net, group, x, action, action, elements=list(range(0, 60, 6)), atol=1e-11)
+    assert_equivariant(net, Action(group, action), Action(group, action), x, elements=list(range(0, 60, 6)),
+                       atol=1e-11)
     with pytest.raises(ValueError, match="levels"):
         IcoUNet(1, 2, 1, (2, 3, 4))
 
@@ -104,8 +107,8 @@ def test_classifier_is_invariant():
     x = torch.randn(3, 2, 5, 8, 16, dtype=torch.float64)
     assert net(x).shape == (3, 5)
     group = grid.symmetry_group
-    action = lambda t, h: rotate_charts(t, grid, group.matrix(h))  # noqa: E731
-    assert_equivariant(net, group, x, action, lambda t, h: t, atol=1e-12)
+    action = Action(group, lambda t, h: rotate_charts(t, grid, group.matrix(h), trivial_field(2)), "rotation")
+    assert_equivariant(net, action, "invariant", x, atol=1e-12)
     net.train()(x).sum().backward()
     assert all(p.grad is not None for p in net.parameters())
     with pytest.raises(ValueError, match="poolings need r"):
@@ -115,7 +118,7 @@ def test_classifier_is_invariant():
     with pytest.raises(ValueError, match="readout"):
         IcoClassifier(1, 2, 4, readout="sum")
     mean_net = IcoClassifier(2, 5, 3, widths=(2, 3), pool_after=(0,), readout="mean").double().eval()
-    assert_equivariant(mean_net, group, x, action, lambda t, h: t, atol=1e-12)
+    assert_equivariant(mean_net, action, "invariant", x, atol=1e-12)
 
 
 def test_project_image():
@@ -152,8 +155,8 @@ def test_approximately_equivariant_under_arbitrary_rotations():
     vertices = grid.vertices
     signal = torch.sin(2 * vertices[:, 0]) + vertices[:, 1] * vertices[:, 2] + 0.5 * vertices[:, 2] ** 2
     x = grid.to_charts(signal)[None, None]
-    ico = nn.Sequential(IcoConv(1, 4, "trivial", "regular", r=4), nn.ReLU(),
-                        IcoConv(4, 1, "regular", "trivial", r=4)).double()
+    ico = nn.Sequential(IcoConv(trivial_field(1), regular_field(4), r=4), nn.ReLU(),
+                        IcoConv(regular_field(4), trivial_field(1), r=4)).double()
     planar = nn.Sequential(nn.Conv3d(1, 4, (1, 3, 3), padding=(0, 1, 1)), nn.ReLU(),
                            nn.Conv3d(4, 1, (1, 3, 3), padding=(0, 1, 1))).double()
     regular = ~grid.singular

@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fivefold.groups import cyclic
+from fivefold.groups import cyclic, trivial_field
 from fivefold.testing import SAFETY, assert_close, assert_equivariant, collect_reports, float_tolerance
 
 
@@ -55,14 +55,14 @@ def test_assert_close_passes_rounding_and_fails_real_errors():
 
 def test_equivariance_uses_the_rule_and_reports_margins():
     torch.manual_seed(0)
-    group = cyclic(4)
+    scalar = trivial_field(cyclic(4), 1)
     x = torch.randn(2, 1, 9, 9)
     with collect_reports() as reports:
-        report = assert_equivariant(lambda t: 3 * t, group, x, "trivial", "trivial")
+        report = assert_equivariant(lambda t: 3 * t, scalar, scalar, x)
         with pytest.raises(AssertionError):  # a shift is not a rotation, in float32 too
-            assert_equivariant(lambda t: t.roll(1, -1), group, x, "trivial", "trivial")
+            assert_equivariant(lambda t: t.roll(1, -1), scalar, scalar, x)
     assert report.tolerance == pytest.approx(float_tolerance(torch.float32, report.output_scale))
     assert report.margin == math.inf and report.dtype == torch.float32
     assert len(reports) == 2 and reports[1].worst_error > reports[1].tolerance
     # an explicit bound replaces the rule
-    assert assert_equivariant(lambda t: t, group, x.double(), "trivial", "trivial", atol=1e-10).tolerance == 1e-10
+    assert assert_equivariant(lambda t: t, scalar, scalar, x.double(), atol=1e-10).tolerance == 1e-10

@@ -10,8 +10,12 @@ Update rule (cross-correlation, as torch's conv), with ``psi`` the learned base 
   ``y_{c,h}(p) = sum_{c', k, x} f_{c',k}(p + x) psi_{c,c'}(h^-1 k, M_h^-1 x)``.
 
 Both are equivariant: moving the input by ``g`` moves the output by ``g`` in space and permutes its group axis
-(``y_h -> y_{g^-1 h}``). Channel counts count fields: a regular field occupies ``|G|`` tensor channels, group axis
-innermost (tensor channel ``c * |G| + h``).
+(``y_h -> y_{g^-1 h}``). Layers state their fields with field types (``fivefold.groups.FieldType``): the input is
+``trivial_field(G, C_in)`` (a lifting convolution) or ``regular_field(G, C_in)``, the output
+``regular_field(G, C_out)``;
+a regular field occupies ``|G|`` tensor channels, group axis innermost (tensor channel ``c * |G| + h``). One class per
+dimension: ``GroupConv2d(in_type, out_type, kernel_size)`` and ``GroupConv3d``. ``LiftingConv2d`` / ``LiftingConv3d``
+and the field-count form ``GroupConv2d(C_in, C_out, k, group)`` are deprecated aliases kept for one release.
 
 Once per forward, the filter bank is expanded into an ordinary ``[C_out * |G|, C_in * |G|, *k]`` weight (a gather or
 one einsum, see ``fivefold.grids.basis``) and the convolution itself is torch's ``conv2d`` / ``conv3d``. In eval mode
@@ -24,6 +28,7 @@ shift the output grid by fractions of a pixel.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -31,31 +36,64 @@ from torch import Tensor, nn
 
 from fivefold.errors import FieldError, GroupError
 from fivefold.grids.basis import PixelBasis, SteerableBasis
-from fivefold.groups import FiniteGroup, cube_rotations, cyclic
+from fivefold.groups import FieldType, FiniteGroup, cube_rotations, cyclic, regular_field, trivial_field
 
-__all__ = ["LiftingConv2d", "GroupConv2d", "LiftingConv3d", "GroupConv3d"]
+__all__ = ["GroupConv2d", "GroupConv3d", "LiftingConv2d", "LiftingConv3d"]
+
+
+def _field_types(layer: str, in_type, out_type, kernel_size, group, default_group, warn_old: bool
+                 ) -> tuple[FieldType, FieldType]:
+    """The layer's field types; the older field-count form ``(C_in, C_out, k, group)`` converts (and warns)."""
+    if isinstance(in_type, FieldType) and isinstance(out_type, FieldType):
+        if group is not None:
+            raise FieldError(f"{layer}: the group comes from the field types; do not pass group={group!r} as well")
+        return in_type, out_type
+    if isinstance(in_type, FieldType) or isinstance(out_type, FieldType):
+        raise FieldError(f"{layer}: give both in_type and out_type as FieldTypes, got {in_type!r} and {out_type!r}")
+    group = default_group if group is None else group
+    if not isinstance(group, FiniteGroup):
+        raise GroupError(f"{layer}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
+    if warn_old:
+        warnings.warn(f"{layer}(in_channels, out_channels, kernel_size, group) is deprecated: use "
+                      f"{layer}(regular_field(group, C_in), regular_field(group, C_out), kernel_size)",
+                      DeprecationWarning, stacklevel=4)
+    for name, value in (("in_channels", in_type), ("out_channels", out_type)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FieldError(f"{layer}: {name} must be a positive integer (or pass FieldTypes), got {value!r}")
+    return regular_field(group, in_type), regular_field(group, out_type)
 
 
 class _GroupConvNd(nn.Module):
     def __init__(
-        self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup, *, spatial_dims: int,
-        lifting: bool, stride: int, padding: int | None, dilation: int, bias: bool, basis: str,
-        max_frequency: int | None,
+        self, in_type: FieldType, out_type: FieldType, kernel_size: int, *, spatial_dims: int, stride: int,
+        padding: int | None, dilation: int, bias: bool, basis: str, max_frequency: int | None,
     ) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
+        name = type(self).__name__
+        for option, value in (("kernel_size", kernel_size), ("stride", stride), ("dilation", dilation)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{type(self).__name__}: {name} must be a positive integer, got {value!r}")
+                raise FieldError(f"{name}: {option} must be a positive integer, got {value!r}")
+        group = in_type.group
+        if out_type.group != group:
+            raise GroupError(f"{name}: in_type is a field of {group.name} but out_type of {out_type.group.name}")
         if not isinstance(group, FiniteGroup):
-            raise GroupError(f"{type(self).__name__}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
+            raise GroupError(f"{name}: group convolutions need a finite group, got {group!r}")
+        if not (in_type.is_trivial or in_type.is_regular):
+            raise FieldError(f"{name}: in_type must be all trivial fields (a lifting convolution) or all regular "
+                             f"fields, got {in_type!r}")
+        if not out_type.is_regular:
+            raise FieldError(f"{name}: out_type must be regular fields, got {out_type!r} (follow with GroupPool "
+                             f"for scalar outputs)")
+        lifting = in_type.is_trivial
+        in_channels, out_channels = len(in_type), len(out_type)
         if group.dim != spatial_dims:
             raise GroupError(f"{type(self).__name__} convolves {spatial_dims}D grids, but {group.name} acts on "
                              f"R^{group.dim}")
         if basis == "auto":
             basis = "pixel" if group.acts_exactly_on_grids else "steerable"
         if basis not in ("pixel", "steerable"):
-            raise ValueError(f"{type(self).__name__}: basis must be 'auto', 'pixel' or 'steerable', got {basis!r}")
+            raise FieldError(f"{name}: basis must be 'auto', 'pixel' or 'steerable', got {basis!r}")
+        self.in_type, self.out_type = in_type, out_type
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = kernel_size
@@ -147,15 +185,14 @@ class _GroupConvNd(nn.Module):
             what = (f"{self.in_channels} scalar channels" if self.lifting else
                     f"{self.in_channels} regular fields of {self.group.name} = {expected} channels "
                     f"(group axis innermost)")
-            hint = " (did you mean LiftingConv for the first layer?)" if not self.lifting and x.shape[1] == \
-                self.in_channels else ""
+            hint = " (did you mean in_type=trivial_field(...) for the first layer?)" if not self.lifting and \
+                x.shape[1] == self.in_channels else ""
             raise FieldError(f"{name}: expected {what}, got {x.shape[1]} channels{hint}")
         if not x.is_floating_point():
             raise FieldError(f"{name}: input must be floating point, got {x.dtype}")
 
     def extra_repr(self) -> str:
-        text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, group={self.group.name}, "
-                f"basis={self.basis}")
+        text = f"{self.in_type!r} -> {self.out_type!r}, kernel_size={self.kernel_size}, basis={self.basis}"
         if self.basis == "steerable":
             text += f" ({self.basis_size} functions)"
         if self.stride != 1:
@@ -165,70 +202,82 @@ class _GroupConvNd(nn.Module):
         return text
 
 
-class LiftingConv2d(_GroupConvNd):
-    """Lifting convolution: scalar image channels ``[B, C_in, H, W]`` -> regular fields ``[B, C_out * |G|, H, W]``.
+class GroupConv2d(_GroupConvNd):
+    """Group convolution on images: ``[B, in_type.size, H, W] -> [B, out_type.size, H, W]``.
 
     Args:
-        in_channels: scalar input channels.
-        out_channels: regular output fields (``out_channels * |G|`` tensor channels).
+        in_type: ``trivial_field(G, C_in)`` (scalar image channels: a lifting convolution) or
+            ``regular_field(G, C_in)``; ``G`` a 2D ``FiniteGroup``. C_4, D_4 (and C_2, D_2) are exact with the pixel
+            basis; C_n, D_n for other n use the steerable basis.
+        out_type: ``regular_field(G, C_out)`` (``C_out * |G|`` tensor channels).
         kernel_size: odd kernel size k.
-        group: a 2D ``FiniteGroup``; default C_4. C_4, D_4 (and C_2, D_2) are exact with the pixel basis; C_n, D_n
-            for other n use the steerable basis.
         basis: ``"auto"`` (pixel when exact, else steerable), ``"pixel"`` or ``"steerable"``.
         max_frequency: highest circular harmonic of the steerable basis (default ``n // 2``).
 
     Example::
 
         >>> import torch
-        >>> conv = LiftingConv2d(1, 8, 5)
+        >>> from fivefold.groups import cyclic, regular_field, trivial_field
+        >>> c4 = cyclic(4)
+        >>> conv = GroupConv2d(trivial_field(c4, 1), regular_field(c4, 8), 5)
         >>> conv(torch.randn(2, 1, 28, 28)).shape
         torch.Size([2, 32, 28, 28])
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup | None = None, *,
-                 stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True,
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, group: FiniteGroup | None = None,
+                 *, stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True,
                  basis: str = "auto", max_frequency: int | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, cyclic(4) if group is None else group,
-                         spatial_dims=2, lifting=True, stride=stride, padding=padding, dilation=dilation, bias=bias,
-                         basis=basis, max_frequency=max_frequency)
-
-
-class GroupConv2d(_GroupConvNd):
-    """Group convolution: regular fields ``[B, C_in * |G|, H, W]`` -> regular fields ``[B, C_out * |G|, H, W]``.
-
-    Arguments as ``LiftingConv2d``; ``in_channels`` counts regular input fields.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup | None = None, *,
-                 stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True,
-                 basis: str = "auto", max_frequency: int | None = None) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, cyclic(4) if group is None else group,
-                         spatial_dims=2, lifting=False, stride=stride, padding=padding, dilation=dilation, bias=bias,
-                         basis=basis, max_frequency=max_frequency)
-
-
-class LiftingConv3d(_GroupConvNd):
-    """Lifting convolution on voxels: ``[B, C_in, D, H, W]`` -> regular fields ``[B, C_out * |G|, D, H, W]``.
-
-    ``group``: a 3D group of signed permutations, default the 24 cube rotations O (``cube_symmetries()`` for O_h);
-    exact on voxel grids (Winkels & Cohen 2018).
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup | None = None, *,
-                 stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, cube_rotations() if group is None else group,
-                         spatial_dims=3, lifting=True, stride=stride, padding=padding, dilation=dilation, bias=bias,
-                         basis="pixel", max_frequency=None)
+        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, kernel_size, group, cyclic(4),
+                                         warn_old=type(self) is GroupConv2d)
+        super().__init__(in_type, out_type, kernel_size, spatial_dims=2, stride=stride, padding=padding,
+                         dilation=dilation, bias=bias, basis=basis, max_frequency=max_frequency)
 
 
 class GroupConv3d(_GroupConvNd):
-    """Group convolution on voxels: regular fields ``[B, C_in * |G|, D, H, W]`` -> ``[B, C_out * |G|, D, H, W]``.
+    """Group convolution on voxels: ``[B, in_type.size, D, H, W] -> [B, out_type.size, D, H, W]``.
 
-    Arguments as ``LiftingConv3d``; ``in_channels`` counts regular input fields.
+    ``in_type``: ``trivial_field(G, C_in)`` (lifting) or ``regular_field(G, C_in)``; ``out_type``:
+    ``regular_field(G, C_out)``; ``G`` a 3D group of signed permutations, e.g. the 24 cube rotations
+    ``cube_rotations()`` or ``cube_symmetries()`` (O_h), exact on voxel grids (Winkels & Cohen 2018).
     """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, group: FiniteGroup | None = None,
+                 *, stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True) -> None:
+        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, kernel_size, group,
+                                         cube_rotations(), warn_old=type(self) is GroupConv3d)
+        super().__init__(in_type, out_type, kernel_size, spatial_dims=3, stride=stride, padding=padding,
+                         dilation=dilation, bias=bias, basis="pixel", max_frequency=None)
+
+
+def _lifting_types(layer: str, in_channels: int, out_channels: int, group: FiniteGroup) -> tuple[FieldType, FieldType]:
+    warnings.warn(f"{layer} is deprecated: use GroupConv{layer[-2:]}(trivial_field(group, C_in), "
+                  f"regular_field(group, C_out), kernel_size)", DeprecationWarning, stacklevel=3)
+    if not isinstance(group, FiniteGroup):
+        raise GroupError(f"{layer}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FieldError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    return trivial_field(group, in_channels), regular_field(group, out_channels)
+
+
+class LiftingConv2d(GroupConv2d):
+    """Deprecated alias: ``GroupConv2d(trivial_field(group, in_channels), regular_field(group, out_channels), k)``."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup | None = None, *,
+                 stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True,
+                 basis: str = "auto", max_frequency: int | None = None) -> None:
+        in_type, out_type = _lifting_types("LiftingConv2d", in_channels, out_channels,
+                                           cyclic(4) if group is None else group)
+        super().__init__(in_type, out_type, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         bias=bias, basis=basis, max_frequency=max_frequency)
+
+
+class LiftingConv3d(GroupConv3d):
+    """Deprecated alias: ``GroupConv3d(trivial_field(group, in_channels), regular_field(group, out_channels), k)``."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, group: FiniteGroup | None = None, *,
                  stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, cube_rotations() if group is None else group,
-                         spatial_dims=3, lifting=False, stride=stride, padding=padding, dilation=dilation, bias=bias,
-                         basis="pixel", max_frequency=None)
+        in_type, out_type = _lifting_types("LiftingConv3d", in_channels, out_channels,
+                                           cube_rotations() if group is None else group)
+        super().__init__(in_type, out_type, kernel_size, stride=stride, padding=padding, dilation=dilation,
+                         bias=bias)

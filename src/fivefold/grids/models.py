@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fivefold.grids.conv import GroupConv2d, GroupConv3d, LiftingConv2d, LiftingConv3d
+from fivefold.grids.conv import GroupConv2d, GroupConv3d
 from fivefold.grids.fields import GroupBatchNorm, GroupPool
-from fivefold.groups import FiniteGroup
+from fivefold.groups import FiniteGroup, regular_field, trivial_field
 
 __all__ = ["GCNNClassifier", "count_parameters"]
 
@@ -53,17 +53,15 @@ class GCNNClassifier(nn.Module):
         planar = group.dim == 2
         self.convs = nn.ModuleList()
         self.norms = nn.ModuleList()
+        in_type = trivial_field(group, in_channels)
         for layer, width in enumerate(widths):
             k = kernel_sizes[layer]
-            if layer == 0:
-                conv = (LiftingConv2d(in_channels, width, k, group, basis=basis) if planar else
-                        LiftingConv3d(in_channels, width, k, group))
-            else:
-                conv = (GroupConv2d(widths[layer - 1], width, k, group, basis=basis) if planar else
-                        GroupConv3d(widths[layer - 1], width, k, group))
+            out_type = regular_field(group, width)
+            conv = GroupConv2d(in_type, out_type, k, basis=basis) if planar else GroupConv3d(in_type, out_type, k)
             self.convs.append(conv)
-            self.norms.append(GroupBatchNorm(width, group))
-        self.group_pool = GroupPool(group, "max")
+            self.norms.append(GroupBatchNorm(out_type))
+            in_type = out_type
+        self.group_pool = GroupPool(in_type, "max")
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(widths[-1], num_classes)
         self._max_pool = F.max_pool2d if planar else F.max_pool3d

@@ -9,8 +9,12 @@ Example::
     (4, 0, 3)
     >>> regular_representation(c4)(1).shape
     torch.Size([4, 4])
+    >>> from fivefold.groups import regular_field, trivial_field
+    >>> regular_field(c4, 8) + trivial_field(c4, 2)     # a field type: how the group acts on channels
+    8×regular(C4) ⊕ 2×trivial
 """
 
+from fivefold.groups.fields import FieldType, irreps_field, regular_field, trivial_field
 from fivefold.groups.finite import (
     FiniteGroup,
     cube_rotations,
@@ -34,6 +38,7 @@ from fivefold.groups.rotations import random_rotation, random_rotations
 
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
+    "FieldType", "trivial_field", "regular_field", "irreps_field",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
     "SymmetricGroup", "random_rotation", "random_rotations",
     "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",

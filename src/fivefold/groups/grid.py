@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from fivefold.errors import FieldError, GroupError
+from fivefold.groups.fields import FieldType
 from fivefold.groups.finite import FiniteGroup
 
 __all__ = ["transform_grid", "rotate_images", "act_on_grid", "permute_group_axis"]
@@ -114,16 +115,22 @@ def permute_group_axis(x: Tensor, group: FiniteGroup, g: int, dim: int = 1) -> T
     return split.index_select(dim + 1, index).reshape(shape)
 
 
-def act_on_grid(x: Tensor, group: FiniteGroup, g: int, field: str = "trivial") -> Tensor:
-    """Apply element ``g`` of a finite group to a field on a grid ``[B, C, *spatial]``.
+def act_on_grid(x: Tensor, group: FiniteGroup, g: int, field: FieldType | str = "trivial") -> Tensor:
+    """Apply element ``g`` of a finite group to a field on a grid ``[B, C, *spatial]``: the grid moves
+    (``transform_grid``) and the channels transform by the field type's representation.
 
-    ``field``: ``"trivial"`` (scalar channels, only the grid moves) or ``"regular"`` (channels ``C * |G|`` with the
-    group axis innermost: the grid moves and the group axis is permuted).
+    ``field``: a ``FieldType`` of ``group`` (``C = field.size``), or the shorthand ``"trivial"`` (scalar channels, only
+    the grid moves) or ``"regular"`` (channels ``C * |G|``, group axis innermost, permuted by ``g``).
     """
-    if field not in ("trivial", "regular"):
-        raise FieldError(f"act_on_grid: field must be 'trivial' or 'regular', got {field!r}")
+    if isinstance(field, FieldType):
+        if field.group != group:
+            raise FieldError(f"act_on_grid: the field type {field!r} belongs to {field.group.name}, not {group.name}")
+    elif field not in ("trivial", "regular"):
+        raise FieldError(f"act_on_grid: field must be a FieldType, 'trivial' or 'regular', got {field!r}")
     if x.dim() != group.dim + 2:
         raise FieldError(f"act_on_grid: {group.name} acts on {group.dim}D grids, so x must be "
                          f"[B, C, {', '.join('S' * group.dim)}], got shape {tuple(x.shape)}")
     moved = transform_grid(x, group.matrix(g))
+    if isinstance(field, FieldType):
+        return field.transform(moved, g, dim=1)
     return permute_group_axis(moved, group, g) if field == "regular" else moved

@@ -28,46 +28,99 @@ __all__ = ["Representation", "trivial_representation", "regular_representation",
 
 
 class Representation:
-    """A representation of a finite group, tabulated: ``matrices[g]`` is ``rho(g)``.
+    """A representation of a group: ``rho(g)``, an invertible ``dim x dim`` matrix with ``rho(a b) = rho(a) rho(b)``.
+
+    For a finite group it is tabulated (``matrices[g]`` is ``rho(g)``); for a continuous group (``SO2()``; SO(3) and
+    O(3) later) it is a function of the element.
 
     Args:
-        name: how it prints (``"regular"``, ``"irrep(1)"``).
+        name: what it is (``"trivial"``, ``"regular"``, ``"irrep(1)"``); ``label`` adds the group.
         group: the group represented.
-        matrices: ``[order, dim, dim]`` float64.
+        matrices: ``[order, dim, dim]`` float64, for a finite group.
+        dim, function: for a continuous group, the dimension and ``g -> [dim, dim]`` float64 tensor.
     """
 
-    def __init__(self, name: str, group: FiniteGroup, matrices: np.ndarray) -> None:
-        matrices = np.asarray(matrices, dtype=np.float64)
-        if matrices.shape[0] != group.order or matrices.ndim != 3 or matrices.shape[1] != matrices.shape[2]:
-            raise GroupError(f"representation {name} of {group.name}: matrices must be [{group.order}, d, d], "
-                             f"got {tuple(matrices.shape)}")
+    def __init__(self, name: str, group, matrices: np.ndarray | None = None, *, dim: int | None = None,
+                 function=None) -> None:
         self.name = name
         self.group = group
-        self._matrices = matrices
+        if matrices is not None:
+            matrices = np.array(matrices, dtype=np.float64)
+            if matrices.ndim != 3 or matrices.shape[0] != group.order or matrices.shape[1] != matrices.shape[2]:
+                raise GroupError(f"representation {name} of {group.name}: matrices must be [{group.order}, d, d], "
+                                 f"got {tuple(matrices.shape)}")
+            matrices.setflags(write=False)
+            self._matrices, self._dim, self._function = matrices, matrices.shape[1], None
+        else:
+            if function is None or isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+                raise GroupError(f"representation {name} of {group.name}: give matrices (finite group), or dim >= 1 "
+                                 f"and a function (continuous group)")
+            self._matrices, self._dim, self._function = None, dim, function
 
     @property
     def dim(self) -> int:
-        return self._matrices.shape[1]
+        return self._dim
+
+    @property
+    def is_finite(self) -> bool:
+        """Whether it is tabulated (a representation of a finite group)."""
+        return self._matrices is not None
 
     @property
     def matrices(self) -> Tensor:
-        """``[order, dim, dim]`` float64."""
+        """``[order, dim, dim]`` float64 (finite groups only)."""
+        if self._matrices is None:
+            raise GroupError(f"{self.label}: a representation of a continuous group has no table; call it on an "
+                             f"element instead")
         return torch.from_numpy(self._matrices.copy())
 
-    def __call__(self, g: int) -> Tensor:
-        return torch.from_numpy(self._matrices[self.group._check(g)].copy())
+    def __call__(self, g) -> Tensor:
+        if self._matrices is not None:
+            return torch.from_numpy(self._matrices[self.group._check(g)].copy())
+        return self._function(g)
+
+    @property
+    def is_permutation(self) -> bool:
+        """Whether every ``rho(g)`` is a permutation matrix (trivial and regular representations): it then acts on
+        channels by reindexing, exactly."""
+        if self._matrices is None:
+            return self.name == "trivial"
+        m = self._matrices
+        return bool(np.isin(m, (0.0, 1.0)).all() and (m.sum(axis=1) == 1).all() and (m.sum(axis=2) == 1).all())
+
+    @property
+    def label(self) -> str:
+        """How it reads inside a field type: ``trivial``, ``regular(C4)``, ``irrep1(C8)``, ``irrep1,0(D4)``."""
+        if self.name == "trivial":
+            return "trivial"
+        return f"{self.name.replace('(', '').replace(')', '')}({self.group.name})"
 
     def character(self) -> np.ndarray:
-        """``[order]`` traces ``chi(g) = tr rho(g)``."""
-        return np.trace(self._matrices, axis1=1, axis2=2)
+        """``[order]`` traces ``chi(g) = tr rho(g)`` (finite groups only)."""
+        return np.trace(self.matrices.numpy(), axis1=1, axis2=2)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Representation):
+            return NotImplemented
+        if self is other:
+            return True
+        if (self.name, self.dim, self.is_finite) != (other.name, other.dim, other.is_finite) or \
+                self.group != other.group:
+            return False
+        return not self.is_finite or np.array_equal(self._matrices, other._matrices)
+
+    def __hash__(self) -> int:
+        return hash((self.name, self.group.name, self.dim))
 
     def __repr__(self) -> str:
         return f"{self.name} of {self.group.name} (dim {self.dim})"
 
 
-def trivial_representation(group: FiniteGroup) -> Representation:
-    """``rho(g) = 1``: scalar fields."""
-    return Representation("trivial", group, np.ones((group.order, 1, 1)))
+def trivial_representation(group) -> Representation:
+    """``rho(g) = 1``: scalar fields (of a finite group, or of a continuous one such as ``SO2()``)."""
+    if isinstance(group, FiniteGroup):
+        return Representation("trivial", group, np.ones((group.order, 1, 1)))
+    return Representation("trivial", group, dim=1, function=lambda g: torch.ones(1, 1, dtype=torch.float64))
 
 
 def regular_representation(group: FiniteGroup) -> Representation:
@@ -142,12 +195,19 @@ class SO2:
         """``num`` angles drawn uniformly from ``[0, 2 pi)``."""
         return (torch.rand(num, generator=generator, dtype=torch.float64) * 2 * math.pi).tolist()
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SO2)
+
+    def __hash__(self) -> int:
+        return hash("SO(2)")
+
     def __repr__(self) -> str:
         return "SO(2)"
 
 
-def so2_irrep(frequency: int):
-    """The irreducible representation of SO(2) of integer ``frequency >= 0``: a function angle -> ``[d, d]``."""
+def so2_irrep(frequency: int) -> Representation:
+    """The irreducible representation of SO(2) of integer ``frequency >= 0``: angle -> ``[d, d]`` (``d = 1`` for
+    frequency 0, else 2), named ``irrep(k)``; it can be called on an angle like a function."""
     if isinstance(frequency, bool) or not isinstance(frequency, int) or frequency < 0:
         raise GroupError(f"so2_irrep: frequency must be a non-negative integer, got {frequency!r}")
 
@@ -156,4 +216,4 @@ def so2_irrep(frequency: int):
             return torch.ones(1, 1, dtype=torch.float64)
         return torch.from_numpy(_rotation(frequency * angle))
 
-    return rho
+    return Representation(f"irrep({frequency})", SO2(), dim=1 if frequency == 0 else 2, function=rho)

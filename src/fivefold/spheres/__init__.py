@@ -1,5 +1,7 @@
-"""Signals on the sphere: the icosahedral grid with its chart atlas, and gauge-equivariant Ico-CNN layers."""
+"""Signals on the sphere: the icosahedral grid with its chart atlas, and gauge-equivariant Ico-CNN layers on fields of
+the gauge group C_6 (``trivial_field(n)``, ``regular_field(n)``)."""
 
+from fivefold.spheres.fields import GAUGE_GROUP, regular_field, trivial_field
 from fivefold.spheres.grid import HEX_DIRECTIONS, IcoGrid, icosahedron
 from fivefold.spheres.layers import (
     IcoBatchNorm,
@@ -26,6 +28,7 @@ from fivefold.spheres.sampling import (
 )
 
 __all__ = [
+    "GAUGE_GROUP", "trivial_field", "regular_field",
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
     "pad_charts", "average_singular", "rotate_charts", "IcoClassifier", "IcoUNet", "interpolate", "lonlat",
     "project_image", "rotate_signal", "average_precision", "per_class_accuracy", "segmentation_report",

@@ -1,8 +1,9 @@
 """Gauge-equivariant layers on the icosahedral grid (Cohen, Weiler, Kicanaoglu & Welling 2019, "Gauge Equivariant
 Convolutional Networks and the Icosahedral CNN").
 
-Fields on a chart tensor ``[B, C, 5, n, 2n]``: a trivial (scalar) field is one channel; a regular field of C_6
-occupies 6 channels, group axis innermost (``C = fields * 6``): its value for orientation ``t`` belongs to the
+Fields on a chart tensor ``[B, C, 5, n, 2n]`` are stated with the field types of ``fivefold.spheres.fields``: a trivial
+(scalar) field is one channel; a regular field of the gauge group C_6 occupies 6 channels, group axis innermost
+(``C = fields * 6``): its value for orientation ``t`` belongs to the
 lattice direction ``d_t`` of the chart's frame. A rotation of the icosahedron moves vertices and turns frames by
 multiples of 60 degrees, so a regular field is permuted in space and cyclically shifted in orientation.
 
@@ -19,6 +20,7 @@ layers need no care: the next layer re-applies the rule; end a network with a fi
 from __future__ import annotations
 
 import math
+import warnings
 from functools import cache
 
 import numpy as np
@@ -27,6 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivefold.errors import FieldError
+from fivefold.groups import FieldType
+from fivefold.spheres.fields import ORIENTATIONS, field_kind, legacy_type, trivial_field
 from fivefold.spheres.grid import HEX_DIRECTIONS, MAX_RESOLUTION, IcoGrid
 
 __all__ = [
@@ -34,21 +38,19 @@ __all__ = [
     "IcoBatchNorm",
 ]
 
-ORIENTATIONS = 6
-_FIELDS = ("trivial", "regular")
+
+def _orientations(field: FieldType | str, where: str = "icosahedral layer") -> int:
+    return ORIENTATIONS if field_kind(field, where) == "regular" else 1
 
 
-def _orientations(field: str) -> int:
-    if field not in _FIELDS:
-        raise FieldError(f"field must be 'trivial' or 'regular', got {field!r}")
-    return ORIENTATIONS if field == "regular" else 1
-
-
-def _check(x: Tensor, grid: IcoGrid, field: str, where: str) -> None:
+def _check(x: Tensor, grid: IcoGrid, field: FieldType | str, where: str) -> None:
+    kind = field_kind(field, where)
     grid.check_charts(x, where)
     if x.dim() != 5:
         raise FieldError(f"{where}: expected [B, C, 5, {grid.n}, {2 * grid.n}], got shape {tuple(x.shape)}")
-    if field == "regular" and x.shape[1] % ORIENTATIONS:
+    if isinstance(field, FieldType) and x.shape[1] != field.size:
+        raise FieldError(f"{where}: expected {field!r} = {field.size} channels, got {x.shape[1]}")
+    if kind == "regular" and x.shape[1] % ORIENTATIONS:
         raise FieldError(f"{where}: a regular C6 field needs channels in multiples of 6, got {x.shape[1]}")
 
 
@@ -121,21 +123,22 @@ def _vertex_values(x: Tensor, grid: IcoGrid, orientations: int) -> Tensor:
     return values.index_copy(3, pixels, rule[..., :10].contiguous())
 
 
-def pad_charts(x: Tensor, grid: IcoGrid, field: str = "trivial") -> Tensor:
+def pad_charts(x: Tensor, grid: IcoGrid, field: FieldType | str = "trivial") -> Tensor:
     """Pad each chart by one pixel with the values of the neighbouring charts.
 
     Args:
         x: ``[B, C, 5, n, 2n]``.
         grid: the ``IcoGrid`` of resolution ``log2(n)``.
-        field: ``"trivial"`` or ``"regular"`` (C_6, 6 channels per field, orientation axis innermost): regular fields
-            are shifted cyclically by the frame rotation across each seam.
+        field: the field type of ``x`` (``trivial_field(n)`` or ``regular_field(n)``, C_6, 6 channels per field,
+            orientation axis innermost), or the kind alone, ``"trivial"`` / ``"regular"``: regular fields are shifted
+            cyclically by the frame rotation across each seam.
 
     Returns: ``[B, C, 5, n + 2, 2n + 2]``: the charts copied in, the ``O(n)`` border pixels gathered (its own autograd
     rule sends the gradient back the same way, without copies of the whole tensor). Pixels at the 12 icosahedron
     vertices (inside and in the padding) hold the singular rule's value (see ``average_singular``); the two corners
     that no hexagonal filter reads are zero.
     """
-    orientations = _orientations(field)
+    orientations = _orientations(field, "pad_charts")
     _check(x, grid, field, "pad_charts")
     return _PadCharts.apply(x, grid, orientations)
 
@@ -213,11 +216,12 @@ def _padding_tables(grid: IcoGrid, orientations: int, device: torch.device) -> d
     return cache[key]
 
 
-def average_singular(x: Tensor, grid: IcoGrid, field: str = "trivial", *, inplace: bool = False) -> Tensor:
+def average_singular(x: Tensor, grid: IcoGrid, field: FieldType | str = "trivial", *, inplace: bool = False
+                     ) -> Tensor:
     """Set the 10 chart pixels at icosahedron vertices to the mean of their 5 neighbours over all orientations (the
     two poles, which have no pixel, follow the same rule wherever they are read). ``inplace`` writes into ``x``
     (for fresh outputs whose producer does not keep them for its backward)."""
-    orientations = _orientations(field)
+    orientations = _orientations(field, "average_singular")
     _check(x, grid, field, "average_singular")
     if inplace:
         return _SingularRuleInplace.apply(x, grid, orientations)
@@ -255,11 +259,11 @@ class _SingularRuleInplace(torch.autograd.Function):
         return grad, None, None
 
 
-def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: str = "trivial") -> Tensor:
+def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: FieldType | str = "trivial") -> Tensor:
     """Apply a rotation of the grid's icosahedron (an element of ``grid.symmetry_group``) to a chart tensor, exactly:
     ``(g . f)(g v) = f(v)``, with regular fields turned by the frame shift ``grid.rotation_gauge``. Values at the 12
     icosahedron vertices follow ``average_singular``'s rule."""
-    orientations = _orientations(field)
+    orientations = _orientations(field, "rotate_charts")
     _check(x, grid, field, "rotate_charts")
     perm, shift = grid.rotation_gauge(matrix)
     values = _vertex_values(x, grid, orientations)  # [B, F, O, V]
@@ -286,29 +290,38 @@ class IcoConv(nn.Module):
     ``pad_charts``.
 
     Args:
-        in_channels, out_channels: fields (a regular field is 6 tensor channels).
-        in_field, out_field: ``"trivial"`` or ``"regular"``.
+        in_type, out_type: ``trivial_field(n)`` or ``regular_field(n)`` of ``fivefold.spheres`` (a regular field is
+            6 tensor channels).
         r: grid resolution, or None (default): the 7 weights do not depend on the resolution, so the layer then
             works on chart tensors of any resolution r >= 1, read from each input's shape. A given ``r`` is checked
             against every input.
         bias: a bias per output field.
 
     Shapes:
-        x: ``[B, in_channels * O_in, 5, 2^r, 2^(r+1)]`` -> ``[B, out_channels * O_out, 5, 2^r, 2^(r+1)]``.
+        x: ``[B, in_type.size, 5, 2^r, 2^(r+1)]`` -> ``[B, out_type.size, 5, 2^r, 2^(r+1)]``.
+
+    The older form ``IcoConv(in_channels, out_channels, in_field="trivial", out_field="regular")`` still works for one
+    release and warns.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, in_field: str = "trivial", out_field: str = "regular",
-                 *, r: int | None = None, bias: bool = True) -> None:
+    def __init__(self, in_type: FieldType, out_type: FieldType, *legacy_fields: str, r: int | None = None,
+                 bias: bool = True) -> None:
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise FieldError(f"IcoConv: {name} must be a positive integer, got {value!r}")
-        self.in_channels, self.out_channels = in_channels, out_channels
-        self.in_field, self.out_field = in_field, out_field
-        self.in_orientations, self.out_orientations = _orientations(in_field), _orientations(out_field)
+        if not isinstance(in_type, FieldType) or not isinstance(out_type, FieldType):
+            in_field = legacy_fields[0] if len(legacy_fields) > 0 else "trivial"
+            out_field = legacy_fields[1] if len(legacy_fields) > 1 else "regular"
+            form = "in_channels, out_channels, in_field, out_field"
+            in_type = legacy_type("IcoConv", in_type, in_field, form)
+            out_type = legacy_type("IcoConv", out_type, out_field, form)
+        elif legacy_fields:
+            raise FieldError("IcoConv takes (in_type, out_type); the field types already say trivial or regular")
+        self.in_type, self.out_type = in_type, out_type
+        self.in_channels, self.out_channels = len(in_type), len(out_type)
+        self.in_field, self.out_field = field_kind(in_type, "IcoConv"), field_kind(out_type, "IcoConv")
+        self.in_orientations, self.out_orientations = _orientations(in_type), _orientations(out_type)
         self.grid = _layer_grid(r, "IcoConv")
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, self.in_orientations, 7))
-        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, self.in_orientations, 7))
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
         self.register_buffer("_index", self._expansion_index(), persistent=False)
         self.reset_parameters()
 
@@ -346,34 +359,53 @@ class IcoConv(nn.Module):
         expected = self.in_channels * self.in_orientations
         if x.dim() != 5 or x.shape[1] != expected:
             raise FieldError(f"IcoConv: expected [B, {expected}, 5, {grid.n}, {2 * grid.n}] "
-                             f"({self.in_channels} {self.in_field} fields), got shape {tuple(x.shape)}")
+                             f"({self.in_type!r}), got shape {tuple(x.shape)}")
         padded = pad_charts(x, grid, self.in_field)  # [B, C_in * O_in, 5, n + 2, 2n + 2]
         bias = self.bias.repeat_interleave(self.out_orientations) if self.bias is not None else None
         out = F.conv3d(padded, self.expand_filter()[:, :, None], bias)  # the charts are the depth axis
         return average_singular(out, grid, self.out_field, inplace=True)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, in_field={self.in_field}, out_field={self.out_field}, "
-                f"r={None if self.grid is None else self.grid.r}")
+        return f"{self.in_type!r} -> {self.out_type!r}, r={None if self.grid is None else self.grid.r}"
 
 
 class IcoPool(nn.Module):
     """Pool from resolution ``r`` to ``r - 1`` over each coarse vertex's hexagonal neighbourhood (itself and its six
-    neighbours), ``"max"`` or ``"mean"``. Shapes: ``[B, C, 5, n, 2n] -> [B, C, 5, n/2, n]``. ``r=None``: any input
-    resolution r >= 2, read from the input."""
+    neighbours), ``"max"`` or ``"mean"``. Shapes: ``[B, C, 5, n, 2n] -> [B, C, 5, n/2, n]``.
 
-    def __init__(self, r: int | None = None, field: str = "trivial", mode: str = "max") -> None:
+    Args:
+        in_type: ``trivial_field(n)`` or ``regular_field(n)`` (the output has the same type).
+        mode: ``"max"`` or ``"mean"``.
+        r: the input resolution, or None (default): any r >= 2, read from the input.
+
+    The older form ``IcoPool(r=None, field="trivial", mode="max")`` still works for one release and warns.
+    """
+
+    def __init__(self, in_type: FieldType | None = None, mode: str = "max", *legacy: str, r: int | None = None,
+                 field: str | None = None) -> None:
         super().__init__()
+        if not isinstance(in_type, FieldType):  # IcoPool(r, field, mode)
+            warnings.warn("IcoPool(r, field, mode) is deprecated: use IcoPool(in_type, mode, r=r) with a field type "
+                          "of fivefold.spheres", DeprecationWarning, stacklevel=2)
+            r = in_type if in_type is not None else r
+            if mode in ("trivial", "regular"):
+                field, mode = mode, (legacy[0] if legacy else "max")
+            in_type = None
+            self.field = field_kind(field or "trivial", "IcoPool")
+        else:
+            if legacy or field is not None:
+                raise FieldError("IcoPool takes (in_type, mode, r=...); the field type already says trivial or regular")
+            self.field = field_kind(in_type, "IcoPool")
         if mode not in ("max", "mean"):
             raise FieldError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.in_type = in_type
         self.grid = _layer_grid(r, "IcoPool (from r to r - 1 >= 1)", minimum=2)
-        self.field, self.mode = field, mode
-        _orientations(field)
+        self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
         grid = _input_grid(self.grid, x, "IcoPool (from r to r - 1 >= 1)", minimum=2)
         n = grid.n
-        padded = pad_charts(x, grid, self.field)
+        padded = pad_charts(x, grid, self.in_type or self.field)
         taps = torch.stack([padded[..., 1 + di:n + 1 + di:2, 1 + dj:2 * n + 1 + dj:2]
                             for di, dj in [(0, 0), *HEX_DIRECTIONS]])
         pooled = taps.amax(dim=0) if self.mode == "max" else taps.mean(dim=0)
@@ -381,28 +413,45 @@ class IcoPool(nn.Module):
 
     def extra_repr(self) -> str:
         resolution = "r from the input" if self.grid is None else f"r={self.grid.r} -> {self.grid.r - 1}"
-        return f"{resolution}, field={self.field}, mode={self.mode}"
+        return f"{self.in_type or self.field!r}, mode={self.mode}, {resolution}"
 
 
 class IcoUnpool(nn.Module):
     """Upsample from resolution ``r - 1`` to ``r``: coarse vertices keep their values, the new vertices (edge
     midpoints) take the mean of the two coarse vertices they lie between. Shapes: ``[B, C, 5, m, 2m] ->
-    [B, C, 5, 2m, 4m]``. ``r`` is the output resolution; ``r=None``: any input resolution r - 1 >= 1, read from the
-    input."""
+    [B, C, 5, 2m, 4m]``.
 
-    def __init__(self, r: int | None = None, field: str = "trivial") -> None:
+    Args:
+        in_type: ``trivial_field(n)`` or ``regular_field(n)`` (the output has the same type).
+        r: the output resolution, or None (default): any input resolution r - 1 >= 1, read from the input.
+
+    The older form ``IcoUnpool(r=None, field="trivial")`` still works for one release and warns.
+    """
+
+    def __init__(self, in_type: FieldType | None = None, *legacy: str, r: int | None = None,
+                 field: str | None = None) -> None:
         super().__init__()
+        if not isinstance(in_type, FieldType):  # IcoUnpool(r, field)
+            warnings.warn("IcoUnpool(r, field) is deprecated: use IcoUnpool(in_type, r=r) with a field type of "
+                          "fivefold.spheres", DeprecationWarning, stacklevel=2)
+            r = in_type if in_type is not None else r
+            field = legacy[0] if legacy else field
+            in_type = None
+            self.field = field_kind(field or "trivial", "IcoUnpool")
+        else:
+            if legacy or field is not None:
+                raise FieldError("IcoUnpool takes (in_type, r=...); the field type already says trivial or regular")
+            self.field = field_kind(in_type, "IcoUnpool")
+        self.in_type = in_type
         self.grid = _layer_grid(r, "IcoUnpool (from r - 1 >= 1 to r)", minimum=2)
         self.coarse = None if r is None else _shared_grid(int(r) - 1)
-        self.field = field
-        _orientations(field)
 
     def forward(self, x: Tensor) -> Tensor:
         coarse = _input_grid(self.coarse, x, "IcoUnpool (from r - 1 >= 1 to r)")
         if coarse.r >= MAX_RESOLUTION:
             raise FieldError(f"IcoUnpool: cannot refine beyond resolution {MAX_RESOLUTION}, got an r={coarse.r} input")
         m = coarse.n
-        padded = pad_charts(x, coarse, self.field)
+        padded = pad_charts(x, coarse, self.in_type or self.field)
         centre = padded[..., 1:m + 1, 1:2 * m + 1]
         up = padded[..., 2:m + 2, 1:2 * m + 1]  # d_0 = (1, 0)
         right = padded[..., 1:m + 1, 2:2 * m + 2]  # d_2 = (0, 1)
@@ -416,29 +465,47 @@ class IcoUnpool(nn.Module):
 
     def extra_repr(self) -> str:
         resolution = "r from the input" if self.grid is None else f"r={self.grid.r - 1} -> {self.grid.r}"
-        return f"{resolution}, field={self.field}"
+        return f"{self.in_type or self.field!r}, {resolution}"
 
 
 class IcoGroupPool(nn.Module):
     """Max (or mean) over the 6 orientations of each regular field: ``[B, F * 6, 5, n, 2n] -> [B, F, 5, n, 2n]``,
-    a gauge-invariant scalar field (the 12 icosahedron vertices again follow ``average_singular``). ``r=None``: any
-    resolution, read from the input."""
+    a gauge-invariant scalar field (the 12 icosahedron vertices again follow ``average_singular``).
 
-    def __init__(self, r: int | None = None, mode: str = "max") -> None:
+    Args:
+        in_type: ``regular_field(F)``; the output is ``trivial_field(F)``.
+        mode: ``"max"`` or ``"mean"``.
+        r: the resolution, or None (default): any resolution, read from the input.
+
+    The older form ``IcoGroupPool(r=None, mode="max")`` (any number of fields) still works for one release and warns.
+    """
+
+    def __init__(self, in_type: FieldType | None = None, mode: str = "max", *, r: int | None = None) -> None:
         super().__init__()
+        if not isinstance(in_type, FieldType):  # IcoGroupPool(r, mode)
+            warnings.warn("IcoGroupPool(r, mode) is deprecated: use IcoGroupPool(regular_field(n), mode, r=r)",
+                          DeprecationWarning, stacklevel=2)
+            r, in_type = (in_type if in_type is not None else r), None
+        elif field_kind(in_type, "IcoGroupPool") != "regular":
+            raise FieldError(f"IcoGroupPool: in_type must be regular fields, got {in_type!r}")
         if mode not in ("max", "mean"):
             raise FieldError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
+        self.in_type = in_type
         self.grid, self.mode = _layer_grid(r, "IcoGroupPool"), mode
+
+    @property
+    def out_type(self) -> FieldType | None:
+        return None if self.in_type is None else trivial_field(len(self.in_type))
 
     def forward(self, x: Tensor) -> Tensor:
         grid = _input_grid(self.grid, x, "IcoGroupPool")
-        _check(x, grid, "regular", "IcoGroupPool")
+        _check(x, grid, self.in_type or "regular", "IcoGroupPool")
         fields = x.reshape(x.shape[0], -1, ORIENTATIONS, *x.shape[2:])
         pooled = fields.amax(dim=2) if self.mode == "max" else fields.mean(dim=2)
         return average_singular(pooled, grid, "trivial")
 
     def extra_repr(self) -> str:
-        return f"r={None if self.grid is None else self.grid.r}, mode={self.mode}"
+        return f"{self.in_type or 'regular'!r}, mode={self.mode}, r={None if self.grid is None else self.grid.r}"
 
 
 class IcoBatchNorm(nn.Module):
@@ -451,13 +518,18 @@ class IcoBatchNorm(nn.Module):
     statistics and parameters are per field, not per vertex).
     """
 
-    def __init__(self, num_fields: int, field: str = "regular", *, r: int | None = None, eps: float = 1e-5,
+    def __init__(self, in_type: FieldType, *legacy: str, r: int | None = None, eps: float = 1e-5,
                  momentum: float = 0.1) -> None:
         super().__init__()
-        if isinstance(num_fields, bool) or not isinstance(num_fields, int) or num_fields < 1:
-            raise FieldError(f"IcoBatchNorm: num_fields must be a positive integer, got {num_fields!r}")
-        self.num_fields, self.field, self.eps, self.momentum = num_fields, field, eps, momentum
-        self.orientations = _orientations(field)
+        if not isinstance(in_type, FieldType):  # IcoBatchNorm(num_fields, field="regular")
+            in_type = legacy_type("IcoBatchNorm", in_type, legacy[0] if legacy else "regular", "num_fields, field")
+        elif legacy:
+            raise FieldError("IcoBatchNorm takes (in_type, r=...); the field type already says trivial or regular")
+        num_fields = len(in_type)
+        self.in_type = in_type
+        self.num_fields, self.field, self.eps, self.momentum = num_fields, field_kind(in_type, "IcoBatchNorm"), eps, \
+            momentum
+        self.orientations = _orientations(in_type)
         self.grid = _layer_grid(r, "IcoBatchNorm")
         self.weight = nn.Parameter(torch.ones(num_fields))
         self.bias = nn.Parameter(torch.zeros(num_fields))
@@ -468,8 +540,8 @@ class IcoBatchNorm(nn.Module):
         grid = _input_grid(self.grid, x, "IcoBatchNorm")
         grid.check_charts(x, "IcoBatchNorm")
         if x.dim() != 5 or x.shape[1] != self.num_fields * self.orientations:
-            raise FieldError(f"IcoBatchNorm: expected {self.num_fields} {self.field} fields "
-                             f"({self.num_fields * self.orientations} channels), got shape {tuple(x.shape)}")
+            raise FieldError(f"IcoBatchNorm: expected {self.in_type!r} ({self.num_fields * self.orientations} "
+                             f"channels), got shape {tuple(x.shape)}")
         fields = x.reshape(x.shape[0], self.num_fields, -1)  # [B, F, O * pixels]
         if self.training:
             mean, var, count = self._statistics(x, _singular_tables(grid, x.device)[0])

@@ -11,6 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.errors import FieldError
+from fivefold.groups import FieldType
+from fivefold.spheres.fields import regular_field, trivial_field
 from fivefold.spheres.grid import IcoGrid
 from fivefold.spheres.layers import IcoBatchNorm, IcoConv, IcoGroupPool, IcoPool, IcoUnpool
 
@@ -20,12 +22,12 @@ __all__ = ["IcoClassifier", "IcoUNet"]
 class _Block(nn.Module):
     """Two gauge-equivariant convolutions with batch norm and ReLU."""
 
-    def __init__(self, in_channels: int, out_channels: int, in_field: str, r: int) -> None:
+    def __init__(self, in_type: FieldType, out_type: FieldType, r: int) -> None:
         super().__init__()
-        self.conv1 = IcoConv(in_channels, out_channels, in_field, "regular", r=r)
-        self.norm1 = IcoBatchNorm(out_channels, "regular", r=r)
-        self.conv2 = IcoConv(out_channels, out_channels, "regular", "regular", r=r)
-        self.norm2 = IcoBatchNorm(out_channels, "regular", r=r)
+        self.conv1 = IcoConv(in_type, out_type, r=r)
+        self.norm1 = IcoBatchNorm(out_type, r=r)
+        self.conv2 = IcoConv(out_type, out_type, r=r)
+        self.norm2 = IcoBatchNorm(out_type, r=r)
 
     def forward(self, x: Tensor) -> Tensor:
         x = torch.relu(self.norm1(self.conv1(x)))
@@ -74,14 +76,16 @@ class IcoClassifier(nn.Module):
             raise FieldError(f"IcoClassifier: {len(pool_after)} poolings need r >= {len(pool_after) + 1}, got r={r}")
         self.convs, self.norms, self.pools = nn.ModuleList(), nn.ModuleList(), nn.ModuleDict()
         level = r
+        in_type = trivial_field(in_channels)
         for index, width in enumerate(widths):
-            in_fields, in_field = (in_channels, "trivial") if index == 0 else (widths[index - 1], "regular")
-            self.convs.append(IcoConv(in_fields, width, in_field, "regular", r=level))
-            self.norms.append(IcoBatchNorm(width, "regular", r=level))
+            out_type = regular_field(width)
+            self.convs.append(IcoConv(in_type, out_type, r=level))
+            self.norms.append(IcoBatchNorm(out_type, r=level))
             if index in pool_after:
-                self.pools[str(index)] = IcoPool(level, "regular", pool)
+                self.pools[str(index)] = IcoPool(out_type, pool, r=level)
                 level -= 1
-        self.group_pool = IcoGroupPool(level)
+            in_type = out_type
+        self.group_pool = IcoGroupPool(in_type, r=level)
         self.final_grid = IcoGrid(level)
         self.classifier = nn.Linear(widths[-1], num_classes)
 
@@ -116,16 +120,17 @@ class IcoUNet(nn.Module):
         self.down = nn.ModuleList()
         self.pools = nn.ModuleList()
         for level, width in enumerate(widths):
-            self.down.append(_Block(in_channels if level == 0 else widths[level - 1], width,
-                                    "trivial" if level == 0 else "regular", r - level))
+            in_type = trivial_field(in_channels) if level == 0 else regular_field(widths[level - 1])
+            self.down.append(_Block(in_type, regular_field(width), r - level))
             if level < len(widths) - 1:
-                self.pools.append(IcoPool(r - level, "regular", "max"))
+                self.pools.append(IcoPool(regular_field(width), "max", r=r - level))
         self.unpools = nn.ModuleList()
         self.up = nn.ModuleList()
         for level in reversed(range(len(widths) - 1)):
-            self.unpools.append(IcoUnpool(r - level, "regular"))
-            self.up.append(_Block(widths[level + 1] + widths[level], widths[level], "regular", r - level))
-        self.head = IcoConv(widths[0], num_classes, "regular", "trivial", r=r)
+            self.unpools.append(IcoUnpool(regular_field(widths[level + 1]), r=r - level))
+            self.up.append(_Block(regular_field(widths[level + 1] + widths[level]), regular_field(widths[level]),
+                                  r - level))
+        self.head = IcoConv(regular_field(widths[0]), trivial_field(num_classes), r=r)
 
     def forward(self, x: Tensor) -> Tensor:
         skips = []

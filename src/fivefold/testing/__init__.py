@@ -1,11 +1,12 @@
 """Equivariance checks and float tolerances, public so users can test their own layers with the same calls fivefold's
 tests use."""
 
-from fivefold.testing.equivariance import EquivarianceReport, assert_equivariant, grid_action, random_rotation
+from fivefold.testing.equivariance import Action, EquivarianceReport, assert_equivariant, grid_action, random_rotation
 from fivefold.testing.tolerance import SAFETY, CloseReport, assert_close, collect_reports, float_tolerance
 
 __all__ = [
     "SAFETY",
+    "Action",
     "CloseReport",
     "EquivarianceReport",
     "assert_close",

@@ -1,23 +1,28 @@
 """Check that a module commutes with a group: ``module(g . x) == g . module(x)`` for every ``g``.
 
-``assert_equivariant`` applies every element of a finite group (or a random sample of a continuous one, such as
-``SO2()``) to the input and to the output and reports the worst difference. Actions are either callables
-``(x, g) -> x'`` or the names of the standard grid fields:
+``assert_equivariant(module, in_type, out_type, x)`` applies every element of a finite group (or a random sample of a
+continuous one, such as ``SO2()``) to the input and to the output and reports the worst difference. ``in_type`` and
+``out_type`` say how the group acts:
 
-- ``"trivial"``: scalar channels on a grid ``[B, C, *spatial]``; the grid moves.
-- ``"regular"``: channels ``C * |G|`` with the group axis innermost; the grid moves and the group axis is permuted.
-  A ``[B, C * |G|]`` tensor (no grid left, e.g. after spatial pooling) only has its group axis permuted.
-- ``"invariant"``: the output must not change at all.
+- a ``FieldType`` (``fivefold.groups``): a field on a grid ``[B, C, *spatial]``; the grid moves and the channels
+  transform by the field type's representation. A ``[B, C]`` tensor (no grid left, e.g. after spatial pooling) only
+  has its channels transformed;
+- an ``Action``: a group and a function ``(x, g) -> x'``, for every other domain (node permutations of a graph, the
+  rotations of a sphere's charts, ...); ``grid_action(field_type)`` is the ``Action`` a ``FieldType`` stands for;
+- ``"invariant"`` (output only): the output must not change at all.
+
+The group is the input action's group.
 
 Example::
 
     >>> import torch
-    >>> from fivefold.groups import cyclic
-    >>> from fivefold.grids import LiftingConv2d
+    >>> from fivefold.groups import cyclic, regular_field, trivial_field
+    >>> from fivefold.grids import GroupConv2d
     >>> from fivefold.testing import assert_equivariant
-    >>> conv = LiftingConv2d(1, 2, 3, group=cyclic(4)).double()
-    >>> report = assert_equivariant(conv, cyclic(4), torch.randn(2, 1, 9, 9, dtype=torch.float64),
-    ...                             "trivial", "regular")
+    >>> c4 = cyclic(4)
+    >>> conv = GroupConv2d(trivial_field(c4, 1), regular_field(c4, 2), 3).double()
+    >>> report = assert_equivariant(conv, trivial_field(c4, 1), regular_field(c4, 2),
+    ...                             torch.randn(2, 1, 9, 9, dtype=torch.float64), atol=1e-12)
     >>> report.worst_error < 1e-12
     True
 
@@ -27,10 +32,14 @@ is what float32 checks should use: their rounding depends on the CPU's kernels a
 
 ``fivefold.testing.collect_reports()`` records every report made inside it (the test suite uses it to show each
 check's margin).
+
+The older form ``assert_equivariant(module, group, x, "trivial" | "regular" | callable, ...)`` still works for one
+release and warns.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,12 +47,39 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from fivefold.groups import SO2, FiniteGroup, act_on_grid, permute_group_axis, random_rotation, transform_grid
+from fivefold.groups import (
+    SO2,
+    FieldType,
+    FiniteGroup,
+    act_on_grid,
+    random_rotation,
+    regular_field,
+    transform_grid,
+)
 from fivefold.testing.tolerance import float_tolerance, record
 
-__all__ = ["EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
+__all__ = ["Action", "EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
 
-Action = Callable[[Tensor, Any], Tensor]
+
+class Action:
+    """How a group acts on tensors: ``action(x, g)`` is ``g . x``.
+
+    Args:
+        group: the group acting (its elements are tried by ``assert_equivariant``).
+        function: ``(x, g) -> x'``.
+        name: how it prints.
+    """
+
+    def __init__(self, group, function: Callable[[Tensor, Any], Tensor], name: str = "action") -> None:
+        self.group = group
+        self.function = function
+        self.name = name
+
+    def __call__(self, x: Tensor, g) -> Tensor:
+        return self.function(x, g)
+
+    def __repr__(self) -> str:
+        return f"{self.name} of {self.group.name}"
 
 
 @dataclass
@@ -67,32 +103,68 @@ class EquivarianceReport:
                 f"(output max |y| = {self.output_scale:.3g}, {len(self.errors)} elements tried)")
 
 
-def grid_action(group: FiniteGroup | SO2, field_type: str) -> Action:
-    """The action of ``group`` on a grid field of type ``"trivial"``, ``"regular"`` or ``"invariant"``."""
-    if field_type == "invariant":
-        return lambda x, g: x
-    if field_type == "trivial":
-        return lambda x, g: transform_grid(x, group.matrix(g))
-    if field_type == "regular":
+def grid_action(field_type: FieldType, _legacy_field: str | None = None) -> Action:
+    """The action of ``field_type.group`` on a field of that type on a grid ``[B, C, *spatial]`` (the grid moves and
+    the channels transform), or on ``[B, C]`` (channels only).
+
+    ``grid_action(group, "trivial" | "regular" | "invariant")`` is the older form; it still works and warns.
+    """
+    if _legacy_field is not None or not isinstance(field_type, FieldType):
+        warnings.warn("grid_action(group, name) is deprecated: pass a FieldType, e.g. "
+                      "grid_action(regular_field(group, n))", DeprecationWarning, stacklevel=2)
+        return _legacy_action(field_type, _legacy_field)
+    group = field_type.group
+    if not isinstance(group, (FiniteGroup, SO2)):
+        raise ValueError(f"grid_action: {group!r} does not act on grids (use an Action with your own function)")
+
+    def act(x: Tensor, g) -> Tensor:
+        if x.dim() == 2:
+            return field_type.transform(x, g, dim=1)
+        if isinstance(group, FiniteGroup):
+            return act_on_grid(x, group, g, field_type)
+        return field_type.transform(transform_grid(x, group.matrix(g)), g, dim=1)
+
+    return Action(group, act, f"grid field {field_type!r}")
+
+
+def _legacy_action(group, name: str) -> Action:
+    """The string shorthands of the older API: channel counts decide the number of fields."""
+    if name == "invariant":
+        return Action(group, lambda x, g: x, "invariance")
+    if name == "trivial":
+        return Action(group, lambda x, g: transform_grid(x, group.matrix(g)), "trivial grid field")
+    if name == "regular":
         if not isinstance(group, FiniteGroup):
             raise ValueError(f"regular fields need a finite group, not {group!r}")
 
         def regular(x: Tensor, g: int) -> Tensor:
-            if x.dim() == 2:
-                return permute_group_axis(x, group, g)
-            return act_on_grid(x, group, g, "regular")
+            field_type = regular_field(group, x.shape[1] // group.order) if x.shape[1] >= group.order else None
+            if field_type is None or field_type.size != x.shape[1]:
+                raise ValueError(f"a regular field of {group.name} needs channels in multiples of {group.order}, "
+                                 f"got {x.shape[1]}")
+            return field_type.transform(x, g) if x.dim() == 2 else act_on_grid(x, group, g, field_type)
 
-        return regular
-    raise ValueError(f"unknown field type {field_type!r}: use 'trivial', 'regular', 'invariant' or a callable")
+        return Action(group, regular, "regular grid field")
+    raise ValueError(f"unknown field type {name!r}: use a FieldType, an Action, or 'trivial', 'regular', 'invariant'")
+
+
+def _as_action(kind, group, role: str) -> Action:
+    if isinstance(kind, Action):
+        return kind
+    if isinstance(kind, FieldType):
+        return grid_action(kind)
+    if kind == "invariant" and role == "output":
+        return Action(group, lambda x, g: x, "invariance")
+    allowed = "a FieldType, an Action or 'invariant'" if role == "output" else "a FieldType or an Action"
+    raise ValueError(f"assert_equivariant: the {role} type must be {allowed}, got {kind!r}")
 
 
 def assert_equivariant(
     module: nn.Module | Callable[[Tensor], Tensor],
-    group: FiniteGroup | SO2,
-    make_input: Tensor | Callable[[], Tensor],
-    input_action: str | Action = "trivial",
-    output_action: str | Action = "trivial",
-    *,
+    in_type: FieldType | Action,
+    out_type: FieldType | Action | str,
+    x: Tensor | Callable[[], Tensor],
+    *legacy: Any,
     elements: Sequence | None = None,
     samples: int = 8,
     atol: float | None = None,
@@ -105,9 +177,10 @@ def assert_equivariant(
 
     Args:
         module: a callable ``x -> y`` (an ``nn.Module`` or a lambda wrapping one with more arguments).
-        group: a ``FiniteGroup`` (every element is tried) or ``SO2()`` (``samples`` random angles).
-        make_input: the input ``x``, or a function returning it.
-        input_action, output_action: how ``g`` acts on ``x`` and on ``y`` (a field-type name or ``(x, g) -> x'``).
+        in_type: how the group acts on ``x``: a ``FieldType`` (a grid field) or an ``Action``; its group is the group
+            tested (a finite group: every element is tried; ``SO2()``: ``samples`` random angles).
+        out_type: how it acts on ``y``: a ``FieldType``, an ``Action`` or ``"invariant"``.
+        x: the input, or a function returning it.
         elements: the elements to try instead of all / a random sample.
         atol, rtol: pass when ``max |module(g.x) - g.module(x)| <= atol + rtol * max |module(x)|``. Leave both out
             for the float rule ``float_tolerance(y.dtype, max |y|, terms)``.
@@ -119,9 +192,25 @@ def assert_equivariant(
 
     Raises: ``AssertionError`` naming the worst element and its error.
     """
-    x = make_input() if callable(make_input) else make_input
-    act_in = grid_action(group, input_action) if isinstance(input_action, str) else input_action
-    act_out = grid_action(group, output_action) if isinstance(output_action, str) else output_action
+    if not isinstance(in_type, (FieldType, Action)) and hasattr(in_type, "compose"):  # older (module, group, x, ...)
+        warnings.warn("assert_equivariant(module, group, x, input_action, output_action) is deprecated: use "
+                      "assert_equivariant(module, in_type, out_type, x) with FieldTypes or Actions",
+                      DeprecationWarning, stacklevel=2)
+        group, x, input_kind = in_type, out_type, x
+        output_kind = legacy[0] if legacy else "trivial"
+        input_kind = input_kind if legacy or not isinstance(input_kind, Tensor) else "trivial"
+        act_in = Action(group, input_kind) if callable(input_kind) else _legacy_action(group, input_kind)
+        act_out = Action(group, output_kind) if callable(output_kind) else _legacy_action(group, output_kind)
+    else:
+        if legacy:
+            raise TypeError("assert_equivariant takes (module, in_type, out_type, x) and keyword options")
+        act_in = _as_action(in_type, None, "input")
+        group = act_in.group
+        act_out = _as_action(out_type, group, "output")
+        if act_out.group != group:
+            raise ValueError(f"assert_equivariant: the input's group is {group.name}, the output's "
+                             f"{act_out.group.name}")
+    x = x() if callable(x) and not isinstance(x, Tensor) else x
     if elements is None:
         elements = list(group.elements) if isinstance(group, FiniteGroup) else group.sample(samples, generator)
     with torch.no_grad():
