@@ -48,7 +48,7 @@ def bench_fivefold(repeats: int) -> dict:
     import torch
 
     from fivefold.grids import GroupConv2d, GroupConv3d
-    from fivefold.groups import cube_rotations, cyclic
+    from fivefold.groups import cube_rotations, cyclic, regular_field
 
     groups = {"C4": cyclic(4), "C8": cyclic(8), "O": cube_rotations()}
     results = {}
@@ -59,7 +59,8 @@ def bench_fivefold(repeats: int) -> dict:
         shape = (case["batch"], channels) + (case["size"],) * case["dim"]
         x = torch.randn(shape, requires_grad=True)
         start = time.perf_counter()
-        conv = (GroupConv2d if case["dim"] == 2 else GroupConv3d)(fields, fields, k, group)
+        field_type = regular_field(group, fields)
+        conv = (GroupConv2d if case["dim"] == 2 else GroupConv3d)(field_type, field_type, k)
         build = time.perf_counter() - start
         plain = (torch.nn.Conv2d if case["dim"] == 2 else torch.nn.Conv3d)(channels, channels, k, padding=k // 2)
         row = {"build_s": build, "fivefold_fwd_bwd_s": timed(forward_backward(conv, x), repeats),

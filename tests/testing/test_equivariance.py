@@ -106,3 +106,32 @@ def test_random_rotation():
         assert torch.det(r) == pytest.approx(1.0)
     x = torch.randn(1, 1, 7, 7, dtype=torch.float64)
     assert transform_grid(x, random_rotation(2, generator)).shape == x.shape
+
+
+def test_nan_and_inf_never_pass():
+    c4 = trivial_field(cyclic(4), 1)
+    x = torch.randn(1, 1, 5, 5, dtype=torch.float64)
+
+    def nan_unless_original(t):  # fine on x itself, NaN on every moved copy
+        return t if torch.equal(t, x) else t * float("nan")
+
+    with pytest.raises(AssertionError, match="not equivariant"):
+        assert_equivariant(nan_unless_original, c4, c4, x)
+    with pytest.raises(AssertionError, match="not finite"):
+        assert_equivariant(lambda t: t * float("inf"), c4, c4, x, atol=1e-10)
+
+
+def test_deprecation_warnings_point_at_the_caller():
+    import warnings
+
+    from fivefold.grids import GroupConv2d
+    from fivefold.spheres import IcoConv
+
+    for make in (lambda: GroupConv2d(1, 2, 3), lambda: IcoConv(1, 2)):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            make()
+        assert caught and all(w.filename == __file__ for w in caught), [w.filename for w in caught]
+    with pytest.warns(DeprecationWarning):  # the older form keeps its old default bound, 1e-5
+        report = assert_equivariant(lambda t: t, cyclic(4), torch.randn(1, 1, 5, 5))
+    assert report.tolerance == 1e-5

@@ -56,7 +56,7 @@ def _field_types(layer: str, in_type, out_type, kernel_size, group, default_grou
     if warn_old:
         warnings.warn(f"{layer}(in_channels, out_channels, kernel_size, group) is deprecated: use "
                       f"{layer}(regular_field(group, C_in), regular_field(group, C_out), kernel_size)",
-                      DeprecationWarning, stacklevel=4)
+                      DeprecationWarning, stacklevel=3)
     for name, value in (("in_channels", in_type), ("out_channels", out_type)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise FieldError(f"{layer}: {name} must be a positive integer (or pass FieldTypes), got {value!r}")

@@ -24,6 +24,12 @@ class SymmetricGroup:
         self.n = n
         self.name = f"S{n}"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SymmetricGroup) and other.n == self.n
+
+    def __hash__(self) -> int:
+        return hash(("S", self.n))
+
     @property
     def identity(self) -> Tensor:
         return torch.arange(self.n)

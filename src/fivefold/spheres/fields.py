@@ -55,7 +55,7 @@ def field_kind(field: FieldType | str, where: str) -> str:
 def legacy_type(where: str, count: int, field: str, form: str) -> FieldType:
     """The field type an older call form meant (``count`` fields of kind ``field``), with a deprecation warning."""
     warnings.warn(f"{where}({form}) is deprecated: pass field types, e.g. {where}(regular_field(n), ...) from "
-                  f"fivefold.spheres", DeprecationWarning, stacklevel=4)
+                  f"fivefold.spheres", DeprecationWarning, stacklevel=3)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise FieldError(f"{where}: the number of fields must be a positive integer, got {count!r}")
     return (regular_field if field_kind(field, where) == "regular" else trivial_field)(count)

@@ -387,6 +387,8 @@ class IcoPool(nn.Module):
         if not isinstance(in_type, FieldType):  # IcoPool(r, field, mode)
             warnings.warn("IcoPool(r, field, mode) is deprecated: use IcoPool(in_type, mode, r=r) with a field type "
                           "of fivefold.spheres", DeprecationWarning, stacklevel=2)
+            if in_type is not None and r is not None:
+                raise FieldError(f"IcoPool: resolution given twice (r={in_type!r} and r={r!r})")
             r = in_type if in_type is not None else r
             if mode in ("trivial", "regular"):
                 field, mode = mode, (legacy[0] if legacy else "max")
@@ -434,6 +436,8 @@ class IcoUnpool(nn.Module):
         if not isinstance(in_type, FieldType):  # IcoUnpool(r, field)
             warnings.warn("IcoUnpool(r, field) is deprecated: use IcoUnpool(in_type, r=r) with a field type of "
                           "fivefold.spheres", DeprecationWarning, stacklevel=2)
+            if in_type is not None and r is not None:
+                raise FieldError(f"IcoUnpool: resolution given twice (r={in_type!r} and r={r!r})")
             r = in_type if in_type is not None else r
             field = legacy[0] if legacy else field
             in_type = None

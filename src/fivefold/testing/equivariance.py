@@ -39,6 +39,7 @@ release and warns.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -163,7 +164,7 @@ def assert_equivariant(
     module: nn.Module | Callable[[Tensor], Tensor],
     in_type: FieldType | Action,
     out_type: FieldType | Action | str,
-    x: Tensor | Callable[[], Tensor],
+    x: Tensor | Callable[[], Tensor] | None = None,
     *legacy: Any,
     elements: Sequence | None = None,
     samples: int = 8,
@@ -198,12 +199,16 @@ def assert_equivariant(
                       DeprecationWarning, stacklevel=2)
         group, x, input_kind = in_type, out_type, x
         output_kind = legacy[0] if legacy else "trivial"
-        input_kind = input_kind if legacy or not isinstance(input_kind, Tensor) else "trivial"
+        input_kind = "trivial" if input_kind is None else input_kind
+        if atol is None and rtol is None:  # the older form's default bound
+            atol = 1e-5
         act_in = Action(group, input_kind) if callable(input_kind) else _legacy_action(group, input_kind)
         act_out = Action(group, output_kind) if callable(output_kind) else _legacy_action(group, output_kind)
     else:
         if legacy:
             raise TypeError("assert_equivariant takes (module, in_type, out_type, x) and keyword options")
+        if x is None:
+            raise TypeError("assert_equivariant needs the input x: (module, in_type, out_type, x)")
         act_in = _as_action(in_type, None, "input")
         group = act_in.group
         act_out = _as_action(out_type, group, "output")
@@ -222,11 +227,13 @@ def assert_equivariant(
             if mask is not None:
                 difference = difference * mask
             errors[g] = float(difference.abs().max()) if difference.numel() else 0.0
+    if not math.isfinite(scale):
+        raise AssertionError(f"assert_equivariant: module(x) is not finite (max |y| = {scale})")
     if atol is None and rtol is None:
         tolerance = float_tolerance(y.dtype, scale, terms)
     else:
         tolerance = (atol or 0.0) + (rtol or 0.0) * scale
-    worst = max(errors, key=errors.get)
+    worst = max(errors, key=lambda g: (math.isnan(errors[g]), errors[g]))  # a NaN error is the worst
     report = EquivarianceReport(errors[worst], worst, scale, errors, tolerance, y.dtype)
     record(report)
     if not errors[worst] <= tolerance:  # NaN fails too
