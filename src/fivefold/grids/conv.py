@@ -41,8 +41,16 @@ from fivefold.groups import FieldType, FiniteGroup, cube_rotations, cyclic, regu
 __all__ = ["GroupConv2d", "GroupConv3d", "LiftingConv2d", "LiftingConv3d"]
 
 
-def _field_types(layer: str, in_type, out_type, kernel_size, group, default_group, warn_old: bool
-                 ) -> tuple[FieldType, FieldType]:
+def _check_legacy_counts(layer: str, in_channels, out_channels, group) -> None:
+    """The checks of the older field-count forms: a finite group and positive field counts."""
+    if not isinstance(group, FiniteGroup):
+        raise GroupError(f"{layer}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
+    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise FieldError(f"{layer}: {name} must be a positive integer (or pass FieldTypes), got {value!r}")
+
+
+def _field_types(layer: str, in_type, out_type, group, default_group, warn_old: bool) -> tuple[FieldType, FieldType]:
     """The layer's field types; the older field-count form ``(C_in, C_out, k, group)`` converts (and warns)."""
     if isinstance(in_type, FieldType) and isinstance(out_type, FieldType):
         if group is not None:
@@ -51,15 +59,11 @@ def _field_types(layer: str, in_type, out_type, kernel_size, group, default_grou
     if isinstance(in_type, FieldType) or isinstance(out_type, FieldType):
         raise FieldError(f"{layer}: give both in_type and out_type as FieldTypes, got {in_type!r} and {out_type!r}")
     group = default_group if group is None else group
-    if not isinstance(group, FiniteGroup):
-        raise GroupError(f"{layer}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
+    _check_legacy_counts(layer, in_type, out_type, group)
     if warn_old:
         warnings.warn(f"{layer}(in_channels, out_channels, kernel_size, group) is deprecated: use "
                       f"{layer}(regular_field(group, C_in), regular_field(group, C_out), kernel_size)",
                       DeprecationWarning, stacklevel=3)
-    for name, value in (("in_channels", in_type), ("out_channels", out_type)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FieldError(f"{layer}: {name} must be a positive integer (or pass FieldTypes), got {value!r}")
     return regular_field(group, in_type), regular_field(group, out_type)
 
 
@@ -227,7 +231,7 @@ class GroupConv2d(_GroupConvNd):
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, group: FiniteGroup | None = None,
                  *, stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True,
                  basis: str = "auto", max_frequency: int | None = None) -> None:
-        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, kernel_size, group, cyclic(4),
+        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, group, cyclic(4),
                                          warn_old=type(self) is GroupConv2d)
         super().__init__(in_type, out_type, kernel_size, spatial_dims=2, stride=stride, padding=padding,
                          dilation=dilation, bias=bias, basis=basis, max_frequency=max_frequency)
@@ -243,7 +247,7 @@ class GroupConv3d(_GroupConvNd):
 
     def __init__(self, in_type: FieldType, out_type: FieldType, kernel_size: int, group: FiniteGroup | None = None,
                  *, stride: int = 1, padding: int | None = None, dilation: int = 1, bias: bool = True) -> None:
-        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, kernel_size, group,
+        in_type, out_type = _field_types(type(self).__name__, in_type, out_type, group,
                                          cube_rotations(), warn_old=type(self) is GroupConv3d)
         super().__init__(in_type, out_type, kernel_size, spatial_dims=3, stride=stride, padding=padding,
                          dilation=dilation, bias=bias, basis="pixel", max_frequency=None)
@@ -252,11 +256,7 @@ class GroupConv3d(_GroupConvNd):
 def _lifting_types(layer: str, in_channels: int, out_channels: int, group: FiniteGroup) -> tuple[FieldType, FieldType]:
     warnings.warn(f"{layer} is deprecated: use GroupConv{layer[-2:]}(trivial_field(group, C_in), "
                   f"regular_field(group, C_out), kernel_size)", DeprecationWarning, stacklevel=3)
-    if not isinstance(group, FiniteGroup):
-        raise GroupError(f"{layer}: group must be a fivefold.groups.FiniteGroup, got {group!r}")
-    for name, value in (("in_channels", in_channels), ("out_channels", out_channels)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise FieldError(f"{layer}: {name} must be a positive integer, got {value!r}")
+    _check_legacy_counts(layer, in_channels, out_channels, group)
     return trivial_field(group, in_channels), regular_field(group, out_channels)
 
 

@@ -53,8 +53,8 @@ from fivefold.groups import (
     FieldType,
     FiniteGroup,
     act_on_grid,
+    permute_group_axis,
     random_rotation,
-    regular_field,
     transform_grid,
 )
 from fivefold.testing.tolerance import float_tolerance, record
@@ -139,11 +139,7 @@ def _legacy_action(group, name: str) -> Action:
             raise ValueError(f"regular fields need a finite group, not {group!r}")
 
         def regular(x: Tensor, g: int) -> Tensor:
-            field_type = regular_field(group, x.shape[1] // group.order) if x.shape[1] >= group.order else None
-            if field_type is None or field_type.size != x.shape[1]:
-                raise ValueError(f"a regular field of {group.name} needs channels in multiples of {group.order}, "
-                                 f"got {x.shape[1]}")
-            return field_type.transform(x, g) if x.dim() == 2 else act_on_grid(x, group, g, field_type)
+            return permute_group_axis(x, group, g) if x.dim() == 2 else act_on_grid(x, group, g, "regular")
 
         return Action(group, regular, "regular grid field")
     raise ValueError(f"unknown field type {name!r}: use a FieldType, an Action, or 'trivial', 'regular', 'invariant'")
