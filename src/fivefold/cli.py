@@ -13,8 +13,14 @@ import torch
 
 from fivefold.data import find_datasets, load_medmnist3d, load_mnist, load_tu, stratified_folds
 from fivefold.errors import FivefoldError
-from fivefold.groups import act_on_grid
-from fivefold.train import RunFolder, cross_validate, fit_image_classifier, fit_node_classifier, predict_proba
+from fivefold.train import (
+    RunFolder,
+    cross_validate,
+    fit_image_classifier,
+    fit_node_classifier,
+    predict_proba,
+    rotate_test_set,
+)
 from fivefold.train.presets import (
     GRAPH_PRESET,
     IMAGE_MODELS,
@@ -181,10 +187,7 @@ def _train_image(args: argparse.Namespace) -> dict:
                                   progress=not args.no_progress, desc=f"{model_name} on {args.task}")
     test = prepare(test_set.as_float())
     group = IMAGE_MODELS["c4" if dim == 2 else "o"][1]()
-    turns = torch.randint(group.order, (len(test),), generator=torch.Generator().manual_seed(2026))
-    rotated = test.clone()
-    for g in range(1, group.order):
-        rotated[turns == g] = act_on_grid(test[turns == g], group, g)
+    rotated = rotate_test_set(test, group, seed=2026)
     final = {"best_epoch": result["best_epoch"], "val_acc": result["val_acc"],
              "test_acc": float((predict_proba(model, test).argmax(1) == test_set.labels).float().mean()),
              f"test_acc_rotated_{group.name}": float((predict_proba(model, rotated).argmax(1) ==

@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fivefold.errors import OpsError
-from fivefold.ops import scatter, segment, segment_softmax
+from fivefold.ops import REDUCTIONS, scatter, segment, segment_softmax
 
 
 def _reference(src, index, n, reduce):
@@ -84,3 +84,15 @@ def test_segment_rejects_bad_indptr():
         segment(torch.randn(3, 2), torch.tensor([0, 2, 1, 3]))
     with pytest.raises(OpsError, match="rows"):
         segment(torch.randn(3, 2), torch.tensor([0, 2, 4]))
+
+
+def test_validate_false_skips_only_the_index_checks():
+    src = torch.randn(5, 2, dtype=torch.float64)
+    index = torch.tensor([0, 2, 2, 1, 0])
+    for reduce in REDUCTIONS:
+        torch.testing.assert_close(scatter(src, index, 3, reduce, validate=False), scatter(src, index, 3, reduce))
+    torch.testing.assert_close(segment_softmax(src, index, 3, validate=False), segment_softmax(src, index, 3))
+    with pytest.raises(OpsError, match="out of range"):
+        scatter(src, torch.tensor([0, 3, 1, 1, 0]), 3)
+    with pytest.raises(OpsError, match="reduce must be one of"):  # options are still checked
+        scatter(src, index, 3, "median", validate=False)

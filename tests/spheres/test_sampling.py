@@ -7,11 +7,9 @@ import torch
 from fivefold.errors import FieldError
 from fivefold.spheres import (
     IcoGrid,
-    IcoUNet,
     interpolate,
     project_image,
     regular_field,
-    rotate_charts,
     rotate_signal,
     sample_equirectangular,
     sample_healpix,
@@ -20,7 +18,7 @@ from fivefold.spheres import (
     trivial_field,
     unit_vectors,
 )
-from fivefold.testing import Action, assert_close, assert_equivariant, random_rotation
+from fivefold.testing import assert_close, random_rotation
 
 
 def smooth(points):
@@ -82,43 +80,6 @@ def test_healpix_map():
     grid = IcoGrid(3)
     values = sample_healpix(x + 2 * y - z**2, grid)
     assert (values - smooth(grid.vertices)).abs().max() < 0.005  # bilinear on the HEALPix grid (measured 0.0009)
-
-
-def test_unet_is_equivariant():
-    torch.manual_seed(0)
-    grid = IcoGrid(3)
-    net = IcoUNet(1, 3, 3, (2, 3, 4)).double()
-    x = torch.randn(2, 1, 5, 8, 16, dtype=torch.float64)
-    assert net(x).shape == (2, 3, 5, 8, 16)
-    group = grid.symmetry_group
-    action = lambda t, h: rotate_charts(t, grid, group.matrix(h))  # noqa: E731
-    assert_equivariant(net, Action(group, action), Action(group, action), x, elements=list(range(0, 60, 6)),
-                       atol=1e-11)
-    with pytest.raises(ValueError, match="levels"):
-        IcoUNet(1, 2, 1, (2, 3, 4))
-
-
-def test_classifier_is_invariant():
-    from fivefold.spheres import IcoClassifier
-
-    torch.manual_seed(0)
-    grid = IcoGrid(3)
-    net = IcoClassifier(2, 5, 3, widths=(2, 3, 3), pool_after=(0, 1)).double().eval()
-    x = torch.randn(3, 2, 5, 8, 16, dtype=torch.float64)
-    assert net(x).shape == (3, 5)
-    group = grid.symmetry_group
-    action = Action(group, lambda t, h: rotate_charts(t, grid, group.matrix(h), trivial_field(2)), "rotation")
-    assert_equivariant(net, action, "invariant", x, atol=1e-12)
-    net.train()(x).sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
-    with pytest.raises(ValueError, match="poolings need r"):
-        IcoClassifier(1, 2, 2, widths=(2, 2, 2), pool_after=(0, 1))
-    with pytest.raises(ValueError, match="pool_after"):
-        IcoClassifier(1, 2, 4, widths=(2, 2), pool_after=(1,))
-    with pytest.raises(ValueError, match="readout"):
-        IcoClassifier(1, 2, 4, readout="sum")
-    mean_net = IcoClassifier(2, 5, 3, widths=(2, 3), pool_after=(0,), readout="mean").double().eval()
-    assert_equivariant(mean_net, action, "invariant", x, atol=1e-12)
 
 
 def test_project_image():

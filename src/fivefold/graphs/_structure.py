@@ -26,12 +26,13 @@ def gcn_normalisation(
     Self-loops follow torch_geometric's ``gcn_norm``: with ``s > 0`` a node that already has a loop keeps that
     loop's weight on the diagonal (1 without ``edge_weight``) and every other node gets ``s``; with ``s = 0``
     existing loops stay ordinary entries of ``A``. Returns the CSC pattern of the off-diagonal part (rows =
-    targets), its ``[nnz]`` weights in CSC order and the ``[N]`` diagonal weights, in ``dtype``. Without
-    ``edge_weight`` the result is cached on the graph.
+    targets), its ``[nnz]`` weights in CSC order and the ``[N]`` diagonal weights, in ``dtype``. Without an
+    ``edge_weight`` argument the graph's own ``edge_weight`` (or none) is used and the result is cached on the graph.
     """
     if edge_weight is None:
         key = ("gcn_normalisation", self_loop_weight, dtype)
-        return graph.cached(key, lambda: _gcn_normalisation(graph, None, self_loop_weight, dtype))
+        stored = None if graph.edge_weight is None else graph.edge_weight.to(dtype)
+        return graph.cached(key, lambda: _gcn_normalisation(graph, stored, self_loop_weight, dtype))
     return _gcn_normalisation(graph, edge_weight.to(dtype), self_loop_weight, dtype)
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from fivefold.errors import GraphError
-from fivefold.graphs.graph import FIELDS, NODE_FIELDS, Graph
+from fivefold.graphs.graph import EDGE_FIELDS, FIELDS, NODE_FIELDS, Graph
 
 __all__ = ["Batch"]
 
@@ -103,7 +103,9 @@ class Batch(Graph):
             for name in NODE_FIELDS:
                 value = getattr(self, name)
                 fields[name] = None if value is None else value[n0:n1]
-            fields["edge_attr"] = None if self.edge_attr is None else self.edge_attr[e0:e1]
+            for name in EDGE_FIELDS:
+                value = getattr(self, name)
+                fields[name] = None if value is None else value[e0:e1]
             fields["graph_y"] = None if self.graph_y is None else self.graph_y[b]
             graphs.append(Graph(**fields))
         return graphs

@@ -72,7 +72,9 @@ def from_networkx(g: Any) -> Graph:
 
 
 def to_scipy(graph: Graph, edge_weight: torch.Tensor | None = None) -> sp.csr_matrix:
-    """The ``[N, N]`` adjacency ``A[source, target] = weight`` (1 by default; duplicates add up) as scipy CSR."""
+    """The ``[N, N]`` adjacency ``A[source, target] = weight`` as scipy CSR: ``edge_weight``, else
+    ``graph.edge_weight``, else 1; duplicates add up."""
+    edge_weight = graph.edge_weight if edge_weight is None else edge_weight
     src, dst = graph.edge_index.cpu().numpy()
     w = np.ones(graph.num_edges) if edge_weight is None else edge_weight.detach().cpu().numpy()
     return sp.csr_matrix((w, (src, dst)), shape=(graph.num_nodes, graph.num_nodes))
@@ -105,7 +107,7 @@ def to_pyg(graph: Graph) -> Any:
 def from_pyg(data: Any) -> Graph:
     """A ``Graph`` from a ``torch_geometric.data.Data``; attributes named like ``Graph`` fields are kept."""
     fields = {}
-    for name in ("x", "edge_attr", "y", "graph_y", "pos", "train_mask", "val_mask", "test_mask"):
+    for name in ("x", "edge_attr", "edge_weight", "y", "graph_y", "pos", "train_mask", "val_mask", "test_mask"):
         value = getattr(data, name, None)
         if value is not None:
             fields[name] = value

@@ -19,7 +19,7 @@ from fivefold.errors import GraphError
 from fivefold.graphs.gin import _reset
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_edge_attr, check_features
-from fivefold.ops.scatter import REDUCTIONS, _scatter
+from fivefold.ops import REDUCTIONS, scatter
 
 __all__ = ["EdgeConv", "NNConv"]
 
@@ -55,7 +55,7 @@ class EdgeConv(nn.Module):
         x_i = x.index_select(0, target)
         x_j = x.index_select(0, source)
         messages = self.mlp(torch.cat([x_i, x_j - x_i], dim=-1))
-        return _scatter(messages, target, graph.num_nodes, self.aggr)
+        return scatter(messages, target, graph.num_nodes, self.aggr, validate=False)
 
 
 class NNConv(nn.Module):
@@ -104,7 +104,7 @@ class NNConv(nn.Module):
             )
         theta = theta.reshape(-1, self.in_channels, self.out_channels)
         messages = torch.bmm(x.index_select(0, source).unsqueeze(1), theta).squeeze(1)
-        out = _scatter(messages, target, graph.num_nodes, self.aggr)
+        out = scatter(messages, target, graph.num_nodes, self.aggr, validate=False)
         if self.lin_root is not None:
             out = out + self.lin_root(x)
         if self.bias is not None:

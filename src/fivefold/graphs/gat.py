@@ -19,8 +19,7 @@ from torch import Tensor, nn
 from fivefold.graphs._structure import with_self_loops
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
-from fivefold.ops import spmm
-from fivefold.ops.scatter import _segment_softmax
+from fivefold.ops import segment_softmax, spmm
 
 __all__ = ["GATConv"]
 
@@ -81,7 +80,7 @@ class GATConv(nn.Module):
         score_dst = (h * self.att_dst).sum(-1)
         scores = score_src.index_select(0, csc.indices) + score_dst.index_select(0, csc.rows)
         scores = F.leaky_relu(scores, self.negative_slope)
-        alpha = _segment_softmax(scores, csc.rows, graph.num_nodes)
+        alpha = segment_softmax(scores, csc.rows, graph.num_nodes, validate=False)
         return h, alpha
 
     def forward(self, x: Tensor, graph: Graph) -> Tensor:

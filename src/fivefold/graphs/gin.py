@@ -17,8 +17,7 @@ from torch import Tensor, nn
 
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_edge_attr, check_features
-from fivefold.ops import spmm
-from fivefold.ops.scatter import _scatter
+from fivefold.ops import scatter, spmm
 
 __all__ = ["GINConv", "GINEConv"]
 
@@ -93,7 +92,7 @@ class GINEConv(nn.Module):
             edge_attr = self.lin_edge(edge_attr)
         source, target = graph.edge_index
         messages = torch.relu(x.index_select(0, source) + edge_attr)
-        aggregated = _scatter(messages, target, graph.num_nodes, "sum")
+        aggregated = scatter(messages, target, graph.num_nodes, "sum", validate=False)
         return self.mlp((1 + self.eps) * x + aggregated)
 
 

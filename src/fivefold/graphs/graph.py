@@ -5,6 +5,7 @@ Fields (N nodes, E edges):
     num_nodes: N.
     x: ``[N, F]`` node features (floating point, finite), optional.
     edge_attr: ``[E]`` or ``[E, D]`` edge features (floating point, finite), optional.
+    edge_weight: ``[E]`` edge weights (floating point, finite), optional; read by the layers that take weights.
     y: ``[N]`` or ``[N, T]`` node labels/targets, optional.
     graph_y: graph-level label/target (a scalar or ``[T]``), optional.
     pos: ``[N, d]`` node positions (finite), optional.
@@ -27,10 +28,12 @@ from torch import Tensor
 from fivefold.errors import GraphError
 from fivefold.ops import CSR
 
-__all__ = ["Graph", "FIELDS", "NODE_FIELDS"]
+__all__ = ["Graph", "FIELDS", "NODE_FIELDS", "EDGE_FIELDS"]
 
 NODE_FIELDS = ("x", "y", "pos", "train_mask", "val_mask", "test_mask")
-FIELDS = ("edge_index", "num_nodes", "x", "edge_attr", "y", "graph_y", "pos", "train_mask", "val_mask", "test_mask")
+EDGE_FIELDS = ("edge_attr", "edge_weight")
+FIELDS = ("edge_index", "num_nodes", "x", "edge_attr", "edge_weight", "y", "graph_y", "pos", "train_mask", "val_mask",
+          "test_mask")
 
 
 def _first_position(bad: Tensor) -> tuple[int, ...]:
@@ -98,6 +101,7 @@ class Graph:
     num_nodes: int
     x: Tensor | None
     edge_attr: Tensor | None
+    edge_weight: Tensor | None
     y: Tensor | None
     graph_y: Tensor | None
     pos: Tensor | None
@@ -112,6 +116,7 @@ class Graph:
         *,
         x: Tensor | None = None,
         edge_attr: Tensor | None = None,
+        edge_weight: Tensor | None = None,
         y: Tensor | None = None,
         graph_y: Tensor | None = None,
         pos: Tensor | None = None,
@@ -139,6 +144,10 @@ class Graph:
             raise GraphError(f"x must have shape [N, F], got {tuple(x.shape)}")
         put(self, "x", x)
         put(self, "edge_attr", _check_rows("edge_attr", edge_attr, num_edges, "edges", floating=True, finite=True))
+        edge_weight = _check_rows("edge_weight", edge_weight, num_edges, "edges", floating=True, finite=True)
+        if edge_weight is not None and edge_weight.dim() != 1:
+            raise GraphError(f"edge_weight must have shape [E] (one weight per edge), got {tuple(edge_weight.shape)}")
+        put(self, "edge_weight", edge_weight)
         put(self, "y", _check_rows("y", y, num_nodes, "nodes", floating=False, finite=True))
         if graph_y is not None and not isinstance(graph_y, Tensor):
             raise GraphError(f"graph_y must be a torch.Tensor, got {type(graph_y).__name__}")

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from fivefold.graphs.batch import Batch
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
-from fivefold.ops.scatter import _scatter, _segment_softmax
+from fivefold.ops import scatter, segment_softmax
 
 __all__ = ["global_sum_pool", "global_mean_pool", "global_max_pool", "GlobalAttentionPool", "graph_index"]
 
@@ -28,7 +28,7 @@ def graph_index(graph: Graph) -> tuple[Tensor, int]:
 def _pool(x: Tensor, graph: Graph, reduce: str) -> Tensor:
     check_features(x, graph)
     index, num_graphs = graph_index(graph)
-    return _scatter(x, index, num_graphs, reduce)
+    return scatter(x, index, num_graphs, reduce, validate=False)
 
 
 def global_sum_pool(x: Tensor, graph: Graph) -> Tensor:
@@ -68,6 +68,6 @@ class GlobalAttentionPool(nn.Module):
         gate = self.gate_nn(x)
         if gate.dim() == 1:
             gate = gate.unsqueeze(-1)
-        weights = _segment_softmax(gate, index, num_graphs)
+        weights = segment_softmax(gate, index, num_graphs, validate=False)
         features = x if self.feature_nn is None else self.feature_nn(x)
-        return _scatter(weights * features, index, num_graphs, "sum")
+        return scatter(weights * features, index, num_graphs, "sum", validate=False)

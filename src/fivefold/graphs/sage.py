@@ -14,8 +14,7 @@ from fivefold.errors import GraphError
 from fivefold.graphs._structure import inverse_in_degree
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
-from fivefold.ops import spmm
-from fivefold.ops.scatter import _scatter
+from fivefold.ops import scatter, spmm
 
 __all__ = ["SAGEConv"]
 
@@ -68,7 +67,7 @@ class SAGEConv(nn.Module):
                 out = self.lin_neighbors(spmm(csc, x) * scale)
         else:
             messages = x.index_select(0, csc.indices)
-            out = self.lin_neighbors(_scatter(messages, csc.rows, graph.num_nodes, "max"))
+            out = self.lin_neighbors(scatter(messages, csc.rows, graph.num_nodes, "max", validate=False))
         if self.lin_root is not None:
             out = out + self.lin_root(x)
         if self.normalize:

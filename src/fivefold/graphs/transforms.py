@@ -5,60 +5,62 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fivefold.errors import GraphError
-from fivefold.graphs.graph import NODE_FIELDS, Graph
-from fivefold.ops.scatter import _check_reduce, _scatter
+from fivefold.errors import GraphError, OpsError
+from fivefold.graphs.graph import EDGE_FIELDS, NODE_FIELDS, Graph
+from fivefold.ops import REDUCTIONS, scatter
 
-__all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph", "normalize_features"]
+__all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph", "normalize_features",
+           "permute_nodes"]
+
+
+def _edge_fields(graph: Graph, change) -> dict[str, Tensor | None]:
+    """``change(tensor)`` applied to each edge field the graph has (``edge_attr``, ``edge_weight``)."""
+    return {name: None if getattr(graph, name) is None else change(getattr(graph, name)) for name in EDGE_FIELDS}
 
 
 def remove_self_loops(graph: Graph) -> Graph:
-    """Drop every edge ``(i, i)`` (and its ``edge_attr`` row)."""
+    """Drop every edge ``(i, i)`` (and its ``edge_attr`` / ``edge_weight`` row)."""
     keep = graph.edge_index[0] != graph.edge_index[1]
     if bool(keep.all()):
         return graph
-    edge_attr = None if graph.edge_attr is None else graph.edge_attr[keep]
-    return graph.replace(edge_index=graph.edge_index[:, keep], edge_attr=edge_attr)
+    return graph.replace(edge_index=graph.edge_index[:, keep], **_edge_fields(graph, lambda t: t[keep]))
 
 
 def add_self_loops(graph: Graph, fill_value: float = 1.0) -> Graph:
     """Remove existing self-loops, then append one loop ``(i, i)`` per node, after the other edges.
 
-    New ``edge_attr`` rows are ``fill_value``.
+    New ``edge_attr`` rows and ``edge_weight`` entries are ``fill_value``.
     """
     graph = remove_self_loops(graph)
     loops = torch.arange(graph.num_nodes, device=graph.device).expand(2, -1)
     edge_index = torch.cat([graph.edge_index, loops], dim=1)
-    edge_attr = graph.edge_attr
-    if edge_attr is not None:
-        fill = edge_attr.new_full((graph.num_nodes, *edge_attr.shape[1:]), fill_value)
-        edge_attr = torch.cat([edge_attr, fill], dim=0)
-    return graph.replace(edge_index=edge_index, edge_attr=edge_attr)
+    filled = _edge_fields(graph, lambda t: torch.cat([t, t.new_full((graph.num_nodes, *t.shape[1:]), fill_value)]))
+    return graph.replace(edge_index=edge_index, **filled)
 
 
 def coalesce(graph: Graph, reduce: str = "sum") -> Graph:
-    """Sort edges by (source, target) and merge duplicates; duplicate ``edge_attr`` rows are reduced with ``reduce``."""
-    _check_reduce(reduce)
+    """Sort edges by (source, target) and merge duplicates; duplicate ``edge_attr`` rows and ``edge_weight`` entries
+    are reduced with ``reduce``."""
+    if reduce not in REDUCTIONS:
+        raise OpsError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     n = graph.num_nodes
     key = graph.edge_index[0] * n + graph.edge_index[1]
     unique, inverse = torch.unique(key, sorted=True, return_inverse=True)
     edge_index = torch.stack([unique // n, unique % n]) if n else graph.edge_index
-    edge_attr = graph.edge_attr
-    if edge_attr is not None:
-        edge_attr = _scatter(edge_attr, inverse, unique.numel(), reduce)
-    return graph.replace(edge_index=edge_index, edge_attr=edge_attr)
+    merged = _edge_fields(graph, lambda t: scatter(t, inverse, unique.numel(), reduce, validate=False))
+    return graph.replace(edge_index=edge_index, **merged)
 
 
 def to_undirected(graph: Graph, reduce: str = "sum") -> Graph:
     """Add the reverse of every edge, then :func:`coalesce` (so each undirected edge appears once per direction)."""
     edge_index = torch.cat([graph.edge_index, graph.edge_index.flip(0)], dim=1)
-    edge_attr = None if graph.edge_attr is None else torch.cat([graph.edge_attr, graph.edge_attr], dim=0)
-    return coalesce(graph.replace(edge_index=edge_index, edge_attr=edge_attr), reduce=reduce)
+    doubled = _edge_fields(graph, lambda t: torch.cat([t, t], dim=0))
+    return coalesce(graph.replace(edge_index=edge_index, **doubled), reduce=reduce)
 
 
 def subgraph(graph: Graph, nodes: Tensor) -> Graph:
     """The subgraph induced by ``nodes`` (a ``[N]`` bool mask or a 1-D tensor of node ids), nodes renumbered
-    in increasing id order. Node fields and ``edge_attr`` are sliced to match."""
+    in increasing id order. Node and edge fields are sliced to match."""
     if not isinstance(nodes, Tensor):
         raise GraphError(f"nodes must be a bool mask or an index tensor, got {type(nodes).__name__}")
     if nodes.dtype == torch.bool:
@@ -78,12 +80,33 @@ def subgraph(graph: Graph, nodes: Tensor) -> Graph:
     changes = {
         "edge_index": new_id[graph.edge_index[:, keep]],
         "num_nodes": int(mask.sum()),
-        "edge_attr": None if graph.edge_attr is None else graph.edge_attr[keep],
+        **_edge_fields(graph, lambda t: t[keep]),
     }
     for name in NODE_FIELDS:
         value = getattr(graph, name)
         changes[name] = None if value is None else value[mask]
     return graph.replace(**changes)
+
+
+def permute_nodes(graph: Graph, perm: Tensor) -> Graph:
+    """Relabel node ``perm[k]`` as ``k`` (the action of ``fivefold.groups.SymmetricGroup``): node fields move as
+    ``x -> x[perm]``, edges keep their order and get the new ids. A permutation-equivariant layer satisfies
+    ``layer(x[perm], permute_nodes(graph, perm)) == layer(x, graph)[perm]``. The result is a plain ``Graph`` (a
+    ``Batch``'s per-graph offsets do not survive a permutation that mixes its graphs).
+
+    Args:
+        perm: ``[N]`` int64, a permutation of ``0 .. N - 1``.
+    """
+    if not isinstance(perm, Tensor) or perm.dtype != torch.long or perm.shape != (graph.num_nodes,) or \
+            not torch.equal(torch.sort(perm).values, torch.arange(graph.num_nodes, device=perm.device)):
+        raise GraphError(f"perm must be an int64 permutation of 0 .. {graph.num_nodes - 1}")
+    perm = perm.to(graph.device)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(graph.num_nodes, device=graph.device)
+    fields = graph.fields()
+    fields.update({name: None if fields[name] is None else fields[name][perm] for name in NODE_FIELDS})
+    fields["edge_index"] = inverse[graph.edge_index]
+    return Graph(**fields)
 
 
 def normalize_features(graph: Graph) -> Graph:

@@ -1,11 +1,18 @@
-"""Checks layers run on their inputs before any kernel (the graph itself was checked when it was built)."""
+"""The checks a layer runs on its inputs before any kernel, public so that a user's layer checks exactly as ours do
+(the graph itself was checked when it was built).
+
+One rule for edge inputs: every edge input a layer takes (``edge_weight``, ``edge_attr``) is the argument passed to
+``forward`` when there is one, else the ``Graph``'s field of the same name, else absent. ``edge_input`` applies it.
+"""
 
 from __future__ import annotations
 
 from torch import Tensor
 
 from fivefold.errors import GraphError
-from fivefold.graphs.graph import Graph
+from fivefold.graphs.graph import EDGE_FIELDS, Graph
+
+__all__ = ["check_features", "check_edge_weight", "check_edge_attr", "edge_input"]
 
 
 def check_features(x: Tensor, graph: Graph, channels: int | None = None, name: str = "x") -> None:
@@ -22,19 +29,29 @@ def check_features(x: Tensor, graph: Graph, channels: int | None = None, name: s
         raise GraphError(f"{name} is on {x.device} but the graph is on {graph.device}; use graph.to(x.device)")
 
 
-def check_edge_weight(edge_weight: Tensor | None, graph: Graph) -> None:
+def edge_input(name: str, value: Tensor | None, graph: Graph) -> Tensor | None:
+    """The edge input ``name`` by the rule above: ``value`` if given, else ``graph.<name>`` (possibly None)."""
+    if name not in EDGE_FIELDS:
+        raise GraphError(f"edge input must be one of {EDGE_FIELDS}, got {name!r}")
+    return getattr(graph, name) if value is None else value
+
+
+def check_edge_weight(edge_weight: Tensor | None, graph: Graph) -> Tensor | None:
+    """``edge_weight`` (the argument, else ``graph.edge_weight``, else None) as a floating ``[E]`` tensor."""
+    edge_weight = edge_input("edge_weight", edge_weight, graph)
     if edge_weight is None:
-        return
+        return None
     if not isinstance(edge_weight, Tensor) or edge_weight.dim() != 1 or edge_weight.shape[0] != graph.num_edges:
         raise GraphError(f"edge_weight must have shape [{graph.num_edges}] (one weight per edge)")
     if not edge_weight.is_floating_point():
         raise GraphError(f"edge_weight must be floating point, got {edge_weight.dtype}")
+    return edge_weight
 
 
 def check_edge_attr(edge_attr: Tensor | None, graph: Graph, channels: int | None) -> Tensor:
-    """``edge_attr`` (the argument, else ``graph.edge_attr``) as ``[E, D]`` with ``D == channels`` if given."""
-    if edge_attr is None:
-        edge_attr = graph.edge_attr
+    """``edge_attr`` (the argument, else ``graph.edge_attr``) as ``[E, D]`` with ``D == channels`` if given; the
+    layer needs it, so its absence is an error."""
+    edge_attr = edge_input("edge_attr", edge_attr, graph)
     if edge_attr is None:
         raise GraphError("this layer needs edge features: pass edge_attr=... or build the Graph with edge_attr")
     if edge_attr.dim() == 1:

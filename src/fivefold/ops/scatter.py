@@ -5,6 +5,10 @@
 ``segment_softmax`` normalises scores over each group (the attention weights of GAT).
 All are differentiable through torch's own autograd (checked with ``torch.autograd.gradcheck`` in the tests).
 Empty groups give 0 for every reduction.
+
+Each checks its index before the kernel (``index_add`` and ``scatter_reduce`` do not bounds-check on every device).
+A caller whose index is already known valid, such as a layer reading a ``Graph``'s edges (checked when the graph was
+built), passes ``validate=False`` to skip that O(E) pass; the library's own layers do exactly that, and so can yours.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ def _check_reduce(reduce: str) -> None:
         raise OpsError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
 
 
-def scatter(src: Tensor, index: Tensor, num_segments: int, reduce: str = "sum") -> Tensor:
+def scatter(src: Tensor, index: Tensor, num_segments: int, reduce: str = "sum", *, validate: bool = True) -> Tensor:
     """Reduce rows of ``src`` into ``num_segments`` groups given by ``index``.
 
     Args:
@@ -41,18 +45,15 @@ def scatter(src: Tensor, index: Tensor, num_segments: int, reduce: str = "sum") 
         index: ``[E]`` int64 group of each row, in ``[0, num_segments)`` (e.g. the target node).
         num_segments: number of groups ``N``.
         reduce: ``"sum"``, ``"mean"``, ``"max"`` or ``"min"``.
+        validate: check ``index`` and ``src`` first (``False``: only for an index already known valid).
 
     Returns:
         ``[N, *]``; groups that receive nothing are 0.
     """
     _check_reduce(reduce)
-    _check_index(index, num_segments, "index")
-    _check_src(src, index.numel(), "index")
-    return _scatter(src, index, num_segments, reduce)
-
-
-def _scatter(src: Tensor, index: Tensor, num_segments: int, reduce: str) -> Tensor:
-    """Unchecked :func:`scatter` for callers whose index is known valid."""
+    if validate:
+        _check_index(index, num_segments, "index")
+        _check_src(src, index.numel(), "index")
     out_shape = (num_segments, *src.shape[1:])
     if reduce in ("sum", "mean"):
         out = src.new_zeros(out_shape).index_add(0, index, src)
@@ -81,26 +82,24 @@ def segment(src: Tensor, indptr: Tensor, reduce: str = "sum") -> Tensor:
     _check_src(src, int(indptr[-1]), "indptr[-1]")
     counts = indptr[1:] - indptr[:-1]
     index = torch.repeat_interleave(torch.arange(counts.numel(), device=src.device), counts)
-    return _scatter(src, index, counts.numel(), reduce)
+    return scatter(src, index, counts.numel(), reduce, validate=False)
 
 
-def segment_softmax(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
+def segment_softmax(src: Tensor, index: Tensor, num_segments: int, *, validate: bool = True) -> Tensor:
     """Softmax of ``src`` over the rows that share an ``index`` (numerically stable: the group max is subtracted).
 
     Args:
         src: ``[E]`` or ``[E, H]`` scores.
         index: ``[E]`` int64 group of each row (e.g. the target node of each edge).
+        validate: check ``index`` and ``src`` first (``False``: only for an index already known valid).
 
     Returns:
         Same shape as ``src``; within each group the rows sum to 1.
     """
-    _check_index(index, num_segments, "index")
-    _check_src(src, index.numel(), "index")
-    return _segment_softmax(src, index, num_segments)
-
-
-def _segment_softmax(src: Tensor, index: Tensor, num_segments: int) -> Tensor:
-    group_max = _scatter(src.detach(), index, num_segments, "max")
+    if validate:
+        _check_index(index, num_segments, "index")
+        _check_src(src, index.numel(), "index")
+    group_max = scatter(src.detach(), index, num_segments, "max", validate=False)
     exp = (src - group_max.index_select(0, index)).exp()
-    denom = _scatter(exp, index, num_segments, "sum")
+    denom = scatter(exp, index, num_segments, "sum", validate=False)
     return exp / denom.index_select(0, index)

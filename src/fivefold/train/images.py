@@ -11,10 +11,26 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-__all__ = ["fit_image_classifier", "predict_proba"]
+from fivefold.groups import FiniteGroup, act_on_grid
+
+__all__ = ["fit_image_classifier", "predict_proba", "rotate_test_set"]
 
 
 @torch.no_grad()
+def rotate_test_set(images: Tensor, group: FiniteGroup, seed: int = 2026) -> Tensor:
+    """Each image moved by its own random element of ``group`` (drawn with ``seed``; element 0 leaves it alone): the
+    rotated test set on which a G-CNN's predictions must not change.
+
+    Args:
+        images: ``[N, C, *spatial]`` with ``group.dim`` spatial axes.
+    """
+    turns = torch.randint(group.order, (len(images),), generator=torch.Generator().manual_seed(seed))
+    rotated = images.clone()
+    for g in range(1, group.order):
+        rotated[turns == g] = act_on_grid(images[turns == g], group, g)
+    return rotated
+
+
 def predict_proba(model: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
     """``[N, classes]`` softmax probabilities in eval mode."""
     model.eval()
