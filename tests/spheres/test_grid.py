@@ -103,3 +103,47 @@ def test_bad_input():
         grid.from_charts(torch.randn(2, 5, 4, 4))
     with pytest.raises(GroupError, match="onto itself"):
         grid.rotation_permutation(np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]))
+
+
+def _rotate_vertex_field(values, grid, matrix, orientations):
+    """The action of a rotation on per-vertex values ``[B, C, V]`` (C = fields * orientations), written from the
+    grid's vertex permutation and frame shifts alone: ``out[perm[v]] = values[v]``, orientations turned by ``shift``."""
+    perm, shift = grid.rotation_gauge(matrix)
+    b, c, v = values.shape
+    split = values.reshape(b, c // orientations, orientations, v)
+    if orientations > 1:
+        index = (torch.arange(orientations)[:, None] - shift[None, :]) % orientations
+        split = split.gather(2, index.expand(b, c // orientations, -1, -1))
+    out = torch.empty_like(split)
+    out[..., perm] = split
+    return out.reshape(b, c, v)
+
+
+def test_from_charts_follows_the_layers_rule_for_regular_fields_poles_included():
+    from torch import nn
+
+    from fivefold.spheres import IcoConv, regular_field, rotate_charts, trivial_field
+
+    torch.manual_seed(0)
+    grid = IcoGrid(2)
+    out_type = regular_field(2)
+    net = nn.Sequential(IcoConv(trivial_field(1), regular_field(3)), nn.ReLU(), IcoConv(regular_field(3), out_type))
+    net = net.double()
+    x = torch.randn(2, 1, 5, grid.n, 2 * grid.n, dtype=torch.float64)
+    with torch.no_grad():
+        y = grid.from_charts(net(x), field=out_type)
+        naive = grid.from_charts(net(x))  # the per-channel pole mean of scalar fields
+        worst, worst_naive = 0.0, 0.0
+        for g in grid.symmetry_group.elements:
+            matrix = grid.symmetry_group.matrix(g)
+            moved = grid.from_charts(net(rotate_charts(x, grid, matrix)), field=out_type)
+            worst = max(worst, float((moved - _rotate_vertex_field(y, grid, matrix, 6)).abs().max()))
+            moved_naive = grid.from_charts(net(rotate_charts(x, grid, matrix)))
+            worst_naive = max(worst_naive, float((moved_naive - _rotate_vertex_field(naive, grid, matrix, 6))
+                                                 [..., -2:].abs().max()))
+    assert worst < 1e-12  # every vertex, the poles included
+    assert worst_naive > 1e-3  # reading regular fields as scalars breaks equivariance at the poles
+    with pytest.raises(FieldError, match="multiple of 6"):
+        grid.from_charts(torch.zeros(1, 4, 5, grid.n, 2 * grid.n), field="regular")
+    with pytest.raises(FieldError, match=r"2×regular\(C6\) = 12"):
+        grid.from_charts(torch.zeros(1, 6, 5, grid.n, 2 * grid.n), field=out_type)

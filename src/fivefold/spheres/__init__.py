@@ -1,20 +1,14 @@
 """Signals on the sphere: the icosahedral grid with its chart atlas, and gauge-equivariant Ico-CNN layers on fields of
 the gauge group C_6 (``trivial_field(n)``, ``regular_field(n)``)."""
 
+from fivefold.spheres.conv import IcoConv
 from fivefold.spheres.fields import GAUGE_GROUP, regular_field, trivial_field
 from fivefold.spheres.grid import HEX_DIRECTIONS, IcoGrid, icosahedron
-from fivefold.spheres.layers import (
-    IcoBatchNorm,
-    IcoConv,
-    IcoGroupPool,
-    IcoPool,
-    IcoUnpool,
-    average_singular,
-    pad_charts,
-    rotate_charts,
-)
 from fivefold.spheres.metrics import average_precision, per_class_accuracy, segmentation_report
 from fivefold.spheres.models import IcoClassifier, IcoUNet
+from fivefold.spheres.norm import IcoBatchNorm
+from fivefold.spheres.padding import pad_charts
+from fivefold.spheres.pooling import IcoGroupPool, IcoPool, IcoUnpool
 from fivefold.spheres.sampling import (
     interpolate,
     lonlat,
@@ -26,6 +20,7 @@ from fivefold.spheres.sampling import (
     to_equirectangular,
     unit_vectors,
 )
+from fivefold.spheres.singular import average_singular, rotate_charts
 
 __all__ = [
     "GAUGE_GROUP", "trivial_field", "regular_field",

@@ -36,7 +36,8 @@ import torch
 from torch import Tensor
 
 from fivefold.errors import FieldError, GroupError
-from fivefold.groups import FiniteGroup, icosahedral_rotations
+from fivefold.groups import FieldType, FiniteGroup, icosahedral_rotations
+from fivefold.spheres.fields import field_kind
 
 __all__ = ["IcoGrid", "HEX_DIRECTIONS", "icosahedron"]
 
@@ -179,25 +180,35 @@ class IcoGrid:
                              f"vertices, got shape {tuple(x.shape)}")
         return x[..., :-2].reshape(*x.shape[:-1], 5, self.n, 2 * self.n)
 
-    def from_charts(self, x: Tensor, poles: Tensor | None = None) -> Tensor:
+    def from_charts(self, x: Tensor, poles: Tensor | None = None, field: FieldType | str = "trivial") -> Tensor:
         """Chart tensor ``[..., 5, n, 2n]`` -> per-vertex ``[..., V]``.
 
         Args:
             x: the chart tensor; ``to_charts(from_charts(x)) == x`` exactly.
             poles: ``[..., 2]`` values of the north and south pole (e.g. ``v[..., -2:]`` of the per-vertex tensor
                 ``v`` that was charted; then ``from_charts(to_charts(v), poles=v[..., -2:]) == v`` exactly), or None:
-                each pole gets the mean of its five neighbours, the rule the layers use.
+                each pole follows the singular-vertex rule of the layers, the mean of its five neighbours, and for
+                regular fields also over the six orientations of each field.
+            field: what the channels of ``x: [..., C, 5, n, 2n]`` are: a field type of ``fivefold.spheres``, or
+                ``"trivial"`` / ``"regular"`` (regular: ``C`` in multiples of 6, orientation axis innermost).
         """
         self.check_charts(x, "from_charts")
+        kind = field_kind(field, f"IcoGrid(r={self.r}).from_charts")
         flat = x.reshape(*x.shape[:-3], -1)
         if poles is not None:
             if tuple(poles.shape) != (*flat.shape[:-1], 2):
                 raise FieldError(f"IcoGrid(r={self.r}).from_charts: poles must be [..., 2] = "
                                  f"{(*flat.shape[:-1], 2)}, got {tuple(poles.shape)}")
             return torch.cat([flat, poles.to(flat.dtype)], dim=-1)
-        north = flat[..., self.neighbours[self.north, :5]].mean(dim=-1, keepdim=True)
-        south = flat[..., self.neighbours[self.south, :5]].mean(dim=-1, keepdim=True)
-        return torch.cat([flat, north, south], dim=-1)
+        rule = flat[..., self.neighbours[[self.north, self.south], :5]].mean(dim=-1)  # [..., C, 2]
+        if kind == "regular":
+            if x.dim() < 4 or x.shape[-4] % 6 or (isinstance(field, FieldType) and x.shape[-4] != field.size):
+                want = f"{field!r} = {field.size}" if isinstance(field, FieldType) else "a multiple of 6"
+                raise FieldError(f"IcoGrid(r={self.r}).from_charts: regular fields need [..., C, 5, n, 2n] with C "
+                                 f"{want} channels, got shape {tuple(x.shape)}")
+            by_field = rule.reshape(*rule.shape[:-2], -1, 6, 2)
+            rule = by_field.mean(dim=-2, keepdim=True).expand_as(by_field).reshape(rule.shape)
+        return torch.cat([flat, rule], dim=-1)
 
     def check_charts(self, x: Tensor, where: str) -> None:
         """Raise ``FieldError`` (naming ``where``) unless ``x`` is a chart tensor ``[..., 5, n, 2n]`` of this grid."""

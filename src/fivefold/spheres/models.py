@@ -12,9 +12,11 @@ from torch import Tensor, nn
 
 from fivefold.errors import FieldError
 from fivefold.groups import FieldType
+from fivefold.spheres.conv import IcoConv
 from fivefold.spheres.fields import regular_field, trivial_field
 from fivefold.spheres.grid import IcoGrid
-from fivefold.spheres.layers import IcoBatchNorm, IcoConv, IcoGroupPool, IcoPool, IcoUnpool
+from fivefold.spheres.norm import IcoBatchNorm
+from fivefold.spheres.pooling import IcoGroupPool, IcoPool, IcoUnpool
 
 __all__ = ["IcoClassifier", "IcoUNet"]
 
