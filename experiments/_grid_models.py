@@ -9,13 +9,13 @@ Results are appended one run per line to a ``.jsonl`` file, so an interrupted ex
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from fivefold.train import ShuffledBatches, cosine_schedule, fit
 from fivefold.train import predict_proba as predict  # noqa: F401 - re-exported for the experiment scripts
 from fivefold.train.presets import IMAGE_MODELS, build_image_model
 
@@ -31,31 +31,20 @@ def build(model: str, cnn_base: int, in_channels: int, num_classes: int, dim: in
 
 
 def train(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, *, steps: int, batch_size: int,
-          lr: float, seed: int, evaluate=None, evaluate_every: int = 0, progress=None) -> list[dict]:
-    """Adam with cosine learning-rate decay over ``steps`` mini-batches drawn by reshuffled epochs. ``evaluate`` (a
-    function of the model returning a dict) runs every ``evaluate_every`` steps and at the end."""
-    generator = torch.Generator().manual_seed(seed)
+          lr: float, seed: int, evaluate=None, evaluate_every: int = 0, callbacks=(), progress: bool | None = None
+          ) -> list[dict]:
+    """``fivefold.train.fit``: Adam with cosine learning-rate decay over ``steps`` mini-batches drawn by reshuffled
+    epochs (incomplete last batches skipped). ``evaluate`` (a function of the model returning a dict) runs every
+    ``evaluate_every`` steps and at the end, giving rows ``{"step", "loss" (the last batch's), "train_loss", ...}``
+    that ``callbacks`` (e.g. ``fivefold.train.KeepBest``) see; ``progress``: show a progress bar (None: when on a
+    terminal)."""
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-    history = []
-    order = torch.randperm(len(labels), generator=generator)
-    position = 0
-    for step in range(1, steps + 1):
-        if position + batch_size > len(order):
-            order, position = torch.randperm(len(labels), generator=generator), 0
-        index = order[position:position + batch_size]
-        position += batch_size
-        model.train()
-        loss = F.cross_entropy(model(images[index]), labels[index])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if progress is not None:
-            progress.update(1)
-        if evaluate is not None and (step == steps or (evaluate_every and step % evaluate_every == 0)):
-            history.append({"step": step, "loss": float(loss.detach()), **evaluate(model)})
-    return history
+    history = fit(model, ShuffledBatches(len(labels), batch_size, seed, drop_last=True),
+                  loss=lambda model, index: F.cross_entropy(model(images[index]), labels[index]),
+                  optimiser=optimiser, schedule=cosine_schedule(optimiser, steps), steps=steps, metrics=evaluate,
+                  evaluate_every=evaluate_every or steps, callbacks=callbacks, progress=progress,
+                  desc=type(model).__name__)
+    return history if evaluate is not None else []
 
 
 def accuracy(probabilities: torch.Tensor, labels: torch.Tensor) -> float:

@@ -25,7 +25,6 @@ and ``adrenal3d.png``.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ from _grid_models import NAMES, accuracy, append_run, binary_auc, build, done_ru
 
 from fivefold.data import load_medmnist3d
 from fivefold.grids import count_parameters
+from fivefold.train import KeepBest
 
 RESULTS = Path(__file__).resolve().parent / "results"
 FRACTIONS = (0.1, 0.25, 0.5, 1.0)
@@ -70,30 +70,26 @@ def run(args: argparse.Namespace) -> None:
                     continue
                 torch.manual_seed(seed)
                 model = build(name, args.cnn_base, 1, 2, 3, pool_after=(1,), kernel_sizes=[3, 3, 3, 3, 1])
-                best = {"val_auc": -1.0}
+                best = KeepBest(lambda row, best: row["val_auc"] > (-1.0 if best is None else best["val_auc"]))
 
-                def evaluate(model, best=best):
-                    val_auc = binary_auc(predict(model, images["val"], 100)[:, 1], labels["val"])
-                    if val_auc > best["val_auc"]:
-                        best.update(val_auc=val_auc, state=copy.deepcopy(model.state_dict()))
-                    return {"val_auc": val_auc}
+                def evaluate(model):
+                    return {"val_auc": binary_auc(predict(model, images["val"], 100)[:, 1], labels["val"])}
 
                 start = time.perf_counter()
                 history = train(model, images["train"][index], labels["train"][index], steps=args.steps,
                                 batch_size=args.batch_size, lr=args.lr, seed=seed, evaluate=evaluate,
-                                evaluate_every=args.eval_every)
+                                evaluate_every=args.eval_every, callbacks=[best])  # ends with the best weights
                 seconds = time.perf_counter() - start
-                model.load_state_dict(best["state"])
                 probabilities = predict(model, images["test"], 100)
                 record = {"model": name, "seed": seed, "fraction": fraction, "train_size": len(index),
                           "parameters": count_parameters(model),
                           "widths": [conv.out_channels for conv in model.convs],
                           "test_auc": binary_auc(probabilities[:, 1], labels["test"]),
-                          "test_acc": accuracy(probabilities, labels["test"]), "val_auc": best["val_auc"],
+                          "test_acc": accuracy(probabilities, labels["test"]), "val_auc": best.best_row["val_auc"],
                           "steps": args.steps, "history": history, "train_seconds": seconds}
                 append_run(path, record)
                 print(f"{name:5s} seed {seed} fraction {fraction:4.2f} ({len(index):4d} volumes): test AUC "
-                      f"{record['test_auc']:.3f} ACC {record['test_acc']:.3f} (val AUC {best['val_auc']:.3f}, "
+                      f"{record['test_auc']:.3f} ACC {record['test_acc']:.3f} (val AUC {record['val_auc']:.3f}, "
                       f"{record['parameters']} parameters, {seconds:.0f} s)", flush=True)
 
 

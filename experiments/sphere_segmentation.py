@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from fivefold.data import load_mnist
 from fivefold.grids import count_parameters
 from fivefold.groups import random_rotations
 from fivefold.spheres import IcoGrid, IcoUNet, project_image, segmentation_report
+from fivefold.train import ShuffledBatches, cosine_schedule, fit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -76,22 +76,17 @@ def main() -> None:
     weight = (frequency.sum() / (11 * frequency.clamp(min=1))).float()
     model = IcoUNet(1, 11, args.resolution, args.widths)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
-    steps = args.epochs * math.ceil(args.train / 16)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-    generator = torch.Generator().manual_seed(args.seed)
-    start, history = time.perf_counter(), []
-    for epoch in range(1, args.epochs + 1):
-        model.train()
-        total = 0.0
-        for index in torch.randperm(args.train, generator=generator).split(16):
-            loss = F.cross_entropy(model(x_train[index]), y_train[index], weight=weight)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-            total += float(loss.detach()) * len(index)
-        history.append({"epoch": epoch, "train_loss": total / args.train})
-        print(f"epoch {epoch}: loss {total / args.train:.4f}", flush=True)
+    batches = ShuffledBatches(args.train, 16, args.seed)
+
+    def loss(model: torch.nn.Module, index: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        return F.cross_entropy(model(x_train[index]), y_train[index], weight=weight), {"count": len(index)}
+
+    start = time.perf_counter()
+    history = fit(model, batches, loss=loss, optimiser=optimiser,
+                  schedule=cosine_schedule(optimiser, args.epochs * len(batches)), epochs=args.epochs, desc="IcoUNet")
+    history = [{"epoch": row["epoch"], "train_loss": row["train_loss"]} for row in history]
+    for row in history:
+        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}", flush=True)
     model.eval()
     with torch.no_grad():
         scores = torch.cat([F.softmax(model(x_test[i:i + 50]), dim=1) for i in range(0, args.test, 50)])

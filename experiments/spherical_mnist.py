@@ -40,13 +40,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from fivefold.data import ImageSet, load_mnist, project_digits
 from fivefold.grids import count_parameters
 from fivefold.groups import random_rotations
 from fivefold.spheres import IcoClassifier, IcoGrid, project_image, unit_vectors
-from fivefold.train import predict_proba
+from fivefold.train import ShuffledBatches, cosine_schedule, fit, predict_proba
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RESOLUTION = 4
@@ -177,21 +176,12 @@ def run(args: argparse.Namespace) -> None:
 
 def train_classifier(model: nn.Module, x: torch.Tensor, labels: torch.Tensor, *, epochs: int, batch_size: int,
                      lr: float, seed: int) -> None:
-    """Adam with cosine learning-rate decay, reshuffled epochs, a progress bar."""
+    """``fivefold.train.fit``: Adam with cosine learning-rate decay, reshuffled epochs of full batches."""
+    batches = ShuffledBatches(len(x), batch_size, seed, drop_last=True)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * (len(x) // batch_size)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / steps)))
-    generator = torch.Generator().manual_seed(seed)
-    model.train()
-    with tqdm(total=steps, desc=type(model).__name__, leave=False) as progress:
-        for _ in range(epochs):
-            for index in torch.randperm(len(x), generator=generator).split(batch_size)[:steps // epochs]:
-                loss = F.cross_entropy(model(x[index]), labels[index])
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-                schedule.step()
-                progress.update(1)
+    fit(model, batches, loss=lambda model, index: F.cross_entropy(model(x[index]), labels[index]),
+        optimiser=optimiser, schedule=cosine_schedule(optimiser, epochs * len(batches)), epochs=epochs,
+        desc=type(model).__name__)
 
 
 def _runs(path: Path) -> list[dict]:

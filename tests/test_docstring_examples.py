@@ -5,8 +5,9 @@ import importlib
 
 import pytest
 
-MODULES = ["fivefold.groups", "fivefold.testing.equivariance", "fivefold.testing.tolerance", "fivefold.grids",
-           "fivefold.grids.conv", "fivefold.spheres.grid", "fivefold.groups.fields", "fivefold.spheres.fields"]
+MODULES = ["fivefold.groups", "fivefold.groups.fields", "fivefold.testing.equivariance", "fivefold.testing.tolerance",
+           "fivefold.grids", "fivefold.grids.conv", "fivefold.spheres.grid", "fivefold.spheres.fields",
+           "fivefold.train.loop"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--data-root", help="folder holding planetoid/ and tudataset/ (default: $FIVEFOLD_DATA; "
                                            "cora falls back to the embedded copy)")
     train.add_argument("--runs-dir", default="runs", help="where run folders are created (default: ./runs)")
-    train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    train.add_argument("--no-progress", action="store_true",
+                       help="hide progress bars (they show only when standard error is a terminal anyway)")
     datasets = sub.add_parser("datasets", help="list the data sets fivefold knows and where they were found")
     datasets.add_argument("--data-root", help="folder to look in (default: $FIVEFOLD_DATA)")
     return parser
@@ -100,7 +101,7 @@ def _train_node(args: argparse.Namespace) -> dict:
     result = fit_node_classifier(
         model, graph, epochs=config["epochs"], lr=config["lr"], weight_decay=config["weight_decay"],
         patience=config["patience"], selection=config["selection"], decay_biases=config["decay_biases"],
-        progress=not args.no_progress,
+        progress=False if args.no_progress else None,
         desc=f"{args.model} on {args.task}",
     )
     metrics = {"final": {"best_epoch": result["best_epoch"], "val_acc": result["val_acc"],
@@ -133,7 +134,8 @@ def _train_graph(args: argparse.Namespace) -> dict:
                                  replace(preset, hidden=config["hidden"], dropout=config["dropout"]))
 
     result = cross_validate(
-        make_model, graphs, stratified_folds(labels, args.folds, args.seed), progress=not args.no_progress,
+        make_model, graphs, stratified_folds(labels, args.folds, args.seed),
+        progress=False if args.no_progress else None,
         epochs=config["epochs"], lr=config["lr"], batch_size=preset.batch_size,
         iterations_per_epoch=preset.iterations_per_epoch, seed=args.seed,
     )
@@ -184,7 +186,7 @@ def _train_image(args: argparse.Namespace) -> dict:
     result = fit_image_classifier(model, prepare(train_set.as_float()), train_set.labels,
                                   prepare(val_set.as_float()), val_set.labels, epochs=config["epochs"],
                                   lr=config["lr"], batch_size=64 if dim == 2 else 16, seed=args.seed,
-                                  progress=not args.no_progress, desc=f"{model_name} on {args.task}")
+                                  progress=False if args.no_progress else None, desc=f"{model_name} on {args.task}")
     test = prepare(test_set.as_float())
     group = IMAGE_MODELS["c4" if dim == 2 else "o"][1]()
     rotated = rotate_test_set(test, group, seed=2026)

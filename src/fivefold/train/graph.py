@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
 from fivefold.graphs import Batch, Graph
+from fivefold.train.loop import RandomSubsets, fit
 
 __all__ = ["fit_graph_classifier", "cross_validate", "evaluate_graphs"]
 
@@ -36,41 +36,32 @@ def evaluate_graphs(model: nn.Module, graphs: Sequence[Graph], batch_size: int =
 def fit_graph_classifier(
     model: nn.Module, train: Sequence[Graph], test: Sequence[Graph], *, epochs: int = 350, lr: float = 0.01,
     batch_size: int = 32, iterations_per_epoch: int = 50, lr_step: int = 50, lr_gamma: float = 0.5, seed: int = 0,
-    progress: bool = True, desc: str = "train", evaluate_train: bool = False,
+    progress: bool | None = None, desc: str = "train", evaluate_train: bool = False,
 ) -> list[dict[str, float]]:
-    """Train as in Xu et al. (2019): each epoch draws ``iterations_per_epoch`` random mini-batches of
-    ``batch_size`` graphs; Adam with the learning rate halved every ``lr_step`` epochs. Returns per-epoch
-    ``train_loss`` (mean over the epoch's mini-batches), ``test_acc`` and, with ``evaluate_train``, ``train_acc``
-    (a full pass over the training graphs in eval mode)."""
-    rng = np.random.default_rng(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=lr_step, gamma=lr_gamma)
-    history = []
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        total = 0.0
-        for _ in range(iterations_per_epoch):
-            chosen = rng.choice(len(train), size=min(batch_size, len(train)), replace=False)
-            batch = Batch.from_graphs([train[i] for i in chosen])
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(batch.x, batch), _labels(batch))
-            loss.backward()
-            optimizer.step()
-            total += loss.item()
-        scheduler.step()
-        _, test_acc = evaluate_graphs(model, test)
-        row = {"epoch": epoch, "train_loss": total / iterations_per_epoch, "test_acc": test_acc}
+    """Train with ``fivefold.train.fit`` as in Xu et al. (2019): each epoch draws ``iterations_per_epoch`` random
+    mini-batches of ``batch_size`` graphs; Adam with the learning rate halved every ``lr_step`` epochs. Returns
+    per-epoch ``train_loss`` (mean over the epoch's mini-batches), ``test_acc`` and, with ``evaluate_train``,
+    ``train_acc`` (a full pass over the training graphs in eval mode)."""
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, foreach=True)
+
+    def loss(model: nn.Module, chosen: np.ndarray) -> Tensor:
+        batch = Batch.from_graphs([train[i] for i in chosen])
+        return F.cross_entropy(model(batch.x, batch), _labels(batch))
+
+    def evaluation(model: nn.Module) -> dict[str, float]:
+        row = {"test_acc": evaluate_graphs(model, test)[1]}
         if evaluate_train:
             row["train_acc"] = evaluate_graphs(model, train)[1]
-        history.append(row)
-        bar.set_postfix(loss=f"{total / iterations_per_epoch:.3f}", test=f"{test_acc:.3f}")
-    return history
+        return row
+
+    return fit(model, RandomSubsets(len(train), batch_size, iterations_per_epoch, seed), loss=loss,
+               optimiser=optimiser, schedule=torch.optim.lr_scheduler.StepLR(optimiser, lr_step, lr_gamma),
+               schedule_every="epoch", epochs=epochs, metrics=evaluation, progress=progress, desc=desc)
 
 
 def cross_validate(
     make_model: Callable[[], nn.Module], graphs: Sequence[Graph], folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    *, progress: bool = True, **fit_options: Any,
+    *, progress: bool | None = None, **fit_options: Any,
 ) -> dict[str, Any]:
     """Train a fresh model per fold. Reports, per epoch, the mean and std over folds of the test accuracy, and
     two summaries: ``best_epoch_*`` (the epoch whose fold-mean is highest: the protocol of Xu et al. 2019, which is

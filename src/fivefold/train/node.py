@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from tqdm.auto import tqdm
+from torch import Tensor, nn
 
 from fivefold.errors import GraphError
 from fivefold.graphs import Graph
+from fivefold.train.loop import EarlyStopping, KeepBest, fit
 
 __all__ = ["fit_node_classifier", "accuracy"]
 
@@ -22,12 +22,13 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
 
 def fit_node_classifier(
     model: nn.Module, graph: Graph, *, epochs: int = 200, lr: float = 0.01, weight_decay: float = 5e-4,
-    patience: int | None = None, selection: str = "val_acc", decay_biases: bool = True, progress: bool = True,
+    patience: int | None = None, selection: str = "val_acc", decay_biases: bool = True, progress: bool | None = None,
     desc: str = "train",
 ) -> dict[str, Any]:
     """Train ``model(x, graph) -> [N, classes]`` with Adam and cross-entropy on ``graph.train_mask``.
 
-    The model is evaluated every epoch and one epoch's weights are kept (restored at the end):
+    Full-batch ``fivefold.train.fit``: one step per epoch, then an evaluation; one epoch's weights are kept
+    (restored at the end):
 
     - ``selection="val_acc"``: the best validation accuracy (ties: lower validation loss); patience counts epochs
       without such an improvement.
@@ -52,49 +53,61 @@ def fit_node_classifier(
         params = list(model.parameters())
         groups = [{"params": [p for p in params if p.dim() > 1], "weight_decay": weight_decay},
                   {"params": [p for p in params if p.dim() <= 1], "weight_decay": 0.0}]
-    optimizer = torch.optim.Adam(groups, lr=lr)
     x, y = graph.x, graph.y
-    history: list[dict[str, float]] = []
-    best: tuple[float, float] = (-1.0, float("inf"))
-    best_acc, lowest_loss = -1.0, float("inf")
-    best_state, best_epoch, since_best = None, 0, 0
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
-    for epoch in bar:
-        model.train()
-        optimizer.zero_grad()
-        logits = model(x, graph)
-        loss = F.cross_entropy(logits[graph.train_mask], y[graph.train_mask])
-        loss.backward()
-        optimizer.step()
+
+    def loss(model: nn.Module, graph: Graph) -> Tensor:
+        return F.cross_entropy(model(x, graph)[graph.train_mask], y[graph.train_mask])
+
+    def evaluation(model: nn.Module) -> dict[str, float]:
         model.eval()
         with torch.no_grad():
             logits = model(x, graph)
-        row = {
-            "epoch": epoch,
-            "train_loss": loss.item(),
+        return {
             "train_acc": accuracy(logits[graph.train_mask], y[graph.train_mask]),
             "val_loss": float(F.cross_entropy(logits[graph.val_mask], y[graph.val_mask])),
             "val_acc": accuracy(logits[graph.val_mask], y[graph.val_mask]),
             "test_acc": accuracy(logits[graph.test_mask], y[graph.test_mask]),
         }
-        history.append(row)
-        acc, val_loss = row["val_acc"], row["val_loss"]
-        if selection == "val_acc":
-            improved = keep = (acc, -val_loss) > (best[0], -best[1])
-            if keep:
-                best = (acc, val_loss)
-        else:
-            improved = acc >= best_acc or val_loss <= lowest_loss
-            keep = acc >= best_acc and val_loss <= lowest_loss
-            best_acc, lowest_loss = max(best_acc, acc), min(lowest_loss, val_loss)
-        if keep or best_state is None:
-            best_state, best_epoch = copy.deepcopy(model.state_dict()), epoch
-        since_best = 0 if improved else since_best + 1
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", val=f"{row['val_acc']:.3f}")
-        if patience is not None and since_best >= patience:
-            break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    chosen = history[best_epoch - 1]
-    return {"best_epoch": best_epoch, "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
+
+    keep, improved = _selection_rule(selection)
+    best = KeepBest(keep)
+    callbacks = [best] if patience is None else [best, EarlyStopping(improved, patience)]
+    history = fit(model, [graph], loss=loss, optimiser=torch.optim.Adam(groups, lr=lr), epochs=epochs,
+                  metrics=evaluation, callbacks=callbacks, progress=progress, desc=desc)
+    chosen = best.best_row
+    return {"best_epoch": chosen["epoch"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
             "history": history}
+
+
+def _selection_rule(selection: str) -> tuple[Callable[[dict, dict | None], bool], Callable[[dict], bool]]:
+    """``(keep, improved)`` for ``fit_node_classifier``'s ``selection``: whether an epoch's weights replace the kept
+    ones, and whether it counts as an improvement for patience."""
+    if selection == "val_acc":  # the best validation accuracy, ties broken by the lower validation loss
+        def better(row: dict, best: dict | None) -> bool:
+            return best is None or (row["val_acc"], -row["val_loss"]) > (best["val_acc"], -best["val_loss"])
+
+        record: dict = {}
+
+        def improved(row: dict) -> bool:
+            if better(row, record.get("best")):
+                record["best"] = row
+                return True
+            return False
+
+        return better, improved
+    # the GAT reference code: keep when accuracy >= the best so far and loss <= the lowest so far; improvement when
+    # either holds (both compared with the bests before this epoch)
+    bests = {"acc": -1.0, "loss": float("inf")}
+    marks = {"acc": -1.0, "loss": float("inf")}
+
+    def keep(row: dict, best: dict | None) -> bool:
+        chosen = row["val_acc"] >= bests["acc"] and row["val_loss"] <= bests["loss"]
+        bests["acc"], bests["loss"] = max(bests["acc"], row["val_acc"]), min(bests["loss"], row["val_loss"])
+        return chosen
+
+    def improved(row: dict) -> bool:
+        better = row["val_acc"] >= marks["acc"] or row["val_loss"] <= marks["loss"]
+        marks["acc"], marks["loss"] = max(marks["acc"], row["val_acc"]), min(marks["loss"], row["val_loss"])
+        return better
+
+    return keep, improved

@@ -1,0 +1,259 @@
+"""The one training loop: ``fit(model, data, *, loss, optimiser, schedule, epochs | steps, metrics, callbacks)``.
+
+Every training run of fivefold, the command line's and every script's in ``experiments/``, goes through ``fit``. One
+step reads top to bottom: ``model.train()``, zero the gradients, ``loss(model, batch)``, backward, optimiser step,
+schedule step. What differs between tasks is passed in:
+
+- ``data``: an iterable of batches, iterated once per epoch (re-iterated for the next one). ``ShuffledBatches``
+  (reshuffled index batches), ``RandomSubsets`` (independent random subsets, as in the GIN protocol) or a list
+  such as ``[graph]`` (full-batch training) cover the library's tasks;
+- ``loss(model, batch)``: the loss tensor, or ``(loss, stats)`` with additive statistics of the batch, such as
+  ``{"count": len(batch), "train_acc": correct}``: the epoch's ``train_loss`` is then the mean weighted by
+  ``count``, and every other statistic is its sum divided by the summed ``count``;
+- ``metrics(model)``: a dict measured at every evaluation (each epoch's end, or every ``evaluate_every`` steps);
+- ``callbacks``: objects with ``on_evaluation(row, model) -> bool`` (True stops training) and ``on_end(model)``,
+  e.g. ``KeepBest`` (restore the weights of the best evaluation) and ``EarlyStopping``.
+
+The progress bar turns itself off when standard error is not a terminal (log files get no carriage-return lines);
+``progress=True`` / ``False`` forces it.
+
+Example::
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from fivefold.train import ShuffledBatches, fit
+    >>> x, y = torch.randn(64, 3), torch.randint(0, 2, (64,))
+    >>> model = nn.Linear(3, 2)
+    >>> history = fit(model, ShuffledBatches(64, 16, seed=0),
+    ...               loss=lambda m, index: nn.functional.cross_entropy(m(x[index]), y[index]),
+    ...               optimiser=torch.optim.Adam(model.parameters(), lr=0.01), epochs=2, progress=False)
+    >>> [row["epoch"] for row in history], history[-1]["step"]
+    ([1, 2], 8)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+__all__ = ["fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "cosine_schedule"]
+
+Metrics = Callable[[nn.Module], dict[str, float]]
+Loss = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, dict[str, float]]"]
+
+
+class ShuffledBatches:
+    """Index batches ``[B]`` (int64) of a data set of ``size`` items, reshuffled at every epoch with their own
+    generator (seeded by ``seed``), so the order does not depend on anything else that draws random numbers.
+
+    Args:
+        size: items in the data set.
+        batch_size: items per batch; the last batch of an epoch is smaller unless ``drop_last``.
+        seed: the generator's seed.
+        drop_last: skip the incomplete last batch of each epoch.
+    """
+
+    def __init__(self, size: int, batch_size: int, seed: int = 0, drop_last: bool = False) -> None:
+        if size < 1 or batch_size < 1 or (drop_last and batch_size > size):
+            raise ValueError(f"ShuffledBatches: need size >= 1 and 1 <= batch_size (<= size with drop_last), got "
+                             f"size={size}, batch_size={batch_size}")
+        self.size, self.batch_size, self.drop_last = size, batch_size, drop_last
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+
+    def __iter__(self) -> Iterator[Tensor]:
+        batches = torch.randperm(self.size, generator=self.generator).split(self.batch_size)
+        return iter(batches[:len(self)])
+
+
+class RandomSubsets:
+    """``per_epoch`` independent random subsets of ``min(batch_size, size)`` distinct items (numpy ``int64`` index
+    arrays) per epoch, drawn with ``numpy.random.default_rng(seed)``: the mini-batches of Xu et al. (2019)."""
+
+    def __init__(self, size: int, batch_size: int, per_epoch: int, seed: int = 0) -> None:
+        if size < 1 or batch_size < 1 or per_epoch < 1:
+            raise ValueError(f"RandomSubsets: size, batch_size and per_epoch must be >= 1, got {size}, {batch_size}, "
+                             f"{per_epoch}")
+        self.size, self.batch_size, self.per_epoch = size, batch_size, per_epoch
+        self.rng = np.random.default_rng(seed)
+
+    def __len__(self) -> int:
+        return self.per_epoch
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for _ in range(self.per_epoch):
+            yield self.rng.choice(self.size, size=min(self.batch_size, self.size), replace=False)
+
+
+def cosine_schedule(optimiser: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """Learning rate ``lr * (1 + cos(pi * step / total_steps)) / 2``: from ``lr`` down to 0 over the run."""
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda step: 0.5 * (1 + math.cos(math.pi * step / total_steps)))
+
+
+class KeepBest:
+    """Keep a copy of the weights at the best evaluation and load them back at the end.
+
+    Args:
+        better: ``(row, best_row) -> bool``, whether ``row`` beats the best so far; asked at every evaluation
+            (``best_row`` is None at the first, which is always kept).
+
+    Attributes:
+        best_row: the chosen evaluation's row (its ``epoch`` / ``step`` say which).
+    """
+
+    def __init__(self, better: Callable[[dict, dict | None], bool]) -> None:
+        self.better = better
+        self.best_row: dict | None = None
+        self._state: dict | None = None
+
+    @classmethod
+    def highest(cls, key: str) -> KeepBest:
+        """The evaluation with the highest ``row[key]`` (the first of equals; a NaN first value is kept until a
+        number comes)."""
+        return cls(lambda row, best: best is None or not row[key] <= best[key])
+
+    def on_evaluation(self, row: dict, model: nn.Module) -> bool:
+        chosen = self.better(row, self.best_row)  # always asked: a rule may keep its own record
+        if chosen or self.best_row is None:
+            self.best_row, self._state = row, copy.deepcopy(model.state_dict())
+        return False
+
+    def on_end(self, model: nn.Module) -> None:
+        if self._state is not None:
+            model.load_state_dict(self._state)
+
+
+class EarlyStopping:
+    """Stop after ``patience`` evaluations in a row without improvement, as judged by ``improved(row)`` (which may
+    keep its own record of the best so far)."""
+
+    def __init__(self, improved: Callable[[dict], bool], patience: int) -> None:
+        if patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        self.improved, self.patience, self.since_best = improved, patience, 0
+
+    def on_evaluation(self, row: dict, model: nn.Module) -> bool:
+        self.since_best = 0 if self.improved(row) else self.since_best + 1
+        return self.since_best >= self.patience
+
+    def on_end(self, model: nn.Module) -> None:
+        pass
+
+
+def _show_progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
+
+
+def fit(
+    model: nn.Module,
+    data: Iterable,
+    *,
+    loss: Loss,
+    optimiser: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler | None = None,
+    schedule_every: str = "step",
+    epochs: int | None = None,
+    steps: int | None = None,
+    metrics: Metrics | None = None,
+    evaluate_every: int | None = None,
+    callbacks: Sequence[Any] = (),
+    progress: bool | None = None,
+    desc: str = "train",
+) -> list[dict[str, float]]:
+    """Train ``model`` on ``data`` and return one row per evaluation.
+
+    Args:
+        model: the module; ``loss`` calls it.
+        data: batches, re-iterated every epoch (see the module docstring).
+        loss: ``(model, batch) -> loss`` or ``(loss, stats)``.
+        optimiser: a torch optimiser over the model's parameters.
+        schedule: a learning-rate scheduler, stepped after every optimiser step (``schedule_every="step"``) or at
+            every epoch's end before its evaluation (``"epoch"``).
+        epochs, steps: how long; exactly one of them. With ``steps``, epochs run until that many steps are done.
+        metrics: ``model -> dict`` measured at every evaluation.
+        evaluate_every: evaluate every that many steps (and after the last step) instead of at every epoch's end.
+        callbacks: objects with ``on_evaluation(row, model) -> bool`` (True: stop) and ``on_end(model)``.
+        progress: show a progress bar; None (default): only when standard error is a terminal.
+        desc: the progress bar's label.
+
+    Returns:
+        Rows ``{"epoch", "step", "train_loss", <train stats>, <metrics>}``: ``train_loss`` and the train statistics
+        cover the batches since the previous row; with ``evaluate_every`` a row also has ``loss``, the last batch's.
+    """
+    if (epochs is None) == (steps is None):
+        raise ValueError("fit: give exactly one of epochs and steps")
+    if (epochs is not None and epochs < 1) or (steps is not None and steps < 1):
+        raise ValueError(f"fit: epochs and steps must be >= 1, got epochs={epochs}, steps={steps}")
+    if schedule_every not in ("step", "epoch"):
+        raise ValueError(f"fit: schedule_every must be 'step' or 'epoch', got {schedule_every!r}")
+    if evaluate_every is not None and evaluate_every < 1:
+        raise ValueError(f"fit: evaluate_every must be >= 1, got {evaluate_every}")
+    total = steps if steps is not None else epochs * len(data) if hasattr(data, "__len__") else None
+    bar = tqdm(total=total, desc=desc, disable=not _show_progress(progress), leave=False)
+    history: list[dict[str, float]] = []
+    step, epoch, stop = 0, 0, False
+    sums: dict[str, float] = {}
+
+    def evaluate(extra: dict[str, float]) -> bool:
+        count = sums.pop("count", 0.0)
+        row: dict[str, float] = {"epoch": epoch, "step": step}
+        if count:
+            row["train_loss"] = sums.pop("loss") / count
+            row.update({key: value / count for key, value in sums.items()})
+        sums.clear()
+        row.update(extra)
+        if metrics is not None:
+            row.update(metrics(model))
+        history.append(row)
+        shown = {key: f"{value:.3f}" for key, value in row.items() if key not in ("epoch", "step")}
+        bar.set_postfix(shown, refresh=False)
+        return any([callback.on_evaluation(row, model) for callback in callbacks])
+
+    while not stop and (epochs is None or epoch < epochs):
+        epoch += 1
+        for batch in data:
+            model.train()
+            optimiser.zero_grad()
+            output = loss(model, batch)
+            value, stats = output if isinstance(output, tuple) else (output, {})
+            value.backward()
+            optimiser.step()
+            if schedule is not None and schedule_every == "step":
+                schedule.step()
+            step += 1
+            bar.update(1)
+            count = stats.get("count", 1)
+            sums["loss"] = sums.get("loss", 0.0) + float(value.detach()) * count
+            for key, item in stats.items():
+                sums[key] = sums.get(key, 0.0) + item
+            sums.setdefault("count", 0.0)
+            if "count" not in stats:
+                sums["count"] += 1
+            last = steps is not None and step == steps
+            if evaluate_every is not None and (step % evaluate_every == 0 or last):
+                stop = evaluate({"loss": float(value.detach())})
+            elif last:  # a run of so many steps ends mid-epoch: evaluate there
+                evaluate({})
+            if stop or last:
+                stop = True
+                break
+        else:
+            if schedule is not None and schedule_every == "epoch":
+                schedule.step()
+            if evaluate_every is None:
+                stop = evaluate({})
+    bar.close()
+    for callback in callbacks:
+        callback.on_end(model)
+    return history
