@@ -5,11 +5,26 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 ``except ValueError`` keeps working. Messages say what was wrong, where, and what to do.
 """
 
-__all__ = ["FivefoldError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError"]
+__all__ = [
+    "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
+    "check_option",
+]
 
 
 class FivefoldError(Exception):
     """Base class of every error fivefold raises on purpose."""
+
+
+class OptionError(FivefoldError, ValueError):
+    """An argument that takes one of a fixed set of values (a mode, an aggregation, a split name) got another; the
+    message names the argument and lists the values it takes. Raised the same way by every part of fivefold."""
+
+
+def check_option(value: object, allowed: tuple, name: str, where: str) -> None:
+    """Raise ``OptionError`` unless ``value`` is one of ``allowed``: ``"<where>: <name> must be one of (...), got
+    <value>"``."""
+    if value not in allowed:
+        raise OptionError(f"{where}: {name} must be one of {tuple(allowed)}, got {value!r}")
 
 
 class GraphError(FivefoldError, ValueError):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fivefold.data import load_medmnist3d, load_mnist, load_spherical_mnist, project_digits
-from fivefold.errors import ChecksumError, DataError
+from fivefold.errors import ChecksumError, DataError, OptionError
 
 
 def test_mnist(data_root):
@@ -40,7 +40,7 @@ def test_corrupted_and_wrong_files(tmp_path, data_root):
         handle.write(b"\x00\x00\x08\x01" + (3).to_bytes(4, "big") + bytes([1, 2, 3]))
     with pytest.raises(ChecksumError, match="corrupted"):
         load_mnist("test", tmp_path)
-    with pytest.raises(DataError, match="split"):
+    with pytest.raises(OptionError, match=r"split must be one of \('train', 'test'\)"):
         load_mnist("validation", tmp_path)
     with pytest.raises(DataError, match="unknown MedMNIST"):
         load_medmnist3d("organmnist3d", "train", tmp_path)

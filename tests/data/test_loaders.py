@@ -14,7 +14,7 @@ from fivefold.data import (
     load_tu,
     stratified_folds,
 )
-from fivefold.errors import ChecksumError, DataError
+from fivefold.errors import ChecksumError, DataError, OptionError
 
 
 def test_cora_and_citeseer_public_split(data_root):
@@ -52,7 +52,7 @@ def test_corrupted_planetoid_file_fails_clearly(data_root, tmp_path):
 def test_pubmed_and_unknown_sets_say_why(data_root):
     with pytest.raises(DataError, match="ind.pubmed.allx is missing"):
         load_planetoid("pubmed", data_root)
-    with pytest.raises(DataError, match="unknown"):
+    with pytest.raises(OptionError, match="name must be one of"):
         load_planetoid("arxiv", data_root)
     with pytest.raises(DataError, match="does not exist"):
         load_planetoid("cora", data_root / "nowhere")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from fivefold.errors import GraphError
+from fivefold.errors import GraphError, OptionError
 from fivefold.graphs import GCNConv, Graph, edge_input, permute_nodes
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -48,7 +48,7 @@ def test_edge_inputs_follow_one_rule():
     plain = graph.replace(edge_weight=None)
     assert edge_input("edge_weight", None, graph) is weights and edge_input("edge_weight", None, plain) is None
     assert edge_input("edge_attr", None, graph) is None
-    with pytest.raises(GraphError, match="one of"):
+    with pytest.raises(OptionError, match="one of"):
         edge_input("weights", None, graph)
     gcn = GCNConv(2, 2).double()
     torch.testing.assert_close(gcn(graph.x, graph), gcn(plain.x, plain, weights))  # the graph's weights are read

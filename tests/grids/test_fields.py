@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, OptionError
 from fivefold.grids import GCNNClassifier, GroupBatchNorm, GroupPool, count_parameters
 from fivefold.groups import cube_rotations, cyclic, dihedral, regular_field, trivial, trivial_field
 from fivefold.testing import assert_equivariant
@@ -43,7 +43,7 @@ def test_field_layers_reject_wrong_channels():
         GroupPool(regular_field(c4, 2))(torch.randn(1, 6, 3, 3))
     with pytest.raises(FieldError, match="2 regular fields of C4 = 8"):
         GroupBatchNorm(regular_field(c4, 2))(torch.randn(2, 12, 3, 3))
-    with pytest.raises(FieldError, match="mode must be 'max' or 'mean'"):
+    with pytest.raises(OptionError, match=r"mode must be one of \('max', 'mean'\)"):
         GroupPool(regular_field(c4, 1), "sum")
     with pytest.raises(FieldError, match="must be regular fields"):
         GroupPool(trivial_field(c4, 1))

@@ -3,7 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fivefold.errors import OpsError
+from fivefold.errors import OpsError, OptionError
 from fivefold.ops import REDUCTIONS, scatter, segment, segment_softmax
 
 
@@ -75,7 +75,7 @@ def test_scatter_rejects_bad_index(index, message):
 def test_scatter_rejects_length_mismatch_and_bad_reduce():
     with pytest.raises(OpsError, match="rows"):
         scatter(torch.randn(3, 2), torch.tensor([0, 1]), 2)
-    with pytest.raises(OpsError, match="reduce"):
+    with pytest.raises(OptionError, match="reduce"):
         scatter(torch.randn(2, 2), torch.tensor([0, 1]), 2, "median")
 
 
@@ -94,5 +94,5 @@ def test_validate_false_skips_only_the_index_checks():
     torch.testing.assert_close(segment_softmax(src, index, 3, validate=False), segment_softmax(src, index, 3))
     with pytest.raises(OpsError, match="out of range"):
         scatter(src, torch.tensor([0, 3, 1, 1, 0]), 3)
-    with pytest.raises(OpsError, match="reduce must be one of"):  # options are still checked
+    with pytest.raises(OptionError, match="reduce must be one of"):  # options are still checked
         scatter(src, index, 3, "median", validate=False)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, OptionError
 from fivefold.groups import cyclic
 from fivefold.groups import trivial_field as GroupTrivial
 from fivefold.spheres import (
@@ -169,7 +169,7 @@ def test_bad_input():
         conv(torch.randn(1, 10, 5, 4, 8))
     with pytest.raises(FieldError):
         conv(torch.randn(1, 12, 5, 4, 4))
-    with pytest.raises(FieldError, match="'trivial' or 'regular'"), pytest.warns(DeprecationWarning):
+    with pytest.raises(OptionError, match=r"\('trivial', 'regular'\)"), pytest.warns(DeprecationWarning):
         IcoConv(1, 1, "vector", "regular", r=1)
     with pytest.raises(FieldError, match="multiples of 6"):
         pad_charts(torch.randn(1, 4, 5, 4, 8), IcoGrid(2), "regular")
@@ -185,7 +185,7 @@ def test_bad_input():
         IcoConv(regular_field(1) + trivial_field(1), regular_field(1))
     with pytest.raises(FieldError, match="in_type must be regular"):
         IcoGroupPool(trivial_field(2))
-    with pytest.raises(FieldError, match="mode must be 'max' or 'mean'"):
+    with pytest.raises(OptionError, match=r"mode must be one of \('max', 'mean'\)"):
         IcoPool(regular_field(1), "median")
 
 

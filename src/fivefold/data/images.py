@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from fivefold.data.files import data_root, verify
-from fivefold.errors import DataError
+from fivefold.errors import DataError, check_option
 
 __all__ = ["ImageSet", "load_mnist", "load_medmnist3d", "IMAGE_SHA256"]
 
@@ -81,8 +81,7 @@ def _read_idx(path, magic: int, what: str) -> np.ndarray:
 
 def load_mnist(split: str = "train", root: str | os.PathLike | None = None) -> ImageSet:
     """MNIST's 60,000 training or 10,000 test digits: images ``[N, 1, 28, 28]`` uint8, labels ``[N]``."""
-    if split not in ("train", "test"):
-        raise DataError(f"MNIST split must be 'train' or 'test', got {split!r}")
+    check_option(split, ("train", "test"), "split", "load_mnist")
     base = data_root(root)
     folder, stem = ("mnist-train", "train") if split == "train" else ("mnist-test", "t10k")
     images_path = f"{folder}/{stem}-images-idx3-ubyte.gz"
@@ -98,8 +97,7 @@ def load_mnist(split: str = "train", root: str | os.PathLike | None = None) -> I
 def load_medmnist3d(name: str = "adrenalmnist3d", split: str = "train", root: str | os.PathLike | None = None,
                     size: int = 28) -> ImageSet:
     """A MedMNIST v2 3D set's official split: volumes ``[N, 1, size, size, size]`` uint8, labels ``[N]``."""
-    if split not in ("train", "val", "test"):
-        raise DataError(f"MedMNIST split must be 'train', 'val' or 'test', got {split!r}")
+    check_option(split, ("train", "val", "test"), "split", "load_medmnist3d")
     if size not in (28, 64):
         raise DataError(f"MedMNIST 3D volumes come at size 28 or 64, not {size!r}")
     relative = f"{name}/{name}.npz" if size == 28 else f"{name}/{name}_64.npz"

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from fivefold.data.files import data_root, require_file, verify
-from fivefold.errors import DataError
+from fivefold.errors import DataError, check_option
 from fivefold.graphs import Graph
 
 __all__ = ["load_planetoid", "load_embedded_cora", "planetoid_to_npz", "PLANETOID_SHA256", "EMBEDDED_CORA_SHA256"]
@@ -72,8 +72,7 @@ def _raw_arrays(name: str, folder: Path) -> dict[str, np.ndarray]:
     """Features, labels, edges and split of one Planetoid set, in the standard node order."""
     if name == "pubmed":
         raise DataError(f"PubMed is incomplete in this data folder: {PUBMED_MISSING} is missing")
-    if name not in ("cora", "citeseer"):
-        raise DataError(f"unknown Planetoid set {name!r}; choose 'cora' or 'citeseer'")
+    check_option(name, ("cora", "citeseer"), "name", "load_planetoid")
     parts = {}
     for part in ("x", "y", "tx", "ty", "allx", "ally", "graph"):
         file = f"ind.{name}.{part}"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fivefold.errors import GraphError
+from fivefold.errors import GraphError, check_option
 from fivefold.graphs.gin import _reset
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_edge_attr, check_features
@@ -25,8 +25,7 @@ __all__ = ["EdgeConv", "NNConv"]
 
 
 def _check_aggr(aggr: str) -> str:
-    if aggr not in REDUCTIONS:
-        raise GraphError(f"aggr must be one of {REDUCTIONS}, got {aggr!r}")
+    check_option(aggr, REDUCTIONS, "aggr", "message passing")
     return aggr
 
 

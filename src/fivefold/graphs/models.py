@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from fivefold.errors import check_option
 from fivefold.graphs.gat import GATConv
 from fivefold.graphs.gcn import GCNConv
 from fivefold.graphs.gin import GINConv
@@ -38,8 +39,7 @@ class TwoLayerGNN(nn.Module):
 
     def __init__(self, conv1: nn.Module, conv2: nn.Module, dropout: float, activation: str = "relu") -> None:
         super().__init__()
-        if activation not in ("relu", "elu"):
-            raise ValueError(f"activation must be 'relu' or 'elu', got {activation!r}")
+        check_option(activation, ("relu", "elu"), "activation", "TwoLayerGNN")
         self.conv1 = conv1
         self.conv2 = conv2
         self.dropout = dropout
@@ -53,34 +53,42 @@ class TwoLayerGNN(nn.Module):
         return self.conv2(x, graph)
 
 
-def GCN(in_channels: int, out_channels: int, hidden: int = 16, dropout: float = 0.5) -> TwoLayerGNN:  # noqa: N802
+class GCN(TwoLayerGNN):
     """Two-layer GCN of Kipf & Welling (2017)."""
-    return TwoLayerGNN(GCNConv(in_channels, hidden), GCNConv(hidden, out_channels), dropout)
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 16, dropout: float = 0.5) -> None:
+        super().__init__(GCNConv(in_channels, hidden), GCNConv(hidden, out_channels), dropout)
 
 
-def GAT(  # noqa: N802
-    in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1, dropout: float = 0.6
-) -> TwoLayerGNN:
+class GAT(TwoLayerGNN):
     """Two-layer GAT of Velickovic et al. (2018): ``heads`` x ``hidden`` concatenated, ELU, averaged output heads;
     ``dropout`` on the inputs of both layers, on the attention weights and, as in the authors' code, on the
     transformed features before aggregation."""
-    return TwoLayerGNN(
-        GATConv(in_channels, hidden, heads=heads, dropout=dropout, value_dropout=dropout),
-        GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout, value_dropout=dropout),
-        dropout, activation="elu",
-    )
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 8, heads: int = 8, out_heads: int = 1,
+                 dropout: float = 0.6) -> None:
+        super().__init__(
+            GATConv(in_channels, hidden, heads=heads, dropout=dropout, value_dropout=dropout),
+            GATConv(hidden * heads, out_channels, heads=out_heads, concat=False, dropout=dropout,
+                    value_dropout=dropout),
+            dropout, activation="elu",
+        )
 
 
-def GraphSAGE(  # noqa: N802
-    in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5, aggr: str = "mean"
-) -> TwoLayerGNN:
+class GraphSAGE(TwoLayerGNN):
     """Two-layer GraphSAGE of Hamilton et al. (2017)."""
-    return TwoLayerGNN(SAGEConv(in_channels, hidden, aggr=aggr), SAGEConv(hidden, out_channels, aggr=aggr), dropout)
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5,
+                 aggr: str = "mean") -> None:
+        super().__init__(SAGEConv(in_channels, hidden, aggr=aggr), SAGEConv(hidden, out_channels, aggr=aggr), dropout)
 
 
-def GIN(in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5) -> TwoLayerGNN:  # noqa: N802
+class GIN(TwoLayerGNN):
     """Two GIN-0 layers (Xu et al. 2019) with 2-layer MLPs, for node classification."""
-    return TwoLayerGNN(GINConv(mlp(in_channels, hidden, hidden)), GINConv(mlp(hidden, hidden, out_channels)), dropout)
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, dropout: float = 0.5) -> None:
+        super().__init__(GINConv(mlp(in_channels, hidden, hidden)), GINConv(mlp(hidden, hidden, out_channels)),
+                         dropout)
 
 
 class GINGraphClassifier(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fivefold.errors import GraphError
+from fivefold.errors import check_option
 from fivefold.graphs._structure import inverse_in_degree
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
@@ -39,8 +39,7 @@ class SAGEConv(nn.Module):
         root_weight: bool = True, bias: bool = True,
     ) -> None:
         super().__init__()
-        if aggr not in ("mean", "max"):
-            raise GraphError(f"SAGEConv aggr must be 'mean' or 'max', got {aggr!r}")
+        check_option(aggr, ("mean", "max"), "aggr", "SAGEConv")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.aggr = aggr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fivefold.errors import GraphError, OpsError
+from fivefold.errors import GraphError, check_option
 from fivefold.graphs.graph import EDGE_FIELDS, NODE_FIELDS, Graph
 from fivefold.ops import REDUCTIONS, scatter
 
@@ -41,8 +41,7 @@ def add_self_loops(graph: Graph, fill_value: float = 1.0) -> Graph:
 def coalesce(graph: Graph, reduce: str = "sum") -> Graph:
     """Sort edges by (source, target) and merge duplicates; duplicate ``edge_attr`` rows and ``edge_weight`` entries
     are reduced with ``reduce``."""
-    if reduce not in REDUCTIONS:
-        raise OpsError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    check_option(reduce, REDUCTIONS, "reduce", "coalesce")
     n = graph.num_nodes
     key = graph.edge_index[0] * n + graph.edge_index[1]
     unique, inverse = torch.unique(key, sorted=True, return_inverse=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from fivefold.errors import GraphError
+from fivefold.errors import GraphError, check_option
 from fivefold.graphs.graph import EDGE_FIELDS, Graph
 
 __all__ = ["check_features", "check_edge_weight", "check_edge_attr", "edge_input"]
@@ -31,8 +31,7 @@ def check_features(x: Tensor, graph: Graph, channels: int | None = None, name: s
 
 def edge_input(name: str, value: Tensor | None, graph: Graph) -> Tensor | None:
     """The edge input ``name`` by the rule above: ``value`` if given, else ``graph.<name>`` (possibly None)."""
-    if name not in EDGE_FIELDS:
-        raise GraphError(f"edge input must be one of {EDGE_FIELDS}, got {name!r}")
+    check_option(name, EDGE_FIELDS, "the edge input", "edge_input")
     return getattr(graph, name) if value is None else value
 
 

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fivefold.errors import FieldError, GroupError
+from fivefold.errors import FieldError, GroupError, check_option
 from fivefold.grids.basis import PixelBasis, SteerableBasis
 from fivefold.groups import FieldType, FiniteGroup, cube_rotations, cyclic, regular_field, trivial_field
 
@@ -93,10 +93,9 @@ class _GroupConvNd(nn.Module):
         if group.dim != spatial_dims:
             raise GroupError(f"{type(self).__name__} convolves {spatial_dims}D grids, but {group.name} acts on "
                              f"R^{group.dim}")
+        check_option(basis, ("auto", "pixel", "steerable"), "basis", name)
         if basis == "auto":
             basis = "pixel" if group.acts_exactly_on_grids else "steerable"
-        if basis not in ("pixel", "steerable"):
-            raise FieldError(f"{name}: basis must be 'auto', 'pixel' or 'steerable', got {basis!r}")
         self.in_type, self.out_type = in_type, out_type
         self.in_channels = in_channels
         self.out_channels = out_channels

@@ -11,7 +11,7 @@ import warnings
 
 from torch import Tensor, nn
 
-from fivefold.errors import FieldError, GroupError
+from fivefold.errors import FieldError, GroupError, check_option
 from fivefold.groups import FieldType, FiniteGroup, regular_field, trivial_field
 
 __all__ = ["GroupPool", "GroupBatchNorm"]
@@ -60,8 +60,7 @@ class GroupPool(nn.Module):
 
     def __init__(self, in_type: FieldType, mode: str = "max") -> None:
         super().__init__()
-        if mode not in ("max", "mean"):
-            raise FieldError(f"GroupPool: mode must be 'max' or 'mean', got {mode!r}")
+        check_option(mode, ("max", "mean"), "mode", "GroupPool")
         in_type = _regular_type("GroupPool", in_type)
         self.in_type = in_type if isinstance(in_type, FieldType) else None
         self.group = in_type.group if isinstance(in_type, FieldType) else in_type

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from fivefold.errors import FieldError, GroupError
+from fivefold.errors import FieldError, GroupError, check_option
 from fivefold.groups.fields import FieldType
 from fivefold.groups.finite import FiniteGroup
 
@@ -125,8 +125,8 @@ def act_on_grid(x: Tensor, group: FiniteGroup, g: int, field: FieldType | str = 
     if isinstance(field, FieldType):
         if field.group != group:
             raise FieldError(f"act_on_grid: the field type {field!r} belongs to {field.group.name}, not {group.name}")
-    elif field not in ("trivial", "regular"):
-        raise FieldError(f"act_on_grid: field must be a FieldType, 'trivial' or 'regular', got {field!r}")
+    else:
+        check_option(field, ("trivial", "regular"), "field (a FieldType, or the kind)", "act_on_grid")
     if x.dim() != group.dim + 2:
         raise FieldError(f"act_on_grid: {group.name} acts on {group.dim}D grids, so x must be "
                          f"[B, C, {', '.join('S' * group.dim)}], got shape {tuple(x.shape)}")

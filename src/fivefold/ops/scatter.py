@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fivefold.errors import OpsError
+from fivefold.errors import OpsError, check_option
 from fivefold.ops.sparse import _check_index, _check_indptr
 
 __all__ = ["scatter", "segment", "segment_softmax", "REDUCTIONS"]
@@ -33,8 +33,7 @@ def _check_src(src: Tensor, n: int, what: str) -> None:
 
 
 def _check_reduce(reduce: str) -> None:
-    if reduce not in REDUCTIONS:
-        raise OpsError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    check_option(reduce, REDUCTIONS, "reduce", "scatter")
 
 
 def scatter(src: Tensor, index: Tensor, num_segments: int, reduce: str = "sum", *, validate: bool = True) -> Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import warnings
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, check_option
 from fivefold.groups import FieldType, cyclic
 from fivefold.groups import regular_field as _group_regular_field
 from fivefold.groups import trivial_field as _group_trivial_field
@@ -47,8 +47,7 @@ def field_kind(field: FieldType | str, where: str) -> str:
         if field.is_regular:
             return "regular"
         raise FieldError(f"{where}: the fields must be all trivial or all regular, got {field!r}")
-    if field not in ("trivial", "regular"):
-        raise FieldError(f"{where}: field must be a FieldType of C6, 'trivial' or 'regular', got {field!r}")
+    check_option(field, ("trivial", "regular"), "field (a FieldType of C6, or the kind)", where)
     return field
 
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, check_option
 from fivefold.groups import FieldType
 from fivefold.spheres.conv import IcoConv
 from fivefold.spheres.fields import regular_field, trivial_field
@@ -66,8 +66,7 @@ class IcoClassifier(nn.Module):
                  pool_after: Sequence[int] = (0, 2, 4), readout: str = "max", pool: str = "max") -> None:
         super().__init__()
         for name, value in (("readout", readout), ("pool", pool)):
-            if value not in ("max", "mean"):
-                raise FieldError(f"IcoClassifier: {name} must be 'max' or 'mean', got {value!r}")
+            check_option(value, ("max", "mean"), name, "IcoClassifier")
         self.readout = readout
         if not widths:
             raise FieldError("IcoClassifier: widths must name at least one convolution")

@@ -9,7 +9,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, check_option
 from fivefold.groups import FieldType
 from fivefold.spheres.charts import check_fields, input_grid, layer_grid, shared_grid
 from fivefold.spheres.fields import ORIENTATIONS, field_kind, trivial_field
@@ -49,8 +49,7 @@ class IcoPool(nn.Module):
             if legacy or field is not None:
                 raise FieldError("IcoPool takes (in_type, mode, r=...); the field type already says trivial or regular")
             self.field = field_kind(in_type, "IcoPool")
-        if mode not in ("max", "mean"):
-            raise FieldError(f"IcoPool: mode must be 'max' or 'mean', got {mode!r}")
+        check_option(mode, ("max", "mean"), "mode", "IcoPool")
         self.in_type = in_type
         self.grid = layer_grid(r, "IcoPool (from r to r - 1 >= 1)", minimum=2)
         self.mode = mode
@@ -143,8 +142,7 @@ class IcoGroupPool(nn.Module):
             r, in_type = (in_type if in_type is not None else r), None
         elif field_kind(in_type, "IcoGroupPool") != "regular":
             raise FieldError(f"IcoGroupPool: in_type must be regular fields, got {in_type!r}")
-        if mode not in ("max", "mean"):
-            raise FieldError(f"IcoGroupPool: mode must be 'max' or 'mean', got {mode!r}")
+        check_option(mode, ("max", "mean"), "mode", "IcoGroupPool")
         self.in_type = in_type
         self.grid, self.mode = layer_grid(r, "IcoGroupPool"), mode
 

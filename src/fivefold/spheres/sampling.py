@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from fivefold.errors import FieldError
+from fivefold.errors import FieldError, check_option
 from fivefold.spheres.grid import IcoGrid
 
 __all__ = [
@@ -93,8 +93,7 @@ def sample_points(points: Tensor, values: Tensor, grid: IcoGrid, method: str = "
     if points.dim() != 2 or points.shape[1] not in (2, 3) or values.shape[-1] != points.shape[0]:
         raise FieldError(f"sample_points: points must be [P, 3] or [P, 2] and values [..., P]; got "
                          f"{tuple(points.shape)} and {tuple(values.shape)}")
-    if method not in ("nearest", "idw"):
-        raise FieldError(f"sample_points: method must be 'nearest' or 'idw', got {method!r}")
+    check_option(method, ("nearest", "idw"), "method", "sample_points")
     if points.shape[0] == 0:
         raise FieldError("sample_points: no points given (P = 0)")
     xyz = unit_vectors(points[:, 0], points[:, 1]) if points.shape[1] == 2 else points

@@ -44,6 +44,8 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from fivefold.errors import check_option
+
 __all__ = ["fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "cosine_schedule"]
 
 Metrics = Callable[[nn.Module], dict[str, float]]
@@ -195,8 +197,7 @@ def fit(
         raise ValueError("fit: give exactly one of epochs and steps")
     if (epochs is not None and epochs < 1) or (steps is not None and steps < 1):
         raise ValueError(f"fit: epochs and steps must be >= 1, got epochs={epochs}, steps={steps}")
-    if schedule_every not in ("step", "epoch"):
-        raise ValueError(f"fit: schedule_every must be 'step' or 'epoch', got {schedule_every!r}")
+    check_option(schedule_every, ("step", "epoch"), "schedule_every", "fit")
     if evaluate_every is not None and evaluate_every < 1:
         raise ValueError(f"fit: evaluate_every must be >= 1, got {evaluate_every}")
     total = steps if steps is not None else epochs * len(data) if hasattr(data, "__len__") else None

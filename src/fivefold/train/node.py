@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fivefold.errors import GraphError
+from fivefold.errors import GraphError, check_option
 from fivefold.graphs import Graph
 from fivefold.train.loop import EarlyStopping, KeepBest, fit
 
@@ -42,8 +42,7 @@ def fit_node_classifier(
     Returns:
         ``{"best_epoch", "val_acc", "test_acc", "history": [per-epoch dicts]}``.
     """
-    if selection not in ("val_acc", "acc_and_loss"):
-        raise ValueError(f"selection must be 'val_acc' or 'acc_and_loss', got {selection!r}")
+    check_option(selection, ("val_acc", "acc_and_loss"), "selection", "fit_node_classifier")
     for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
         if getattr(graph, field) is None:
             raise GraphError(f"node classification needs graph.{field}")
