@@ -69,6 +69,7 @@ def test_train_image_task(data_root, tmp_path, task, model):
 
 def test_model_must_fit_the_task(capsys):
     assert main(["train", "--task", "mnist", "--model", "gcn"]) == 2
-    assert "does not fit task mnist" in capsys.readouterr().err
+    assert "train_image_task (mnist): model must be one of ('c4', 'c8', 'cnn', 'd4'), got 'gcn'" in \
+        capsys.readouterr().err
     assert main(["train", "--task", "cora", "--model", "c4"]) == 2
-    assert "not a node-classification model" in capsys.readouterr().err
+    assert "train_node_task: model must be one of ('gat', 'gcn', 'gin', 'sage'), got 'c4'" in capsys.readouterr().err

@@ -22,9 +22,9 @@ __all__ = [
 def load_node_task(task: str, data_root: str | os.PathLike | None) -> tuple[Graph, str]:
     """The graph of a node-classification task with row-normalised features, and where it came from.
 
-    Cora falls back to the embedded copy when no data folder is given (neither ``data_root`` nor
-    ``$FIVEFOLD_DATA``)."""
-    if task == "cora" and data_root is None and not os.environ.get("FIVEFOLD_DATA"):
+    Cora falls back to the embedded copy when no data folder is given (the command line passes ``--data-root`` or
+    ``$FIVEFOLD_DATA`` here)."""
+    if task == "cora" and data_root is None:
         return normalize_features(load_embedded_cora()), "embedded"
     return normalize_features(load_planetoid(task, data_root)), "planetoid"
 
