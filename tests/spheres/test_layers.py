@@ -15,12 +15,12 @@ from fivefold.spheres import (
     IcoUNet,
     IcoUnpool,
     average_singular,
+    chart_action,
     pad_charts,
     regular_field,
-    rotate_charts,
     trivial_field,
 )
-from fivefold.testing import Action, assert_equivariant
+from fivefold.testing import assert_equivariant
 
 R = 2
 
@@ -38,8 +38,7 @@ def _type(field, n):
 
 def _action(grid, field):
     """The 60 rotations acting on chart tensors of the given kind of field (any number of fields)."""
-    group = grid.symmetry_group
-    return Action(group, lambda x, h: rotate_charts(x, grid, group.matrix(h), field), f"rotation of {field} charts")
+    return chart_action(grid, field)
 
 
 @pytest.mark.parametrize("in_field,out_field", [("trivial", "regular"), ("regular", "regular"),
@@ -212,9 +211,8 @@ def test_field_type_layers_are_equivariant_through_actions():
     hidden = regular_field(2)
     net = nn.Sequential(IcoConv(trivial_field(1), hidden), IcoBatchNorm(hidden), nn.ReLU(), IcoPool(hidden),
                         IcoUnpool(hidden), IcoGroupPool(hidden)).double().eval()
-    scalars = Action(grid.symmetry_group, lambda x, h: rotate_charts(x, grid, grid.symmetry_group.matrix(h),
-                                                                     trivial_field(x.shape[1])), "rotation")
-    report = assert_equivariant(net, scalars, scalars, _charts(1, "trivial"), atol=1e-11)
+    report = assert_equivariant(net, chart_action(grid, trivial_field(1)), chart_action(grid, trivial_field(2)),
+                                _charts(1, "trivial"), atol=1e-11)
     assert len(report.errors) == 60
 
 

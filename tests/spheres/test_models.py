@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from fivefold.spheres import IcoClassifier, IcoGrid, IcoUNet, rotate_charts, trivial_field
-from fivefold.testing import Action, assert_equivariant
+from fivefold.spheres import IcoClassifier, IcoGrid, IcoUNet, chart_action, trivial_field
+from fivefold.testing import assert_equivariant
 
 
 def test_unet_is_equivariant():
@@ -13,10 +13,8 @@ def test_unet_is_equivariant():
     net = IcoUNet(1, 3, 3, (2, 3, 4)).double()
     x = torch.randn(2, 1, 5, 8, 16, dtype=torch.float64)
     assert net(x).shape == (2, 3, 5, 8, 16)
-    group = grid.symmetry_group
-    action = lambda t, h: rotate_charts(t, grid, group.matrix(h))  # noqa: E731
-    assert_equivariant(net, Action(group, action), Action(group, action), x, elements=list(range(0, 60, 6)),
-                       atol=1e-11)
+    scalars = chart_action(grid, "trivial")
+    assert_equivariant(net, scalars, scalars, x, elements=list(range(0, 60, 6)), atol=1e-11)
     with pytest.raises(ValueError, match="levels"):
         IcoUNet(1, 2, 1, (2, 3, 4))
 
@@ -27,8 +25,7 @@ def test_classifier_is_invariant():
     net = IcoClassifier(2, 5, 3, widths=(2, 3, 3), pool_after=(0, 1)).double().eval()
     x = torch.randn(3, 2, 5, 8, 16, dtype=torch.float64)
     assert net(x).shape == (3, 5)
-    group = grid.symmetry_group
-    action = Action(group, lambda t, h: rotate_charts(t, grid, group.matrix(h), trivial_field(2)), "rotation")
+    action = chart_action(grid, trivial_field(2))
     assert_equivariant(net, action, "invariant", x, atol=1e-12)
     net.train()(x).sum().backward()
     assert all(p.grad is not None for p in net.parameters())

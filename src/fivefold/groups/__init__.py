@@ -14,6 +14,7 @@ Example::
     8×regular(C4) ⊕ 2×trivial
 """
 
+from fivefold.groups.action import Action
 from fivefold.groups.fields import FieldType, irreps_field, regular_field, trivial_field
 from fivefold.groups.finite import (
     FiniteGroup,
@@ -38,7 +39,7 @@ from fivefold.groups.rotations import random_rotation, random_rotations
 
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
-    "FieldType", "trivial_field", "regular_field", "irreps_field",
+    "Action", "FieldType", "trivial_field", "regular_field", "irreps_field",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
     "SymmetricGroup", "random_rotation", "random_rotations",
     "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",

@@ -20,12 +20,13 @@ from fivefold.spheres.sampling import (
     to_equirectangular,
     unit_vectors,
 )
-from fivefold.spheres.singular import average_singular, rotate_charts
+from fivefold.spheres.singular import average_singular, chart_action, rotate_charts
 
 __all__ = [
     "GAUGE_GROUP", "trivial_field", "regular_field",
     "IcoGrid", "HEX_DIRECTIONS", "icosahedron", "IcoConv", "IcoPool", "IcoUnpool", "IcoGroupPool", "IcoBatchNorm",
-    "pad_charts", "average_singular", "rotate_charts", "IcoClassifier", "IcoUNet", "interpolate", "lonlat",
+    "pad_charts", "average_singular", "rotate_charts", "chart_action", "IcoClassifier", "IcoUNet", "interpolate",
+    "lonlat",
     "project_image", "rotate_signal", "average_precision", "per_class_accuracy", "segmentation_report",
     "sample_equirectangular", "sample_healpix", "sample_points", "to_equirectangular", "unit_vectors",
 ]

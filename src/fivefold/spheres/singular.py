@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from fivefold.groups import FieldType
+from fivefold.groups import Action, FieldType
 from fivefold.spheres.charts import check_fields, orientations_of, singular_tables
 from fivefold.spheres.grid import IcoGrid
 
-__all__ = ["average_singular", "rotate_charts"]
+__all__ = ["average_singular", "rotate_charts", "chart_action"]
 
 
 def rule_values(flat: Tensor, neighbours: Tensor) -> Tensor:
@@ -96,3 +96,11 @@ def rotate_charts(x: Tensor, grid: IcoGrid, matrix, field: FieldType | str = "tr
     moved = torch.empty_like(values)
     moved[..., perm.to(x.device)] = values
     return grid.to_charts(moved.reshape(x.shape[0], x.shape[1], -1))
+
+
+def chart_action(grid: IcoGrid, field: FieldType | str = "trivial") -> Action:
+    """The grid's 60 rotations acting on chart tensors of ``field`` (by ``rotate_charts``): what
+    ``fivefold.testing.assert_equivariant`` takes to test an icosahedral network, e.g.
+    ``assert_equivariant(net, chart_action(grid, trivial_field(1)), chart_action(grid, regular_field(4)), x)``."""
+    group = grid.symmetry_group
+    return Action(group, lambda x, g: rotate_charts(x, grid, group.matrix(g), field), f"rotation of {field!r} charts")

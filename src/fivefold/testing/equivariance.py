@@ -50,6 +50,7 @@ from torch import Tensor, nn
 
 from fivefold.groups import (
     SO2,
+    Action,
     FieldType,
     FiniteGroup,
     act_on_grid,
@@ -60,27 +61,6 @@ from fivefold.groups import (
 from fivefold.testing.tolerance import float_tolerance, record
 
 __all__ = ["Action", "EquivarianceReport", "assert_equivariant", "grid_action", "random_rotation"]
-
-
-class Action:
-    """How a group acts on tensors: ``action(x, g)`` is ``g . x``.
-
-    Args:
-        group: the group acting (its elements are tried by ``assert_equivariant``).
-        function: ``(x, g) -> x'``.
-        name: how it prints.
-    """
-
-    def __init__(self, group, function: Callable[[Tensor, Any], Tensor], name: str = "action") -> None:
-        self.group = group
-        self.function = function
-        self.name = name
-
-    def __call__(self, x: Tensor, g) -> Tensor:
-        return self.function(x, g)
-
-    def __repr__(self) -> str:
-        return f"{self.name} of {self.group.name}"
 
 
 @dataclass
