@@ -34,7 +34,7 @@ from fivefold.data import load_mnist
 from fivefold.grids import count_parameters
 from fivefold.groups import random_rotations
 from fivefold.spheres import IcoGrid, IcoUNet, project_image, segmentation_report
-from fivefold.train import ShuffledBatches, cosine_schedule, fit
+from fivefold.train import PrintRows, ShuffledBatches, cosine_schedule, fit
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -83,10 +83,9 @@ def main() -> None:
 
     start = time.perf_counter()
     history = fit(model, batches, loss=loss, optimiser=optimiser,
-                  schedule=cosine_schedule(optimiser, args.epochs * len(batches)), epochs=args.epochs, desc="IcoUNet")
+                  schedule=cosine_schedule(optimiser, args.epochs * len(batches)), epochs=args.epochs,
+                  callbacks=[PrintRows(["train_loss"])], desc="IcoUNet")
     history = [{"epoch": row["epoch"], "train_loss": row["train_loss"]} for row in history]
-    for row in history:
-        print(f"epoch {row['epoch']}: loss {row['train_loss']:.4f}", flush=True)
     model.eval()
     with torch.no_grad():
         scores = torch.cat([F.softmax(model(x_test[i:i + 50]), dim=1) for i in range(0, args.test, 50)])

@@ -100,3 +100,14 @@ def test_epoch_schedule_and_quiet_output_when_not_a_terminal(capsys):
         schedule=torch.optim.lr_scheduler.StepLR(optimiser, 1, 0.5), schedule_every="epoch", epochs=3)
     assert optimiser.param_groups[0]["lr"] == pytest.approx(0.125)
     assert capsys.readouterr().err == ""  # standard error is not a terminal here: no progress bar
+
+
+def test_print_rows_writes_one_line_per_evaluation(capsys):
+    from fivefold.train import PrintRows
+
+    x, y = _problem()
+    model = nn.Linear(3, 2)
+    fit(model, ShuffledBatches(40, 20), loss=_loss(x, y), optimiser=torch.optim.SGD(model.parameters(), 0.1),
+        epochs=2, callbacks=[PrintRows(["train_loss"])], progress=False)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2 (step 4): train_loss ")

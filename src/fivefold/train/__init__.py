@@ -3,12 +3,20 @@ folders. Models come in as arguments."""
 
 from fivefold.train.graph import cross_validate, evaluate_graphs, fit_graph_classifier
 from fivefold.train.images import fit_image_classifier, predict_proba, rotate_test_set
-from fivefold.train.loop import EarlyStopping, KeepBest, RandomSubsets, ShuffledBatches, cosine_schedule, fit
+from fivefold.train.loop import (
+    EarlyStopping,
+    KeepBest,
+    PrintRows,
+    RandomSubsets,
+    ShuffledBatches,
+    cosine_schedule,
+    fit,
+)
 from fivefold.train.node import accuracy, fit_node_classifier
 from fivefold.train.run import RunFolder
 
 __all__ = [
-    "fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "cosine_schedule",
+    "fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "PrintRows", "cosine_schedule",
     "fit_image_classifier", "fit_node_classifier", "fit_graph_classifier", "cross_validate", "evaluate_graphs",
     "predict_proba", "rotate_test_set", "accuracy", "RunFolder",
 ]

@@ -46,7 +46,7 @@ from tqdm.auto import tqdm
 
 from fivefold.errors import check_option
 
-__all__ = ["fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "cosine_schedule"]
+__all__ = ["fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "PrintRows", "cosine_schedule"]
 
 Metrics = Callable[[nn.Module], dict[str, float]]
 Loss = Callable[[nn.Module, Any], "Tensor | tuple[Tensor, dict[str, float]]"]
@@ -148,6 +148,23 @@ class EarlyStopping:
     def on_evaluation(self, row: dict, model: nn.Module) -> bool:
         self.since_best = 0 if self.improved(row) else self.since_best + 1
         return self.since_best >= self.patience
+
+    def on_end(self, model: nn.Module) -> None:
+        pass
+
+
+class PrintRows:
+    """Print each evaluation's row as one line (``epoch 3: train_loss 0.4121, val_acc 0.9730``), flushed at once:
+    what a log file shows where no progress bar is drawn."""
+
+    def __init__(self, keys: Sequence[str] | None = None, file: Any = None) -> None:
+        self.keys, self.file = keys, file
+
+    def on_evaluation(self, row: dict, model: nn.Module) -> bool:
+        keys = self.keys or [key for key in row if key not in ("epoch", "step")]
+        values = ", ".join(f"{key} {row[key]:.4f}" for key in keys if key in row)
+        print(f"epoch {row['epoch']} (step {row['step']}): {values}", file=self.file or sys.stdout, flush=True)
+        return False
 
     def on_end(self, model: nn.Module) -> None:
         pass
