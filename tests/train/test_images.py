@@ -32,3 +32,8 @@ def test_image_models_have_matched_budgets(name):
     assert abs(count_parameters(model) - count_parameters(plain)) < 0.35 * count_parameters(plain)
     with pytest.raises(ValueError, match="unknown image model"):
         build_image_model("resnet", 6, 1, 10)
+
+
+def test_predict_proba_builds_no_graph():
+    probabilities = predict_proba(nn.Linear(4, 3), torch.randn(5, 4))
+    assert not probabilities.requires_grad and probabilities.shape == (5, 3)

@@ -14,7 +14,6 @@ from fivefold.train.loop import KeepBest, ShuffledBatches, cosine_schedule, fit
 __all__ = ["fit_image_classifier", "predict_proba", "rotate_test_set"]
 
 
-@torch.no_grad()
 def rotate_test_set(images: Tensor, group: FiniteGroup, seed: int = 2026) -> Tensor:
     """Each image moved by its own random element of ``group`` (drawn with ``seed``; element 0 leaves it alone): the
     rotated test set on which a G-CNN's predictions must not change.
@@ -29,6 +28,7 @@ def rotate_test_set(images: Tensor, group: FiniteGroup, seed: int = 2026) -> Ten
     return rotated
 
 
+@torch.no_grad()
 def predict_proba(model: nn.Module, images: Tensor, batch_size: int = 500) -> Tensor:
     """``[N, classes]`` softmax probabilities in eval mode."""
     model.eval()

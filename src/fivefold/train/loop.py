@@ -200,7 +200,7 @@ def fit(
         schedule: a learning-rate scheduler, stepped after every optimiser step (``schedule_every="step"``) or at
             every epoch's end before its evaluation (``"epoch"``).
         epochs, steps: how long; exactly one of them. With ``steps``, epochs run until that many steps are done.
-        metrics: ``model -> dict`` measured at every evaluation.
+        metrics: ``model -> dict`` measured at every evaluation (without gradients).
         evaluate_every: evaluate every that many steps (and after the last step) instead of at every epoch's end.
         callbacks: objects with ``on_evaluation(row, model) -> bool`` (True: stop) and ``on_end(model)``.
         progress: show a progress bar; None (default): only when standard error is a terminal.
@@ -232,7 +232,8 @@ def fit(
         sums.clear()
         row.update(extra)
         if metrics is not None:
-            row.update(metrics(model))
+            with torch.no_grad():
+                row.update(metrics(model))
         history.append(row)
         shown = {key: f"{value:.3f}" for key, value in row.items() if key not in ("epoch", "step")}
         bar.set_postfix(shown, refresh=False)
