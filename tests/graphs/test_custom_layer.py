@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from torch import nn
 
 from fivefold.errors import GraphError, OptionError
 from fivefold.graphs import GCNConv, Graph, edge_input, permute_nodes
@@ -88,3 +89,30 @@ def test_permute_nodes_moves_every_node_field():
                                                                                          graph.edge_weight)
     with pytest.raises(GraphError, match="permutation"):
         permute_nodes(graph, torch.tensor([0, 0, 1]))
+
+
+def test_learned_edge_weights_on_the_graph_are_read_at_every_call():
+    torch.manual_seed(0)
+    weight = nn.Parameter(torch.ones(4))
+    graph = Graph(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), 3, x=torch.randn(3, 2), edge_weight=weight)
+    gcn = GCNConv(2, 2)
+    for _ in range(2):  # a second backward works: nothing built from the weights is cached
+        gcn(graph.x, graph).sum().backward()
+    assert weight.grad is not None and weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        weight.mul_(3.0)
+    torch.testing.assert_close(gcn(graph.x, graph), gcn(graph.x, graph, weight.detach()))
+
+
+def test_converters_carry_edge_weight():
+    pytest.importorskip("networkx")
+    import scipy.sparse as sp
+
+    from fivefold.graphs import from_networkx, from_scipy, to_networkx, to_scipy
+
+    graph = Graph(torch.tensor([[0, 1], [1, 2]]), 3, edge_weight=torch.tensor([0.5, 2.0]))
+    back = from_networkx(to_networkx(graph))
+    assert torch.equal(back.edge_weight, graph.edge_weight)
+    matrix = sp.csr_matrix(([0.5, 2.0], ([0, 1], [1, 2])), shape=(3, 3))
+    again, weights = from_scipy(matrix)
+    assert torch.equal(again.edge_weight, weights) and (to_scipy(again) != matrix).nnz == 0

@@ -26,7 +26,7 @@ def test_batches_cover_the_data_and_reshuffle():
     subsets = list(RandomSubsets(6, 4, per_epoch=5, seed=0))
     assert len(subsets) == 5 and all(len(set(s.tolist())) == 4 for s in subsets)
     with pytest.raises(ValueError):
-        ShuffledBatches(3, 4, drop_last=True)
+        ShuffledBatches(3, 0)
 
 
 def test_fit_trains_and_records_one_row_per_epoch():
@@ -111,3 +111,18 @@ def test_print_rows_writes_one_line_per_evaluation(capsys):
         epochs=2, callbacks=[PrintRows(["train_loss"])], progress=False)
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and lines[1].startswith("epoch 2 (step 4): train_loss ")
+
+
+def test_epochs_with_evaluate_every_end_with_a_row_and_bad_numbers_are_option_errors():
+    from fivefold.errors import OptionError
+
+    x, y = _problem()
+    model = nn.Linear(3, 2)
+    history = fit(model, ShuffledBatches(10, 2), loss=_loss(x, y), optimiser=torch.optim.SGD(model.parameters(), 0.1),
+                  epochs=2, evaluate_every=3, progress=False)
+    assert [row["step"] for row in history] == [3, 6, 9, 10]
+    assert [len(b) for b in ShuffledBatches(3, 8, drop_last=True)] == [3]  # one batch of everything
+    for bad in (lambda: EarlyStopping(lambda row: True, patience=0), lambda: ShuffledBatches(0, 2),
+                lambda: fit(model, [0], loss=_loss(x, y), optimiser=None, epochs=0)):
+        with pytest.raises(OptionError, match="positive integer"):
+            bad()

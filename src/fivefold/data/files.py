@@ -28,6 +28,11 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return path
 
 
+def data_root_given(root: str | os.PathLike | None = None) -> bool:
+    """Whether a data folder is named: ``root``, or ``$FIVEFOLD_DATA`` (what ``data_root`` would use)."""
+    return root is not None or bool(os.environ.get(ENV_VAR))
+
+
 def sha256(path: str | os.PathLike) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:

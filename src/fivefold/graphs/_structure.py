@@ -27,13 +27,14 @@ def gcn_normalisation(
     loop's weight on the diagonal (1 without ``edge_weight``) and every other node gets ``s``; with ``s = 0``
     existing loops stay ordinary entries of ``A``. Returns the CSC pattern of the off-diagonal part (rows =
     targets), its ``[nnz]`` weights in CSC order and the ``[N]`` diagonal weights, in ``dtype``. Without an
-    ``edge_weight`` argument the graph's own ``edge_weight`` (or none) is used and the result is cached on the graph.
+    ``edge_weight`` argument the graph's own ``edge_weight`` is used. Only an unweighted graph's result is cached on
+    the graph: weights are tensors that may be learned or changed in place, so they are read at every call.
     """
-    if edge_weight is None:
+    if edge_weight is None and graph.edge_weight is None:
         key = ("gcn_normalisation", self_loop_weight, dtype)
-        stored = None if graph.edge_weight is None else graph.edge_weight.to(dtype)
-        return graph.cached(key, lambda: _gcn_normalisation(graph, stored, self_loop_weight, dtype))
-    return _gcn_normalisation(graph, edge_weight.to(dtype), self_loop_weight, dtype)
+        return graph.cached(key, lambda: _gcn_normalisation(graph, None, self_loop_weight, dtype))
+    weights = graph.edge_weight if edge_weight is None else edge_weight
+    return _gcn_normalisation(graph, weights.to(dtype), self_loop_weight, dtype)
 
 
 def _gcn_normalisation(

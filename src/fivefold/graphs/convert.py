@@ -12,7 +12,7 @@ import scipy.sparse as sp
 import torch
 
 from fivefold.errors import GraphError
-from fivefold.graphs.graph import NODE_FIELDS, Graph
+from fivefold.graphs.graph import EDGE_FIELDS, NODE_FIELDS, Graph
 
 __all__ = ["to_networkx", "from_networkx", "to_scipy", "from_scipy", "to_pyg", "from_pyg"]
 
@@ -40,18 +40,16 @@ def to_networkx(graph: Graph, node_attrs: bool = True) -> Any:
                 for i in range(graph.num_nodes):
                     g.nodes[i][name] = value[i]
     src, dst = graph.edge_index.tolist()
-    if graph.edge_attr is None:
-        g.add_edges_from(zip(src, dst, strict=True))
-    else:
-        g.add_edges_from((s, t, {"edge_attr": graph.edge_attr[e]}) for e, (s, t) in enumerate(zip(src, dst,
-                                                                                                  strict=True)))
+    present = [name for name in EDGE_FIELDS if getattr(graph, name) is not None]
+    g.add_edges_from((s, t, {name: getattr(graph, name)[e] for name in present})
+                     for e, (s, t) in enumerate(zip(src, dst, strict=True)))
     return g
 
 
 def from_networkx(g: Any) -> Graph:
     """A ``Graph`` from any networkx graph. Nodes are numbered in ``g.nodes`` order; an undirected graph gives
     both directions of every edge. Node attributes named like ``Graph`` fields (``x``, ``y``, ``pos``, masks)
-    present on every node are stacked into tensors, as is an ``edge_attr`` edge attribute."""
+    present on every node are stacked into tensors, as are ``edge_attr`` and ``edge_weight`` edge attributes."""
     nx = _require("networkx", "networkx")
     index = {node: i for i, node in enumerate(g.nodes)}
     edges = [(index[u], index[v]) for u, v in g.edges()]
@@ -65,8 +63,9 @@ def from_networkx(g: Any) -> Graph:
         values = [d.get(name) for _, d in g.nodes(data=True)]
         if values and all(v is not None for v in values):
             fields[name] = torch.stack([torch.as_tensor(v) for v in values])
-    if edge_data and all("edge_attr" in d for d in edge_data):
-        fields["edge_attr"] = torch.stack([torch.as_tensor(d["edge_attr"]) for d in edge_data])
+    for name in EDGE_FIELDS:
+        if edge_data and all(name in d for d in edge_data):
+            fields[name] = torch.stack([torch.as_tensor(d[name]) for d in edge_data])
     del nx
     return Graph(edge_index, **fields)
 
@@ -81,7 +80,8 @@ def to_scipy(graph: Graph, edge_weight: torch.Tensor | None = None) -> sp.csr_ma
 
 
 def from_scipy(matrix: Any, **fields: Any) -> tuple[Graph, torch.Tensor]:
-    """A ``Graph`` (one edge ``i -> j`` per stored entry ``A[i, j]``) and its ``[E]`` edge weights.
+    """A ``Graph`` (one edge ``i -> j`` per stored entry ``A[i, j]``, the entries as its ``edge_weight``) and those
+    ``[E]`` weights (also returned on their own, as before ``Graph`` had the field).
 
     Extra keyword arguments (``x=...``, ``y=...``) are passed to ``Graph``.
     """
@@ -90,7 +90,7 @@ def from_scipy(matrix: Any, **fields: Any) -> tuple[Graph, torch.Tensor]:
     coo = sp.coo_matrix(matrix)
     edge_index = torch.from_numpy(np.vstack([coo.row, coo.col]).astype(np.int64))
     weight = torch.from_numpy(np.asarray(coo.data, dtype=np.float32))
-    return Graph(edge_index, num_nodes=int(matrix.shape[0]), **fields), weight
+    return Graph(edge_index, num_nodes=int(matrix.shape[0]), edge_weight=weight, **fields), weight
 
 
 def to_pyg(graph: Graph) -> Any:

@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from fivefold.errors import check_option
+from fivefold.errors import OptionError, check_option
 
 __all__ = ["fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "PrintRows", "cosine_schedule"]
 
@@ -60,18 +60,19 @@ class ShuffledBatches:
         size: items in the data set.
         batch_size: items per batch; the last batch of an epoch is smaller unless ``drop_last``.
         seed: the generator's seed.
-        drop_last: skip the incomplete last batch of each epoch.
+        drop_last: skip the incomplete last batch of each epoch (a ``batch_size`` above ``size`` gives one batch of
+            every item per epoch).
     """
 
     def __init__(self, size: int, batch_size: int, seed: int = 0, drop_last: bool = False) -> None:
-        if size < 1 or batch_size < 1 or (drop_last and batch_size > size):
-            raise ValueError(f"ShuffledBatches: need size >= 1 and 1 <= batch_size (<= size with drop_last), got "
-                             f"size={size}, batch_size={batch_size}")
+        _positive(ShuffledBatches, size=size, batch_size=batch_size)
         self.size, self.batch_size, self.drop_last = size, batch_size, drop_last
         self.generator = torch.Generator().manual_seed(seed)
 
     def __len__(self) -> int:
-        return self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+        if self.drop_last:
+            return max(self.size // self.batch_size, 1)
+        return math.ceil(self.size / self.batch_size)
 
     def __iter__(self) -> Iterator[Tensor]:
         batches = torch.randperm(self.size, generator=self.generator).split(self.batch_size)
@@ -83,9 +84,7 @@ class RandomSubsets:
     arrays) per epoch, drawn with ``numpy.random.default_rng(seed)``: the mini-batches of Xu et al. (2019)."""
 
     def __init__(self, size: int, batch_size: int, per_epoch: int, seed: int = 0) -> None:
-        if size < 1 or batch_size < 1 or per_epoch < 1:
-            raise ValueError(f"RandomSubsets: size, batch_size and per_epoch must be >= 1, got {size}, {batch_size}, "
-                             f"{per_epoch}")
+        _positive(RandomSubsets, size=size, batch_size=batch_size, per_epoch=per_epoch)
         self.size, self.batch_size, self.per_epoch = size, batch_size, per_epoch
         self.rng = np.random.default_rng(seed)
 
@@ -141,8 +140,7 @@ class EarlyStopping:
     keep its own record of the best so far)."""
 
     def __init__(self, improved: Callable[[dict], bool], patience: int) -> None:
-        if patience < 1:
-            raise ValueError(f"EarlyStopping: patience must be >= 1, got {patience}")
+        _positive(EarlyStopping, patience=patience)
         self.improved, self.patience, self.since_best = improved, patience, 0
 
     def on_evaluation(self, row: dict, model: nn.Module) -> bool:
@@ -168,6 +166,12 @@ class PrintRows:
 
     def on_end(self, model: nn.Module) -> None:
         pass
+
+
+def _positive(where: Any, **values: int) -> None:
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise OptionError(f"{where.__name__}: {name} must be a positive integer, got {value!r}")
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -211,12 +215,10 @@ def fit(
         cover the batches since the previous row; with ``evaluate_every`` a row also has ``loss``, the last batch's.
     """
     if (epochs is None) == (steps is None):
-        raise ValueError("fit: give exactly one of epochs and steps")
-    if (epochs is not None and epochs < 1) or (steps is not None and steps < 1):
-        raise ValueError(f"fit: epochs and steps must be >= 1, got epochs={epochs}, steps={steps}")
+        raise OptionError("fit: give exactly one of epochs and steps")
+    given = {"epochs": epochs, "steps": steps, "evaluate_every": evaluate_every}
+    _positive(fit, **{name: value for name, value in given.items() if value is not None})
     check_option(schedule_every, ("step", "epoch"), "schedule_every", "fit")
-    if evaluate_every is not None and evaluate_every < 1:
-        raise ValueError(f"fit: evaluate_every must be >= 1, got {evaluate_every}")
     total = steps if steps is not None else epochs * len(data) if hasattr(data, "__len__") else None
     bar = tqdm(total=total, desc=desc, disable=not _show_progress(progress), leave=False)
     history: list[dict[str, float]] = []
@@ -272,6 +274,8 @@ def fit(
                 schedule.step()
             if evaluate_every is None:
                 stop = evaluate({})
+    if not stop and evaluate_every is not None and sums.get("count"):  # steps since the last row: one more row
+        evaluate({"loss": float(value.detach())})
     bar.close()
     for callback in callbacks:
         callback.on_end(model)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 
 from torch import nn
 
-from fivefold.data import load_embedded_cora, load_planetoid
+from fivefold.data import data_root_given, load_embedded_cora, load_planetoid
 from fivefold.graphs import GAT, GCN, GIN, GINGraphClassifier, Graph, GraphSAGE, normalize_features
 from fivefold.grids import GCNNClassifier, count_parameters
 from fivefold.groups import FiniteGroup, cube_rotations, cyclic, dihedral, trivial
@@ -22,9 +22,9 @@ __all__ = [
 def load_node_task(task: str, data_root: str | os.PathLike | None) -> tuple[Graph, str]:
     """The graph of a node-classification task with row-normalised features, and where it came from.
 
-    Cora falls back to the embedded copy when no data folder is given (the command line passes ``--data-root`` or
-    ``$FIVEFOLD_DATA`` here)."""
-    if task == "cora" and data_root is None:
+    Cora falls back to the embedded copy when no data folder is named (neither ``data_root`` nor
+    ``$FIVEFOLD_DATA``, as ``fivefold.data.data_root_given`` tells)."""
+    if task == "cora" and not data_root_given(data_root):
         return normalize_features(load_embedded_cora()), "embedded"
     return normalize_features(load_planetoid(task, data_root)), "planetoid"
 
