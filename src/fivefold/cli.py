@@ -7,17 +7,37 @@ import os
 import sys
 from collections.abc import Sequence
 
-from fivefold.data import find_datasets
 from fivefold.errors import FivefoldError
-from fivefold.train.presets import IMAGE_MODELS, NODE_PRESETS
-from fivefold.train.tasks import (
-    GRAPH_TASKS,
-    IMAGE_TASKS,
-    NODE_TASKS,
-    train_graph_task,
-    train_image_task,
-    train_node_task,
-)
+
+# The choices the parser offers, spelled out here so that `fivefold --help` imports neither torch nor a domain
+# (tests/train/test_cli.py checks they equal fivefold.train.tasks / presets).
+NODE_TASKS = ("cora", "citeseer")
+GRAPH_TASKS = ("MUTAG", "PROTEINS", "ENZYMES")
+IMAGE_TASKS = ("mnist", "adrenalmnist3d")
+NODE_MODELS = ("gat", "gcn", "gin", "sage")
+IMAGE_MODELS = ("c4", "c8", "cnn", "cnn3d", "d4", "o")
+
+
+def _number(kind: type, low: float, *, low_open: bool = False, high: float | None = None, high_open: bool = True):
+    """An argparse type: a ``kind`` number within the bounds, else argparse's usage error naming the range."""
+    bounds = f"{'>' if low_open else '>='} {low:g}" + (f" and {'<' if high_open else '<='} {high:g}" if high else "")
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        fine = value == value and abs(value) != float("inf")  # not NaN or infinite
+        fine = fine and (value > low if low_open else value >= low)
+        if high is not None:
+            fine = fine and (value < high if high_open else value <= high)
+        if not fine:
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,20 +58,25 @@ def _parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--task", default="cora", choices=NODE_TASKS + GRAPH_TASKS + tuple(IMAGE_TASKS),
+    train.add_argument("--task", default="cora", choices=NODE_TASKS + GRAPH_TASKS + IMAGE_TASKS,
                        help="data set (default: cora)")
-    train.add_argument("--model", choices=sorted(NODE_PRESETS) + sorted(IMAGE_MODELS),
+    train.add_argument("--model", choices=NODE_MODELS + IMAGE_MODELS,
                        help="model (default: gcn for node tasks, c4 for mnist, o for adrenalmnist3d; graph tasks "
                             "always use GIN)")
-    train.add_argument("--epochs", type=int, help="training epochs (default: the paper's value for the model)")
-    train.add_argument("--lr", type=float, help="Adam learning rate (default: the paper's)")
-    train.add_argument("--weight-decay", type=float, help="L2 penalty (node tasks; default: the paper's)")
-    train.add_argument("--hidden", type=int, help="hidden width (default: the paper's)")
-    train.add_argument("--dropout", type=float, help="dropout rate (default: the paper's)")
-    train.add_argument("--patience", type=int, help="early-stopping patience in epochs (node tasks)")
-    train.add_argument("--limit", type=int, help="image tasks: use only the first N images of each split (quick runs)")
-    train.add_argument("--folds", type=int, default=10, help="cross-validation folds for graph tasks (default: 10)")
-    train.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    train.add_argument("--epochs", type=_number(int, 1), help="training epochs, >= 1 (default: the paper's value)")
+    train.add_argument("--lr", type=_number(float, 0, low_open=True), help="Adam learning rate, > 0 (default: the "
+                                                                              "paper's)")
+    train.add_argument("--weight-decay", type=_number(float, 0), help="L2 penalty, >= 0 (node tasks; default: the "
+                                                                      "paper's)")
+    train.add_argument("--hidden", type=_number(int, 1), help="hidden width, >= 1 (default: the paper's)")
+    train.add_argument("--dropout", type=_number(float, 0, high=1), help="dropout rate in [0, 1) (default: the "
+                                                                         "paper's)")
+    train.add_argument("--patience", type=_number(int, 1), help="early-stopping patience in epochs, >= 1 (node tasks)")
+    train.add_argument("--limit", type=_number(int, 1), help="image tasks: use only the first N >= 1 images of each "
+                                                             "split (quick runs)")
+    train.add_argument("--folds", type=_number(int, 2), default=10, help="cross-validation folds for graph tasks, "
+                                                                         ">= 2 (default: 10)")
+    train.add_argument("--seed", type=_number(int, 0), default=0, help="random seed, >= 0 (default: 0)")
     train.add_argument("--data-root", help="folder holding planetoid/ and tudataset/ (default: $FIVEFOLD_DATA; "
                                            "cora falls back to the embedded copy)")
     train.add_argument("--runs-dir", default="runs", help="where run folders are created (default: ./runs)")
@@ -68,6 +93,8 @@ def _data_root(args: argparse.Namespace) -> str | None:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from fivefold.train.tasks import train_graph_task, train_image_task, train_node_task
+
     common = {"seed": args.seed, "data_root": _data_root(args), "runs_dir": args.runs_dir,
               "progress": False if args.no_progress else None}
     if args.task in GRAPH_TASKS:
@@ -95,6 +122,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _datasets(args: argparse.Namespace) -> None:
+    from fivefold.data import find_datasets
+
     print(f"{'name':<15} {'task':<23} {'status':<12} location")
     print(f"{'cora':<15} {'node classification':<23} {'embedded':<12} inside the package (fivefold/data/embedded)")
     for info, folder, status in find_datasets(args.data_root):

@@ -73,3 +73,32 @@ def test_model_must_fit_the_task(capsys):
         capsys.readouterr().err
     assert main(["train", "--task", "cora", "--model", "c4"]) == 2
     assert "train_node_task: model must be one of ('gat', 'gcn', 'gin', 'sage'), got 'c4'" in capsys.readouterr().err
+
+
+def test_cli_choices_match_the_tasks_and_help_imports_no_torch():
+    import subprocess
+    import sys
+
+    from fivefold import cli
+    from fivefold.train import tasks
+    from fivefold.train.presets import IMAGE_MODELS, NODE_PRESETS
+
+    assert (cli.NODE_TASKS, cli.GRAPH_TASKS, cli.IMAGE_TASKS) == (tasks.NODE_TASKS, tasks.GRAPH_TASKS,
+                                                                  tuple(tasks.IMAGE_TASKS))
+    assert cli.NODE_MODELS == tuple(sorted(NODE_PRESETS)) and cli.IMAGE_MODELS == tuple(sorted(IMAGE_MODELS))
+    code = "import sys, fivefold.cli; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "0", "must be >= 1"), ("--epochs", "-3", "must be >= 1"), ("--lr", "0", "must be > 0"),
+    ("--lr", "nan", "must be > 0"), ("--dropout", "1", "must be >= 0 and < 1"), ("--dropout", "-0.1", ">= 0"),
+    ("--hidden", "0", "must be >= 1"), ("--limit", "0", "must be >= 1"), ("--folds", "1", "must be >= 2"),
+    ("--weight-decay", "-1", "must be >= 0"), ("--patience", "0", "must be >= 1"), ("--epochs", "2.5", "integer"),
+])
+def test_numeric_options_are_checked_when_parsed(option, value, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", option, value])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: " in err and message in err
