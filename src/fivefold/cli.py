@@ -1,4 +1,8 @@
-"""The ``fivefold`` command: ``fivefold train`` and ``fivefold datasets``. Thin: parses, then calls train/data."""
+"""The ``fivefold`` command: ``fivefold train``, ``fivefold predict`` and ``fivefold datasets``. Thin: parses, then
+calls train/data (imported only after parsing, so ``--help`` is instant).
+
+Exit codes: 0 done; 2 bad arguments or a fivefold error (one line on standard error); 130 interrupted by Ctrl-C,
+143 by SIGTERM (the run folder's ``metrics.json`` then says ``interrupted``)."""
 
 from __future__ import annotations
 
@@ -40,6 +44,18 @@ def _number(kind: type, low: float, *, low_open: bool = False, high: float | Non
     return parse
 
 
+def _fractions(text: str) -> tuple[float, float, float]:
+    """An argparse type: three fractions ``train,val,test`` >= 0 that sum to 1, train > 0."""
+    try:
+        parts = tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.6,0.2,0.2, got {text!r}") from None
+    if len(parts) != 3 or not all(0 <= p <= 1 for p in parts) or abs(sum(parts) - 1) > 1e-6 or parts[0] == 0:
+        raise argparse.ArgumentTypeError(f"expected three fractions train,val,test >= 0 summing to 1 with train > 0, "
+                                         f"got {text!r}")
+    return parts
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fivefold", description="fivefold: geometric deep learning in PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -47,22 +63,31 @@ def _parser() -> argparse.ArgumentParser:
         "train",
         help="train a model and write a run folder",
         description=(
-            "Train a model and write runs/<timestamp>-<task>/ with config.json, metrics.json, checkpoint.pt and "
-            "curves.png. With no arguments: a 2-layer GCN on the Cora graph embedded in the package.\n\n"
+            "Train a model and write runs/<timestamp>-<task>/ with config.json, metrics.json (whose status says "
+            "running, finished, failed or interrupted), checkpoint.pt (its sha256 in metrics.json) and curves.png. "
+            "With no arguments: a 2-layer GCN on the Cora graph embedded in the package (about 5 s).\n\n"
             "Tasks: cora, citeseer (node classification, public Planetoid split; models gcn, gat, sage, gin), "
             "MUTAG, PROTEINS, ENZYMES (graph classification with GIN-0, stratified k-fold cross-validation), "
             "mnist (digits; models cnn, c4, d4, c8: a plain CNN, C4 and D4 G-CNNs and a C8 steerable CNN of about "
             "the same parameter count; the test set is also scored rotated by multiples of 90 degrees), "
             "adrenalmnist3d (MedMNIST 3D CT shapes; models cnn3d, o: a 3D CNN and a cube-rotation G-CNN).\n"
-            "Real data other than the embedded Cora are read from --data-root or $FIVEFOLD_DATA."
+            "Long tasks (graph tasks, mnist, adrenalmnist3d) run a short version by default; --full runs the paper's "
+            "protocol (MUTAG: about 50 min on 2 cores). Real data other than the embedded Cora are read from "
+            "--data-root or $FIVEFOLD_DATA.\n\n"
+            "Your own graph: --edges edges.csv --labels labels.csv [--features features.csv|.npy] [--undirected] "
+            "[--split 0.6,0.2,0.2 | --train-mask ids.csv --val-mask ids.csv --test-mask ids.csv] trains node "
+            "classification on it (formats: labels as node,label or one label per line; see "
+            "fivefold.data.own_graph)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--task", default="cora", choices=NODE_TASKS + GRAPH_TASKS + IMAGE_TASKS,
-                       help="data set (default: cora)")
+    train.add_argument("--task", choices=NODE_TASKS + GRAPH_TASKS + IMAGE_TASKS,
+                       help="built-in data set (default: cora, or your graph with --edges)")
     train.add_argument("--model", choices=NODE_MODELS + IMAGE_MODELS,
                        help="model (default: gcn for node tasks, c4 for mnist, o for adrenalmnist3d; graph tasks "
                             "always use GIN)")
+    train.add_argument("--full", action="store_true",
+                       help="long tasks: the paper's full protocol instead of the short default run")
     train.add_argument("--epochs", type=_number(int, 1), help="training epochs, >= 1 (default: the paper's value)")
     train.add_argument("--lr", type=_number(float, 0, low_open=True), help="Adam learning rate, > 0 (default: the "
                                                                               "paper's)")
@@ -73,15 +98,43 @@ def _parser() -> argparse.ArgumentParser:
                                                                          "paper's)")
     train.add_argument("--patience", type=_number(int, 1), help="early-stopping patience in epochs, >= 1 (node tasks)")
     train.add_argument("--limit", type=_number(int, 1), help="image tasks: use only the first N >= 1 images of each "
-                                                             "split (quick runs)")
+                                                             "split (default: 10000 for mnist, all with --full)")
     train.add_argument("--folds", type=_number(int, 2), default=10, help="cross-validation folds for graph tasks, "
-                                                                         ">= 2 (default: 10)")
+                                                                         ">= 2 and at most the smallest class's "
+                                                                         "size (default: 10)")
     train.add_argument("--seed", type=_number(int, 0), default=0, help="random seed, >= 0 (default: 0)")
     train.add_argument("--data-root", help="folder holding planetoid/ and tudataset/ (default: $FIVEFOLD_DATA; "
                                            "cora falls back to the embedded copy)")
     train.add_argument("--runs-dir", default="runs", help="where run folders are created (default: ./runs)")
     train.add_argument("--no-progress", action="store_true",
                        help="hide progress bars (they show only when standard error is a terminal anyway)")
+    own = train.add_argument_group("your own graph (node classification)")
+    own.add_argument("--edges", help="edge list: CSV/TSV source,target per line (header optional) or .npy [E, 2]")
+    own.add_argument("--labels", help="labels: CSV node,label or one label per line (class 0, 1, ...; empty = "
+                                      "unlabelled), or .npy [N]")
+    own.add_argument("--features", help="node features: CSV (line i = node i) or .npy [N, F] (default: one-hot ids)")
+    own.add_argument("--undirected", action="store_true", help="add the reverse of every edge (edges are kept as "
+                                                                 "read otherwise; the loader says which they are)")
+    own.add_argument("--remap-ids", action="store_true",
+                     help="renumber sparse or huge node ids to 0..N-1 (saved as node_ids.csv in the run folder)")
+    own.add_argument("--split", type=_fractions, default=(0.6, 0.2, 0.2),
+                     help="train,val,test fractions of the labelled nodes, stratified (default: 0.6,0.2,0.2)")
+    for name in ("train", "val", "test"):
+        own.add_argument(f"--{name}-mask", help=f"file of {name} node ids, one per line (instead of --split)")
+    predict = sub.add_parser(
+        "predict", help="score data with a finished run and write predictions.csv",
+        description=("Load RUN_FOLDER's model (checking that the run finished and that its checkpoint matches its "
+                     "recorded sha256) and write a CSV with an id, the predicted class and each class's "
+                     "probability. Node runs: every node of their graph (or of --edges/--labels/--features); graph "
+                     "runs: every graph of their data set, by the folds' ensemble; image runs: their test set or "
+                     "--images FILE.npy."))
+    predict.add_argument("run", metavar="RUN_FOLDER", help="a run folder written by fivefold train")
+    predict.add_argument("--out", help="CSV to write (default: RUN_FOLDER/predictions.csv)")
+    predict.add_argument("--data-root", help="folder of the built-in data sets (default: $FIVEFOLD_DATA)")
+    predict.add_argument("--images", help="image runs: a .npy array [N, H, W] (uint8 or floats in [0, 1])")
+    predict.add_argument("--edges", help="node runs: a new graph's edge list (with --labels, optional --features)")
+    predict.add_argument("--labels", help="node runs: the new graph's labels (empty fields for unknown nodes)")
+    predict.add_argument("--features", help="node runs: the new graph's features")
     datasets = sub.add_parser("datasets", help="list the data sets fivefold knows and where they were found")
     datasets.add_argument("--data-root", help="folder to look in (default: $FIVEFOLD_DATA)")
     return parser
@@ -92,33 +145,76 @@ def _data_root(args: argparse.Namespace) -> str | None:
     return args.data_root or os.environ.get("FIVEFOLD_DATA") or None
 
 
-def _train(args: argparse.Namespace) -> None:
-    from fivefold.train.tasks import train_graph_task, train_image_task, train_node_task
+def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from fivefold.train.tasks import train_graph_task, train_image_task, train_node_task, train_own_graph
 
-    common = {"seed": args.seed, "data_root": _data_root(args), "runs_dir": args.runs_dir,
-              "progress": False if args.no_progress else None}
-    if args.task in GRAPH_TASKS:
-        result = train_graph_task(args.task, folds=args.folds, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
-                                  dropout=args.dropout, **common)
-        final = result["final"]
-        print(f"GIN-0 on {args.task}, {args.folds}-fold CV: best epoch {final['best_epoch']} "
+    own = [name for name in ("edges", "labels", "features", "train_mask", "val_mask", "test_mask")
+           if getattr(args, name)]
+    masks = [args.train_mask, args.val_mask, args.test_mask]
+    if own and (not args.edges or not args.labels):
+        parser.error("your own graph needs both --edges and --labels")
+    if args.edges and args.task:
+        parser.error("--task names a built-in data set; leave it out with --edges")
+    if any(masks) and not all(masks):
+        parser.error("give all three of --train-mask, --val-mask and --test-mask (or none, and --split)")
+    task = args.task or "cora"
+    common = {"seed": args.seed, "runs_dir": args.runs_dir, "progress": False if args.no_progress else None}
+    if args.edges:
+        from fivefold.data.tables import read_node_list
+
+        result = train_own_graph(
+            args.edges, args.labels, args.model or "gcn", features=args.features, undirected=args.undirected,
+            remap_ids=args.remap_ids, split=args.split,
+            masks=None if not all(masks) else tuple(read_node_list(m) for m in masks),
+            hidden=args.hidden, dropout=args.dropout, lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
+            patience=args.patience, **common)
+        final, model = result["final"], result["config"]["model"]
+        print(f"{model} on your graph: best epoch {final['best_epoch']}, validation accuracy "
+              f"{final['val_acc']:.4f}, test accuracy {final['test_acc']:.4f}")
+    elif task in GRAPH_TASKS:
+        result = train_graph_task(task, folds=args.folds, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
+                                  dropout=args.dropout, full=args.full, data_root=_data_root(args), **common)
+        final, config = result["final"], result["config"]
+        print(f"GIN-0 on {task}, {args.folds}-fold CV, {config['epochs']} epochs: best epoch {final['best_epoch']} "
               f"{100 * final['best_epoch_mean']:.1f} +- {100 * final['best_epoch_std']:.1f} %, last epoch "
               f"{100 * final['last_epoch_mean']:.1f} +- {100 * final['last_epoch_std']:.1f} %")
-    elif args.task in IMAGE_TASKS:
-        result = train_image_task(args.task, args.model, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
-                                  limit=args.limit, **common)
+    elif task in IMAGE_TASKS:
+        result = train_image_task(task, args.model, epochs=args.epochs, lr=args.lr, hidden=args.hidden,
+                                  limit=args.limit, full=args.full, data_root=_data_root(args), **common)
         final, model = result["final"], result["config"]["model"]
         group = final["rotation_group"]
-        print(f"{model} on {args.task}: validation accuracy {final['val_acc']:.4f}, test accuracy "
+        print(f"{model} on {task}: validation accuracy {final['val_acc']:.4f}, test accuracy "
               f"{final['test_acc']:.4f}, test images rotated by {group}: {final[f'test_acc_rotated_{group}']:.4f}")
     else:
-        result = train_node_task(args.task, args.model or "gcn", hidden=args.hidden, dropout=args.dropout,
+        result = train_node_task(task, args.model or "gcn", hidden=args.hidden, dropout=args.dropout,
                                  lr=args.lr, weight_decay=args.weight_decay, epochs=args.epochs,
-                                 patience=args.patience, **common)
+                                 patience=args.patience, data_root=_data_root(args), **common)
         final, model = result["final"], result["config"]["model"]
-        print(f"{model} on {args.task}: best epoch {final['best_epoch']}, "
+        print(f"{model} on {task}: best epoch {final['best_epoch']}, "
               f"validation accuracy {final['val_acc']:.4f}, test accuracy {final['test_acc']:.4f}")
     print(f"run folder: {result['run']}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    import csv
+    import io
+    from pathlib import Path
+
+    from fivefold.train.run import write_atomic
+    from fivefold.train.saved import load_run, predict_run
+
+    run = load_run(args.run)
+    header, rows, summary = predict_run(run, data_root=_data_root(args), images=args.images, edges=args.edges,
+                                        labels=args.labels, features=args.features)
+    out = Path(args.out) if args.out else run.path / "predictions.csv"
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_atomic(out, text.getvalue().encode())
+    print(", ".join(f"{key} {value:.4f}" if isinstance(value, float) else f"{key} {value}"
+                    for key, value in summary.items()))
+    print(f"predictions: {out}")
 
 
 def _datasets(args: argparse.Namespace) -> None:
@@ -131,15 +227,23 @@ def _datasets(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     try:
         if args.command == "datasets":
             _datasets(args)
+        elif args.command == "predict":
+            _predict(args)
         else:
-            _train(args)
+            _train(args, parser)
     except FivefoldError as exc:
         print(f"fivefold: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM turned into RunInterrupted by the run folder
+        number = getattr(exc, "signal_number", 2)
+        print(f"fivefold: interrupted ({exc or 'KeyboardInterrupt'}); the run folder is marked interrupted",
+              file=sys.stderr)
+        return 128 + number
     return 0
 
 

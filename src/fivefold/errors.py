@@ -7,7 +7,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 
 __all__ = [
     "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
-    "check_option",
+    "RunError", "check_option",
 ]
 
 
@@ -50,3 +50,8 @@ class DataError(FivefoldError, OSError):
 
 class ChecksumError(DataError):
     """A data file's sha256 does not match the recorded one: it is corrupted or not the expected file."""
+
+
+class RunError(FivefoldError, OSError):
+    """A run folder cannot be written (the runs directory is a file or read-only, the disk is full) or a saved run
+    cannot be used (it did not finish, its checkpoint is missing or does not match its recorded sha256)."""

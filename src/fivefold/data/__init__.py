@@ -5,6 +5,7 @@ Data are read from a folder passed as ``root`` or named by ``$FIVEFOLD_DATA``; n
 
 from fivefold.data.files import data_root, data_root_given, sha256, verify
 from fivefold.data.images import ImageSet, load_medmnist3d, load_mnist
+from fivefold.data.own_graph import LabelledGraph, load_labelled_graph, split_nodes
 from fivefold.data.planetoid import load_embedded_cora, load_planetoid
 from fivefold.data.registry import DATASETS, find_datasets
 from fivefold.data.spherical import SphericalImageSet, load_spherical_mnist, project_digits
@@ -12,8 +13,8 @@ from fivefold.data.tu import load_tu, stratified_folds
 from fivefold.data.user import load_edge_list, load_npz
 
 __all__ = [
-    "DATASETS", "ImageSet", "data_root", "data_root_given", "find_datasets", "load_edge_list", "load_embedded_cora",
-    "load_medmnist3d",
-    "load_mnist", "load_npz", "load_planetoid", "load_spherical_mnist", "load_tu", "project_digits", "sha256",
-    "SphericalImageSet", "stratified_folds", "verify",
+    "DATASETS", "ImageSet", "LabelledGraph", "SphericalImageSet", "data_root", "data_root_given", "find_datasets",
+    "load_edge_list", "load_embedded_cora", "load_labelled_graph", "load_medmnist3d", "load_mnist", "load_npz",
+    "load_planetoid", "load_spherical_mnist", "load_tu", "project_digits", "sha256", "split_nodes",
+    "stratified_folds", "verify",
 ]

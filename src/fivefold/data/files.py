@@ -23,6 +23,9 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
                 "to the folder that holds planetoid/, tudataset/, ..."
             )
     path = Path(root).expanduser()
+    if path.exists() and not path.is_dir():
+        raise DataError(f"data folder {path} is a file, not a folder: name the folder that holds planetoid/, "
+                        "tudataset/, ...")
     if not path.is_dir():
         raise DataError(f"data folder {path} does not exist")
     return path

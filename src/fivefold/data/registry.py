@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fivefold.errors import DataError
+from fivefold.data.files import data_root
 
 __all__ = ["DatasetInfo", "DATASETS", "find_datasets"]
 
@@ -50,8 +50,7 @@ def find_datasets(root: str | os.PathLike | None) -> list[tuple[DatasetInfo, Pat
     base = None
     if root is not None or os.environ.get("FIVEFOLD_DATA"):
         base = Path(root if root is not None else os.environ["FIVEFOLD_DATA"]).expanduser()
-        if not base.is_dir():
-            raise DataError(f"data folder {base} does not exist")
+        data_root(base)  # a clear error when it is missing or a file
     for info in DATASETS.values():
         if base is None:
             rows.append((info, None, "no data folder (set FIVEFOLD_DATA or pass --data-root)"))

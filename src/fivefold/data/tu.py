@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from fivefold.data.files import data_root, require_file, verify
-from fivefold.errors import DataError
+from fivefold.errors import DataError, OptionError
 from fivefold.graphs import Graph
 
 __all__ = ["load_tu", "stratified_folds", "TU_SHA256"]
@@ -121,8 +121,16 @@ def _check_tu(name, edges, graph_of_node, num_graphs, node_labels, edge_labels, 
 def stratified_folds(
     labels: np.ndarray | torch.Tensor, k: int = 10, seed: int = 0
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` (train, test) index splits; every class is spread evenly over the test folds (shuffled by ``seed``)."""
+    """``k`` (train, test) index splits; every class is spread evenly over the test folds (shuffled by ``seed``).
+    ``k`` may be at most the size of the smallest class (``OptionError`` otherwise)."""
     labels = np.asarray(labels)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise OptionError(f"stratified_folds: k must be an integer >= 2, got {k!r}")
+    classes, sizes = np.unique(labels, return_counts=True)
+    if len(sizes) and k > sizes.min():
+        raise OptionError(f"stratified_folds: {k} folds, but class {classes[sizes.argmin()]} has only "
+                          f"{sizes.min()} members, so some test folds would lack it; use at most {sizes.min()} "
+                          "folds")
     rng = np.random.default_rng(seed)
     fold_of = np.empty(len(labels), dtype=np.int64)
     offset = 0

@@ -5,7 +5,8 @@ Two formats:
 1. An edge list plus optional arrays: ``load_edge_list("edges.csv", features="x.npy", labels="y.npy")``.
    The edge list is a CSV/TSV text file with two integer columns (source, target; a header line is skipped if it
    is not numeric) or a ``.npy`` array of shape ``[E, 2]`` or ``[2, E]``. Features are ``.npy`` ``[N, F]``;
-   labels ``.npy`` ``[N]``.
+   labels ``.npy`` ``[N]`` or a one-column CSV. For node,label files, sparse node ids and an undirected form, see
+   ``fivefold.data.own_graph.load_labelled_graph`` (what ``fivefold train --edges`` uses).
 2. A ``.npz`` in the layout of the Amazon/Coauthor files (Shchur et al. 2018): a scipy CSR adjacency stored as
    ``adj_data``, ``adj_indices``, ``adj_indptr``, ``adj_shape``; optional features as ``attr_data``,
    ``attr_indices``, ``attr_indptr``, ``attr_shape`` (CSR) or a dense ``attr_matrix``; optional ``labels``.
@@ -24,72 +25,33 @@ import scipy.sparse as sp
 import torch
 
 from fivefold.data.files import require_file
+from fivefold.data.tables import load_array, read_edges, read_labels
 from fivefold.errors import DataError, GraphError
 from fivefold.graphs import Graph
 
 __all__ = ["load_edge_list", "load_npz"]
 
 
-def _load_array(path: Path, what: str) -> np.ndarray:
-    require_file(path, what)
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise DataError(f"{what}: {path} is not a readable .npy array ({exc})") from None
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise DataError(f"{what}: {path} is an .npz archive; expected a single .npy array")
-    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-        raise DataError(f"{what}: {path} holds {array.dtype} values; expected numbers")
-    return array
-
-
-def _is_integer_row(line: str, delimiter: str) -> bool:
-    try:
-        [int(field) for field in line.split(delimiter)]
-    except ValueError:
-        return False
-    return True
-
-
-def _read_edges(path: Path) -> np.ndarray:
-    require_file(path, "edge list")
-    if path.suffix == ".npy":
-        edges = _load_array(path, "edge list")
-    else:
-        delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
-        try:
-            lines = path.read_text().splitlines()
-        except UnicodeDecodeError:
-            raise DataError(f"edge list {path} is not a text file; expected CSV/TSV or .npy") from None
-        skip = 1 if lines and not _is_integer_row(lines[0], delimiter) else 0
-        try:
-            edges = np.loadtxt(path, delimiter=delimiter, dtype=np.int64, skiprows=skip, ndmin=2)
-        except ValueError as exc:
-            raise DataError(
-                f"edge list {path}: expected two integer columns (source{delimiter}target) per line: {exc}"
-            ) from None
-    if edges.ndim != 2 or 2 not in edges.shape:
-        raise DataError(f"edge list {path}: expected shape [E, 2] or [2, E], got {edges.shape}")
-    if not np.issubdtype(edges.dtype, np.integer):
-        raise DataError(f"edge list {path}: node ids must be integers, got {edges.dtype}")
-    return edges if edges.shape[0] == 2 and edges.shape[1] != 2 else edges.T
-
-
 def load_edge_list(
     edges: str | os.PathLike, *, features: str | os.PathLike | None = None,
     labels: str | os.PathLike | None = None, num_nodes: int | None = None,
 ) -> Graph:
-    """A ``Graph`` from an edge-list file and optional ``.npy`` feature/label arrays (see the module docstring)."""
-    edge_index = torch.from_numpy(np.ascontiguousarray(_read_edges(Path(edges))).astype(np.int64))
+    """A ``Graph`` from an edge-list file and optional ``.npy`` features ``[N, F]`` and labels (``.npy`` ``[N]`` or a
+    one-column CSV, line i for node i; classes 0, 1, 2, ... checked as ``fivefold.data.load_labelled_graph`` does).
+    Edges are kept as read (directed); see ``load_labelled_graph`` for node-id remapping and ``--undirected``."""
+    edge_index = torch.from_numpy(np.ascontiguousarray(read_edges(Path(edges))).astype(np.int64))
     x = y = None
     if features is not None:
-        x = _load_array(Path(features), "features")
+        x = load_array(Path(features), "features")
         if x.ndim != 2:
             raise DataError(f"features {features}: expected [N, F], got shape {x.shape}")
         x = torch.from_numpy(x.astype(np.float32))
     if labels is not None:
-        y = torch.from_numpy(_load_array(Path(labels), "labels").astype(np.int64))
+        nodes, values = read_labels(labels)
+        if nodes is not None:
+            raise DataError(f"labels {labels}: load_edge_list takes one label per line (line i for node i); for "
+                            "node,label pairs use fivefold.data.load_labelled_graph")
+        y = torch.from_numpy(values)
     try:
         return Graph(edge_index, num_nodes, x=x, y=y)
     except GraphError as exc:

@@ -6,8 +6,11 @@ on the CPU without materialising an ``[E, H, C]`` tensor; a row-parallel numba l
 writes each output row once. Kernels do no bounds checks: callers validate indices first (see ``fivefold.ops.sparse``).
 
 Each product is compiled twice: row-parallel for large inputs, and serial for small ones, where waking the thread
-pool costs more than the work (a Cora-sized graph).
+pool costs more than the work (a Cora-sized graph). Both builds are cached on disk (numba's ``cache=True``), so a
+new process loads them instead of compiling again.
 """
+
+import types
 
 import numpy as np
 from numba import njit, prange
@@ -56,9 +59,20 @@ def _sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
 
 
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)
-# not cached on disk: numba's cache is keyed by the Python function, so a cached serial build would be loaded for
-# the parallel dispatcher of the same function (and vice versa)
-_serial = njit(fastmath=True, cache=False, nogil=True)
+_serial_jit = njit(fastmath=True, cache=True, nogil=True)
+
+
+def _serial(kernel):
+    """The serial build, cached on disk like the parallel one. Numba's disk cache is keyed by the function's
+    qualified name (and file), so the serial build compiles a renamed copy of the kernel (same code, qualified name
+    ``<name>_serial``); compiling ``kernel`` itself would share one cache entry between the two builds."""
+    copy = types.FunctionType(kernel.__code__, kernel.__globals__, f"{kernel.__name__}_serial")
+    copy.__qualname__ = f"{kernel.__qualname__}_serial"
+    copy.__module__ = kernel.__module__
+    copy.__doc__ = kernel.__doc__
+    return _serial_jit(copy)
+
+
 spmm_sum, spmm_sum_serial = _parallel(_spmm_sum), _serial(_spmm_sum)
 spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_weighted)
 sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)

@@ -61,12 +61,13 @@ def fit_graph_classifier(
 
 def cross_validate(
     make_model: Callable[[], nn.Module], graphs: Sequence[Graph], folds: Sequence[tuple[np.ndarray, np.ndarray]],
-    *, progress: bool | None = None, **fit_options: Any,
+    *, progress: bool | None = None, return_models: bool = False, **fit_options: Any,
 ) -> dict[str, Any]:
-    """Train a fresh model per fold. Reports, per epoch, the mean and std over folds of the test accuracy, and
-    two summaries: ``best_epoch_*`` (the epoch whose fold-mean is highest: the protocol of Xu et al. 2019, which is
-    optimistic since the epoch is chosen on the test folds) and ``last_epoch_*`` (no selection at all)."""
-    curves = []
+    """Train a fresh model per fold. Reports, per epoch, the mean and std over folds of the test accuracy and the
+    mean training loss, and two summaries: ``best_epoch_*`` (the epoch whose fold-mean is highest: the protocol of
+    Xu et al. 2019, which is optimistic since the epoch is chosen on the test folds) and ``last_epoch_*`` (no
+    selection at all). With ``return_models``, ``"models"`` holds each fold's model after its last epoch."""
+    curves, losses, models = [], [], []
     for k, (train_idx, test_idx) in enumerate(folds):
         model = make_model()
         history = fit_graph_classifier(
@@ -74,11 +75,18 @@ def cross_validate(
             desc=f"fold {k + 1}/{len(folds)}", **fit_options,
         )
         curves.append([row["test_acc"] for row in history])
+        losses.append([row["train_loss"] for row in history])
+        if return_models:
+            models.append(model)
     curves_np = np.array(curves)
     mean, std = curves_np.mean(0), curves_np.std(0)
     best = int(mean.argmax())
-    return {
+    result = {
         "fold_curves": curves_np.tolist(), "mean_curve": mean.tolist(), "std_curve": std.tolist(),
+        "train_loss_curve": np.array(losses).mean(0).tolist(),
         "best_epoch": best + 1, "best_epoch_mean": float(mean[best]), "best_epoch_std": float(std[best]),
         "last_epoch_mean": float(mean[-1]), "last_epoch_std": float(std[-1]),
     }
+    if return_models:
+        result["models"] = models
+    return result

@@ -1,41 +1,165 @@
-"""Run folders: ``runs/<timestamp>-<task>/`` with ``config.json``, ``metrics.json``, a checkpoint and PNG plots."""
+"""Run folders: ``runs/<timestamp>-<task>/`` with ``config.json``, ``metrics.json``, ``checkpoint.pt`` and PNG plots.
+
+A run folder is complete or visibly not:
+
+- every file is written under a temporary name, flushed to disk and renamed into place, so a file that exists is
+  whole (a full disk leaves no truncated ``checkpoint.pt``, only an error);
+- ``metrics.json`` carries a ``status``: ``running`` from the start, then ``finished`` (written last, after the
+  checkpoint and the plots), ``failed`` (with the error) or ``interrupted`` (Ctrl-C or SIGTERM, see
+  :meth:`RunFolder.running`);
+- the checkpoint's sha256 and size are recorded in ``metrics.json`` and checked when the run is loaded
+  (``fivefold.train.load_run``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
-__all__ = ["RunFolder"]
+from fivefold.errors import RunError
+
+__all__ = ["RunFolder", "RunInterrupted", "write_atomic"]
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Raised inside :meth:`RunFolder.running` when the process gets SIGTERM (Ctrl-C raises ``KeyboardInterrupt``
+    itself). ``signal_number`` says which signal; the command line exits with ``128 + signal_number``."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(f"stopped by signal {signal.Signals(signal_number).name}")
+        self.signal_number = signal_number
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` through a temporary file in the same folder, flushed and renamed into place:
+    ``target`` either keeps its old content or gets all of ``data``. Raises ``RunError`` when the write fails."""
+    temporary = target.with_name(f".{target.name}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise RunError(f"could not write {target}: {exc.strerror or exc}") from exc
+
+
+def _prepare_root(root: Path) -> None:
+    """Create ``root`` if needed; a one-line ``RunError`` if it is a file or cannot be written."""
+    if root.exists() and not root.is_dir():
+        raise RunError(f"runs directory {root} is a file, not a folder: pass --runs-dir a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create runs directory {root}: {exc.strerror or exc}") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise RunError(f"runs directory {root} is not writable: pass --runs-dir a folder you can write to")
 
 
 class RunFolder:
-    """A fresh folder for one run. ``root`` defaults to ``runs`` in the current directory."""
+    """A fresh folder for one run under ``root`` (default ``runs`` in the current directory).
+
+    Use it as::
+
+        run = RunFolder("cora-gcn", runs_dir)
+        run.write_json("config.json", config)
+        with run.running():
+            ...train...
+            run.save_checkpoint({"model_state": model.state_dict(), "config": config})
+            run.plot_curves(history)
+            run.finish({"final": final, "epochs": history})
+    """
 
     def __init__(self, task: str, root: str | os.PathLike = "runs") -> None:
+        root = Path(root)
+        _prepare_root(root)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{task}"
+        path = root / f"{stamp}-{task}"
         suffix = 1
-        while path.exists():
-            suffix += 1
-            path = Path(root) / f"{stamp}-{task}-{suffix}"
-        path.mkdir(parents=True)
+        while True:
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                suffix += 1
+                path = root / f"{stamp}-{task}-{suffix}"
+            except OSError as exc:
+                raise RunError(f"cannot create run folder {path}: {exc.strerror or exc}") from None
         self.path = path
+        self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.checkpoint: dict[str, Any] | None = None
 
     def write_json(self, name: str, payload: Any) -> Path:
         target = self.path / name
-        target.write_text(json.dumps(payload, indent=2, sort_keys=True))
+        write_atomic(target, json.dumps(payload, indent=2, sort_keys=True).encode())
         return target
 
-    def save_checkpoint(self, model: nn.Module, config: dict[str, Any]) -> Path:
-        target = self.path / "checkpoint.pt"
-        torch.save({"model_state": model.state_dict(), "config": config}, target)
+    def write_text(self, name: str, text: str) -> Path:
+        target = self.path / name
+        write_atomic(target, text.encode())
         return target
+
+    def set_status(self, status: str, **fields: Any) -> Path:
+        """``metrics.json`` with only the status (and ``fields``): what a run that is not finished shows."""
+        return self.write_json("metrics.json", {"status": status, "started": self.started, **fields})
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[RunFolder]:
+        """Mark the run ``running``; on the way out an exception marks it ``failed`` (with the error) and Ctrl-C or
+        SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM raises
+        :class:`RunInterrupted` (when called from the main thread; the previous handler is restored after)."""
+        self.set_status("running")
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            def on_sigterm(signal_number: int, frame: object) -> None:
+                raise RunInterrupted(signal_number)
+
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            yield self
+        except KeyboardInterrupt as exc:
+            self._mark("interrupted", error=str(exc) or "KeyboardInterrupt")
+            raise
+        except BaseException as exc:
+            self._mark("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def _mark(self, status: str, error: str) -> None:
+        with contextlib.suppress(RunError):  # a full disk may refuse even this; the original error is raised
+            self.set_status(status, error=error, ended=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def save_checkpoint(self, payload: dict[str, Any], name: str = "checkpoint.pt") -> Path:
+        """``torch.save(payload)`` written atomically; its sha256 and size are kept for :meth:`finish`. The payload
+        must load with ``torch.load(weights_only=True)``: tensors, numbers, strings, lists, tuples and dicts."""
+        buffer = io.BytesIO()
+        torch.save(payload, buffer)
+        data = buffer.getvalue()
+        target = self.path / name
+        write_atomic(target, data)
+        self.checkpoint = {"file": name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        return target
+
+    def finish(self, metrics: dict[str, Any]) -> Path:
+        """Write the final ``metrics.json`` with ``status: finished`` (and the checkpoint's checksum): call it last."""
+        ended = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        return self.write_json("metrics.json", {**metrics, "status": "finished", "started": self.started,
+                                                "ended": ended, "checkpoint": self.checkpoint})
 
     def plot_curves(self, history: list[dict[str, float]], name: str = "curves.png") -> Path:
         """Loss (left) and accuracy (right) per epoch, for every ``*_loss`` / ``*_acc`` key of ``history``."""
@@ -55,10 +179,13 @@ class RunFolder:
         ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
         ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
         for ax in (ax_loss, ax_acc):
-            ax.legend()
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        target = self.path / name
-        fig.savefig(target, dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, dpi=100, format="png")
         plt.close(fig)
+        target = self.path / name
+        write_atomic(target, buffer.getvalue())
         return target

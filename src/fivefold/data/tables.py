@@ -1,0 +1,223 @@
+"""Reading tables of numbers from CSV/TSV and ``.npy`` files, with errors that name the file, the line and the value:
+edge lists, labels and features (used by ``user`` and ``own_graph``).
+
+Why not pandas: the files are small tables of numbers, and errors must name the line and the value, which
+``numpy`` and ``csv`` do with no extra dependency.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+
+from fivefold.data.files import require_file
+from fivefold.errors import DataError
+
+__all__ = ["load_array", "read_edges", "read_labels", "read_features", "read_node_list"]
+
+
+def load_array(path: Path, what: str) -> np.ndarray:
+    require_file(path, what)
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataError(f"{what}: {path} is not a readable .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise DataError(f"{what}: {path} is an .npz archive; expected a single .npy array")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise DataError(f"{what}: {path} holds {array.dtype} values; expected numbers")
+    return array
+
+
+def _is_integer_row(line: str, delimiter: str) -> bool:
+    try:
+        [int(field) for field in line.split(delimiter)]
+    except ValueError:
+        return False
+    return True
+
+
+def read_edges(path: Path) -> np.ndarray:
+    require_file(path, "edge list")
+    if path.suffix == ".npy":
+        edges = load_array(path, "edge list")
+    else:
+        delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
+        try:
+            lines = path.read_text().splitlines()
+        except UnicodeDecodeError:
+            raise DataError(f"edge list {path} is not a text file; expected CSV/TSV or .npy") from None
+        skip = 1 if lines and not _is_integer_row(lines[0], delimiter) else 0
+        try:
+            edges = np.loadtxt(path, delimiter=delimiter, dtype=np.int64, skiprows=skip, ndmin=2)
+        except ValueError as exc:
+            raise DataError(
+                f"edge list {path}: expected two integer columns (source{delimiter}target) per line: {exc}"
+            ) from None
+    if edges.ndim != 2 or 2 not in edges.shape:
+        raise DataError(f"edge list {path}: expected shape [E, 2] or [2, E], got {edges.shape}")
+    if not np.issubdtype(edges.dtype, np.integer):
+        raise DataError(f"edge list {path}: node ids must be integers, got {edges.dtype}")
+    return edges if edges.shape[0] == 2 and edges.shape[1] != 2 else edges.T
+
+
+def _delimiter(path: Path) -> str:
+    return "\t" if path.suffix in (".tsv", ".tab") else ","
+
+
+def _text_rows(path: Path, what: str, keep_blank: bool = False) -> list[tuple[int, list[str]]]:
+    """``(line number, fields)`` of a CSV/TSV file, skipping a non-numeric first line (a header) and blank lines
+    (with ``keep_blank``, blank lines inside the table are kept as ``[""]``; trailing ones are dropped)."""
+    require_file(path, what)
+    try:
+        with open(path, newline="") as handle:
+            rows = [(number, [cell.strip() for cell in row] or [""])
+                    for number, row in enumerate(csv.reader(handle, delimiter=_delimiter(path)), start=1)]
+    except UnicodeDecodeError:
+        raise DataError(f"{what} {path} is not a text file; expected CSV/TSV or .npy") from None
+    blank = [not any(cells) for _, cells in rows]
+    while rows and blank[-1]:
+        rows.pop()
+        blank.pop()
+    if not keep_blank:
+        rows = [row for row, empty in zip(rows, blank, strict=True) if not empty]
+    while rows and not any(rows[0][1]):
+        rows = rows[1:]
+    if rows and not all(_is_number(cell) for cell in rows[0][1] if cell):
+        rows = rows[1:]
+    return rows
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _class_of(text: str, where: str) -> int:
+    """A label field as a class number, or a ``DataError`` naming ``where`` and the value."""
+    try:
+        return _check_class(float(text) if not text.lstrip("-").isdigit() else int(text), where)
+    except ValueError:
+        raise DataError(f"{where}: label {text!r} is not a number; labels are classes 0, 1, 2, ...") from None
+
+
+def _check_class(value: float | int, where: str) -> int:
+    if value != value:
+        raise DataError(f"{where}: label is NaN; leave the field empty for an unlabelled node")
+    if value < 0:
+        raise DataError(f"{where}: label {value!r} is negative; labels are classes 0, 1, 2, ...")
+    if value != int(value):
+        raise DataError(f"{where}: label {value!r} is not an integer class; labels are classes 0, 1, 2, ...")
+    return int(value)
+
+
+def read_labels(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(nodes, labels)`` from a labels file: ``nodes`` is None for the one-column and ``.npy`` forms (position =
+    node); ``labels`` is int64 with -1 for an unlabelled node. Bad labels raise ``DataError`` naming the line."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        values = load_array(path, "labels")
+        if values.ndim != 1:
+            raise DataError(f"labels {path}: expected a 1-D array [N] of classes, got shape {values.shape}")
+        if np.issubdtype(values.dtype, np.floating):
+            bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+            if bad.any():
+                first = int(np.flatnonzero(bad)[0])
+                _check_class(float(values[first]), f"labels {path}, entry {first}")
+                raise DataError(f"labels {path}, entry {first}: label {values[first]!r} is not a class")
+        elif (values < 0).any():
+            first = int(np.flatnonzero(values < 0)[0])
+            raise DataError(f"labels {path}, entry {first}: label {int(values[first])} is negative; labels are "
+                            "classes 0, 1, 2, ...")
+        return None, values.astype(np.int64)
+    rows = _text_rows(path, "labels", keep_blank=True)
+    if not rows:
+        raise DataError(f"labels {path} holds no rows")
+    width = len(rows[0][1])
+    if width == 2:  # a blank line means nothing in the node,label form; in the one-column form, an unlabelled node
+        rows = [(number, cells) for number, cells in rows if any(cells)]
+    if width not in (1, 2):
+        raise DataError(f"labels {path}, line {rows[0][0]}: expected one column (label) or two (node,label), got "
+                        f"{width}; multi-label or one-hot labels are not supported")
+    nodes, labels = [], []
+    for number, cells in rows:
+        where = f"labels {path}, line {number}"
+        if len(cells) != width:
+            raise DataError(f"{where}: expected {width} column(s) like the first row, got {len(cells)}")
+        if width == 2:
+            nodes.append(_node_id(cells[0], where))
+        labels.append(-1 if cells[-1] == "" else _class_of(cells[-1], where))
+    return (np.array(nodes, dtype=np.int64) if width == 2 else None), np.array(labels, dtype=np.int64)
+
+
+def _node_id(text: str, where: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise DataError(f"{where}: node id {text!r} is not an integer") from None
+    if value < 0:
+        raise DataError(f"{where}: node id {value} is negative")
+    return value
+
+
+def read_features(path: Path, keyed: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """``(ids, rows)``: ``ids`` is the first column when ``keyed`` (CSV only), else None."""
+    if path.suffix == ".npy":
+        if keyed:
+            raise DataError(f"features {path}: with remapped node ids the features must be a CSV whose first column "
+                            "is the node id (a .npy array cannot say which row is which node)")
+        values = load_array(path, "features")
+        if values.ndim != 2:
+            raise DataError(f"features {path}: expected [N, F], got shape {values.shape}")
+        return None, values.astype(np.float32)
+    rows = _text_rows(path, "features")
+    if not rows:
+        raise DataError(f"features {path} holds no rows")
+    width = len(rows[0][1])
+    ids, table = [], np.empty((len(rows), width - keyed), dtype=np.float32)
+    for i, (number, cells) in enumerate(rows):
+        where = f"features {path}, line {number}"
+        if len(cells) != width:
+            raise DataError(f"{where}: expected {width} columns like the first row, got {len(cells)}")
+        if keyed:
+            ids.append(_node_id(cells[0], where))
+        try:
+            table[i] = [float(cell) for cell in cells[keyed:]]
+        except ValueError:
+            raise DataError(f"{where}: features must be numbers, got {cells[keyed:]}") from None
+    if not np.isfinite(table).all():
+        first = int(np.flatnonzero(~np.isfinite(table).all(1))[0])
+        raise DataError(f"features {path}, line {rows[first][0]}: a feature is NaN or infinite")
+    return (np.array(ids, dtype=np.int64) if keyed else None), table
+
+
+
+
+def read_node_list(path: str | os.PathLike) -> np.ndarray:
+    """Node ids from a file: one per line (CSV/TSV, header optional), or a ``.npy`` array of ids or a boolean mask."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        values = load_array(path, "node list")
+        if values.ndim != 1:
+            raise DataError(f"node list {path}: expected a 1-D array of node ids or a boolean mask, got shape "
+                            f"{values.shape}")
+        if values.dtype == np.bool_:
+            return np.flatnonzero(values)
+        if not np.issubdtype(values.dtype, np.integer):
+            raise DataError(f"node list {path}: expected integer node ids or a boolean mask, got {values.dtype}")
+        return values.astype(np.int64)
+    rows = _text_rows(path, "node list")
+    ids = []
+    for number, cells in rows:
+        where = f"node list {path}, line {number}"
+        if len(cells) != 1:
+            raise DataError(f"{where}: expected one node id per line, got {len(cells)} columns")
+        ids.append(_node_id(cells[0], where))
+    return np.array(ids, dtype=np.int64)

@@ -1,0 +1,186 @@
+"""Run folders that are complete or visibly not, checksummed checkpoints, load_run and `fivefold predict`.
+
+The command-line tests run the real `fivefold` entry point in a subprocess."""
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fivefold.errors import RunError
+from fivefold.train import RunFolder, load_run
+
+ENTRY = Path(sys.executable).parent / "fivefold"
+
+
+def fivefold(*args, env=None, **options):
+    """Run the installed `fivefold` command (the console script) and return the CompletedProcess."""
+    command = [str(ENTRY)] if ENTRY.exists() else [sys.executable, "-m", "fivefold.cli"]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+    environment.pop("FIVEFOLD_DATA", None)
+    return subprocess.run([*command, *args], capture_output=True, text=True, env=environment, timeout=600,
+                          **options)
+
+
+def only_run(runs: Path) -> Path:
+    (run,) = list(runs.iterdir())
+    return run
+
+
+def metrics_of(run: Path) -> dict:
+    return json.loads((run / "metrics.json").read_text())
+
+
+def test_finished_run_records_status_and_checksum_and_loads(tmp_path):
+    done = fivefold("train", "--epochs", "3", "--runs-dir", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    run = only_run(tmp_path)
+    metrics = metrics_of(run)
+    assert metrics["status"] == "finished"
+    import hashlib
+
+    assert metrics["checkpoint"]["sha256"] == hashlib.sha256((run / "checkpoint.pt").read_bytes()).hexdigest()
+    assert not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    loaded = load_run(run)
+    assert loaded.config["model"] == "gcn" and not loaded.model.training
+    predicted = fivefold("predict", str(run))
+    assert predicted.returncode == 0, predicted.stderr
+    lines = (run / "predictions.csv").read_text().splitlines()
+    assert lines[0] == "node,prediction," + ",".join(f"p{c}" for c in range(7)) + ",split"
+    assert len(lines) == 1 + 2708
+    accuracy = float(predicted.stdout.split("test_accuracy ")[1].split()[0].rstrip(","))
+    assert accuracy == pytest.approx(metrics["final"]["test_acc"], abs=1e-6)
+
+
+def test_flipped_byte_in_checkpoint_is_refused(tmp_path):
+    assert fivefold("train", "--epochs", "2", "--runs-dir", str(tmp_path)).returncode == 0
+    run = only_run(tmp_path)
+    data = bytearray((run / "checkpoint.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (run / "checkpoint.pt").write_bytes(bytes(data))
+    with pytest.raises(RunError, match="checkpoint.pt is corrupted"):
+        load_run(run)
+    refused = fivefold("predict", str(run))
+    assert refused.returncode == 2 and "corrupted" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_unfinished_run_is_refused(tmp_path):
+    run = RunFolder("x", tmp_path)
+    run.write_json("config.json", {"kind": "node"})
+    with pytest.raises(ValueError, match="boom"), run.running():
+        raise ValueError("boom")
+    metrics = metrics_of(run.path)
+    assert metrics["status"] == "failed" and metrics["error"] == "ValueError: boom"
+    with pytest.raises(RunError, match="did not finish: its status is 'failed' \\(ValueError: boom\\)"):
+        load_run(run.path)
+
+
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_marks_run_interrupted(tmp_path, signal_number, code):
+    command = [str(ENTRY)] if ENTRY.exists() else [sys.executable, "-m", "fivefold.cli"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("FIVEFOLD_DATA", None)
+    process = subprocess.Popen([*command, "train", "--epochs", "1000000", "--runs-dir", str(tmp_path)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        runs = list(tmp_path.iterdir())
+        if runs and (runs[0] / "metrics.json").is_file() and metrics_of(runs[0])["status"] == "running":
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the run never reported status running")
+    time.sleep(1.0)  # inside the training loop
+    process.send_signal(signal_number)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    metrics = metrics_of(only_run(tmp_path))
+    assert metrics["status"] == "interrupted" and "interrupted" in err and "Traceback" not in err
+    assert not (only_run(tmp_path) / "checkpoint.pt").exists()
+
+
+def test_full_disk_fails_loudly_and_leaves_no_truncated_checkpoint(tmp_path):
+    """A file-size limit below the checkpoint's size stands in for a full disk: the write fails with EFBIG."""
+    limit = 60_000  # config.json and metrics.json are a few kB; Cora's GCN checkpoint is about 94 kB
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    failed = fivefold("train", "--epochs", "2", "--runs-dir", str(tmp_path), preexec_fn=small_files)
+    assert failed.returncode == 2 and "could not write" in failed.stderr and "checkpoint.pt" in failed.stderr
+    run = only_run(tmp_path)
+    assert not (run / "checkpoint.pt").exists() and not [p for p in run.iterdir() if p.name.endswith(".tmp")]
+    metrics = metrics_of(run)
+    assert metrics["status"] == "failed" and "checkpoint.pt" in metrics["error"]
+
+
+def test_runs_dir_and_data_root_errors_are_one_line(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    for runs_dir, message in ((a_file, "is a file, not a folder"), (a_file / "sub", "cannot create runs directory")):
+        result = fivefold("train", "--epochs", "1", "--runs-dir", str(runs_dir))
+        assert result.returncode == 2 and message in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    result = fivefold("train", "--task", "citeseer", "--data-root", str(a_file))
+    assert result.returncode == 2 and "is a file, not a folder" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write to a read-only folder")
+def test_read_only_runs_dir_is_refused(tmp_path):
+    read_only = tmp_path / "ro"
+    read_only.mkdir(mode=0o500)
+    result = fivefold("train", "--epochs", "1", "--runs-dir", str(read_only))
+    assert result.returncode == 2 and "not writable" in result.stderr
+
+
+def test_too_many_folds_for_a_class_is_refused_before_training(data_root, tmp_path):
+    result = fivefold("train", "--task", "MUTAG", "--folds", "100", "--data-root", str(data_root),
+                      "--runs-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "100 folds, but class 0 has only 63 members" in result.stderr and not list(tmp_path.iterdir())
+
+
+def test_graph_task_writes_checkpoint_loss_panel_and_predicts(data_root, tmp_path):
+    result = fivefold("train", "--task", "MUTAG", "--epochs", "2", "--folds", "3", "--data-root", str(data_root),
+                      "--runs-dir", str(tmp_path), env={"PYTHONWARNINGS": "error::UserWarning"})
+    assert result.returncode == 0, result.stderr
+    run = only_run(tmp_path)
+    metrics = metrics_of(run)
+    assert metrics["status"] == "finished" and len(metrics["cross_validation"]["train_loss_curve"]) == 2
+    assert (run / "checkpoint.pt").is_file() and (run / "curves.png").is_file()
+    loaded = load_run(run)
+    assert len(loaded.model.folds) == 3
+    predicted = fivefold("predict", str(run), "--data-root", str(data_root), "--out", str(tmp_path / "p.csv"))
+    assert predicted.returncode == 0, predicted.stderr
+    assert len((tmp_path / "p.csv").read_text().splitlines()) == 1 + 188
+
+
+def test_loss_panel_is_drawn_for_graph_runs(tmp_path):
+    run = RunFolder("g", tmp_path)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        run.plot_curves([{"epoch": 1, "train_loss": 0.7, "test_acc": 0.5}, {"epoch": 2, "train_loss": 0.5,
+                                                                              "test_acc": 0.6}])
+    assert (run.path / "curves.png").stat().st_size > 1000
+
+
+def test_checkpoint_loads_with_weights_only(tmp_path):
+    run = RunFolder("w", tmp_path)
+    run.save_checkpoint({"model_state": {"w": torch.ones(2)}, "config": {"kind": "node", "versions": {"torch": "x"}}})
+    state = torch.load(run.path / "checkpoint.pt", weights_only=True)
+    assert torch.equal(state["model_state"]["w"], torch.ones(2))
