@@ -107,7 +107,7 @@ def test_edge_list_csv_and_npy(tmp_path):
 
 def test_edge_list_bad_files(tmp_path):
     (tmp_path / "bad.csv").write_text("0,1\n1,x\n")
-    with pytest.raises(DataError, match="two integer columns"):
+    with pytest.raises(DataError, match="line 2: node id .x. is not an integer"):
         load_edge_list(tmp_path / "bad.csv")
     (tmp_path / "ok.csv").write_text("0,1\n1,2\n")
     np.save(tmp_path / "x.npy", np.random.rand(5, 2))
@@ -151,7 +151,7 @@ def test_malformed_inputs_raise_data_error_not_raw_tracebacks(tmp_path):
     with pytest.raises(DataError, match="single .npy"):
         load_npz(tmp_path / "plain.npy")
     (tmp_path / "binary.csv").write_bytes(bytes(range(256)))
-    with pytest.raises(DataError, match="not a text file"):
+    with pytest.raises(DataError, match="not a UTF-8 text file"):
         load_edge_list(tmp_path / "binary.csv")
     np.save(tmp_path / "labels.npy", np.array(["a", "b"]))
     (tmp_path / "e.csv").write_text("0,1\n")

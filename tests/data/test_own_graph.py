@@ -139,3 +139,40 @@ def test_karate_club_from_the_command_line(tmp_path):
     bad = subprocess.run([*command, "train", "--edges", "edges.csv"], cwd=tmp_path, capture_output=True, text=True,
                          env=env, timeout=600)
     assert bad.returncode == 2 and "needs both --edges and --labels" in bad.stderr
+
+
+@pytest.mark.parametrize("labels, message", [
+    ("node,label\n0,0\n1,inf\n2,1\n", "line 3: label inf is not a class number"),
+    ("node,label\n0,0\n1,99999999999999999999\n2,1\n", "line 3: label 99999999999999999999 is not a class"),
+    ("node,label\n0,0\n99999999999999999999,1\n", "line 3: node id 99999999999999999999 is larger than int64"),
+])
+def test_infinite_and_huge_values_are_refused(tmp_path, labels, message):
+    with pytest.raises(DataError, match=message):
+        load_labelled_graph(write(tmp_path / "e.csv", TRIANGLE), write(tmp_path / "y.csv", labels))
+
+
+def test_byte_order_mark_and_leading_blank_label(tmp_path):
+    edges = tmp_path / "e.csv"
+    edges.write_bytes(b"\xef\xbb\xbf0,1\n1,2\n2,0\n")  # Excel's "CSV UTF-8": the first edge must not become a header
+    read = load_labelled_graph(edges, write(tmp_path / "y.csv", "\n1\n0\n"))
+    assert read.graph.num_edges == 3
+    assert read.graph.y.tolist() == [-1, 1, 0]  # a leading blank line is node 0, unlabelled
+    with pytest.raises(DataError, match="line 1: node id '0.5' is not an integer"):
+        load_labelled_graph(write(tmp_path / "f.csv", "0.5,1\n1,2\n"), tmp_path / "y.csv")
+
+
+def test_split_never_leaves_validation_or_test_empty():
+    train, val, test = split_nodes(torch.tensor([0, 0, 0, 1, 1, 1]), (0.6, 0.2, 0.2))
+    assert [int(m.sum()) for m in (train, val, test)] == [2, 2, 2]
+    with pytest.raises(DataError, match="the validation split is empty"):
+        split_nodes(torch.tensor([0, 1]), (0.6, 0.2, 0.2))
+    with pytest.raises(DataError, match="three fractions train,val,test > 0"):
+        split_nodes(torch.tensor([0, 1]), (1.0, 0.0, 0.0))
+
+
+def test_overlapping_masks_are_refused(tmp_path):
+    from fivefold.train.tasks import train_own_graph
+
+    edges, labels = write(tmp_path / "e.csv", TRIANGLE), write(tmp_path / "y.csv", "0\n1\n0\n")
+    with pytest.raises(DataError, match="the train and test masks share node 0"):
+        train_own_graph(edges, labels, masks=([0, 1], [2], [0]), runs_dir=tmp_path / "runs", echo=lambda _: None)

@@ -179,8 +179,48 @@ def test_loss_panel_is_drawn_for_graph_runs(tmp_path):
     assert (run.path / "curves.png").stat().st_size > 1000
 
 
+def test_mismatched_config_is_a_run_error(tmp_path):
+    assert fivefold("train", "--epochs", "2", "--runs-dir", str(tmp_path)).returncode == 0
+    run = only_run(tmp_path)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "hidden": 32}))
+    with pytest.raises(RunError, match="do not describe the same model"):
+        load_run(run)
+    del config["hidden"]
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RunError, match="missing 'hidden'"):
+        load_run(run)
+
+
 def test_checkpoint_loads_with_weights_only(tmp_path):
     run = RunFolder("w", tmp_path)
     run.save_checkpoint({"model_state": {"w": torch.ones(2)}, "config": {"kind": "node", "versions": {"torch": "x"}}})
     state = torch.load(run.path / "checkpoint.pt", weights_only=True)
     assert torch.equal(state["model_state"]["w"], torch.ones(2))
+
+
+def test_image_run_predicts_your_own_images(data_root, tmp_path):
+    if not (data_root / "mnist-train").is_dir():
+        pytest.skip("mnist-train not in the data folder")
+    import numpy as np
+
+    runs = tmp_path / "runs"
+    result = fivefold("train", "--task", "mnist", "--model", "cnn", "--limit", "64", "--data-root", str(data_root),
+                      "--runs-dir", str(runs))
+    assert result.returncode == 0, result.stderr
+    run = only_run(runs)
+    assert json.loads((run / "config.json").read_text())["limit"] == 64
+    digits = np.random.default_rng(0).integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    np.save(tmp_path / "digits.npy", digits)
+    predicted = fivefold("predict", str(run), "--images", str(tmp_path / "digits.npy"))
+    assert predicted.returncode == 0, predicted.stderr
+    lines = (run / "predictions.csv").read_text().splitlines()
+    assert lines[0].startswith("image,prediction,p0,") and len(lines) == 6
+    expected = load_run(run).model(torch.from_numpy(digits).float()[:, None] / 255).argmax(1).tolist()
+    assert [int(line.split(",")[1]) for line in lines[1:]] == expected
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3, 28, 28), dtype=np.uint8))
+    refused = fivefold("predict", str(run), "--images", str(tmp_path / "bad.npy"))
+    assert refused.returncode == 2 and "one channel" in refused.stderr
+    np.save(tmp_path / "big.npy", np.full((2, 28, 28), 200.0))
+    refused = fivefold("predict", str(run), "--images", str(tmp_path / "big.npy"))
+    assert refused.returncode == 2 and "must lie in [0, 1]" in refused.stderr

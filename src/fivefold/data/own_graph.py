@@ -100,7 +100,7 @@ def load_labelled_graph(
         raise DataError(f"labels {labels}: no node has a label")
 
     if x is None:
-        x = np.eye(num_nodes, dtype=np.float32) if num_nodes <= 20_000 else None
+        x = np.eye(num_nodes, dtype=np.float32) if num_nodes <= 5_000 else None
         if x is None:
             raise DataError(f"{num_nodes} nodes and no --features: one-hot node features would need "
                             f"{num_nodes}^2 floats; pass features")
@@ -127,7 +127,8 @@ def load_labelled_graph(
         graph = Graph(torch.from_numpy(np.ascontiguousarray(edge_index, dtype=np.int64)), num_nodes,
                       x=torch.from_numpy(np.ascontiguousarray(x)), y=torch.from_numpy(y))
     except GraphError as exc:
-        raise DataError(f"{edges}: {exc}") from None
+        raise DataError(f"your graph ({edges}, {labels}{'' if features is None else ', ' + str(features)}): "
+                        f"{exc}") from None
     read = graph.num_edges
     graph = coalesce(graph)
     merged = read - graph.num_edges
@@ -152,20 +153,28 @@ def load_labelled_graph(
 def split_nodes(labels: torch.Tensor | np.ndarray, fractions: Sequence[float], seed: int = 0
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Train / validation / test masks over the labelled nodes (label >= 0), stratified: each class is shuffled
-    with ``seed`` and cut in the proportions ``fractions`` (three numbers summing to 1; rounding gives the test set
-    what is left). Unlabelled nodes are in no mask."""
+    with ``seed`` and cut in the proportions ``fractions`` (three numbers > 0 summing to 1). Each class of three or
+    more nodes puts at least one node in every split. Unlabelled nodes are in no mask. ``DataError`` when a split
+    would be empty (model selection needs validation nodes; accuracy needs test nodes)."""
     fractions = [float(f) for f in fractions]
-    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1) > 1e-6 or fractions[0] == 0:
-        raise DataError(f"split must be three fractions train,val,test >= 0 summing to 1 (train > 0), got "
-                        f"{fractions}")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-6:
+        raise DataError(f"split must be three fractions train,val,test > 0 summing to 1, got {fractions}")
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     masks = [np.zeros(len(labels), dtype=bool) for _ in range(3)]
     for c in np.unique(labels[labels >= 0]):
         members = rng.permutation(np.flatnonzero(labels == c))
-        n_train = max(1, round(fractions[0] * len(members)))
-        n_val = round(fractions[1] * len(members))
+        size = len(members)
+        n_train = max(1, round(fractions[0] * size))
+        n_val = round(fractions[1] * size)
+        if size >= 3:  # at least one validation and one test node, taken from the training share
+            n_val = max(1, min(n_val, size - 2))
+            n_train = max(1, min(n_train, size - n_val - 1))
         masks[0][members[:n_train]] = True
         masks[1][members[n_train:n_train + n_val]] = True
         masks[2][members[n_train + n_val:]] = True
+    for mask, name in zip(masks, ("training", "validation", "test"), strict=True):
+        if not mask.any():
+            raise DataError(f"the {name} split is empty: {int((labels >= 0).sum())} labelled nodes are too few for "
+                            f"the split {fractions}; label more nodes or pass masks")
     return tuple(torch.from_numpy(m) for m in masks)

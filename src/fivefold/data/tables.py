@@ -8,6 +8,7 @@ Why not pandas: the files are small tables of numbers, and errors must name the 
 from __future__ import annotations
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import numpy as np
 
 from fivefold.data.files import require_file
 from fivefold.errors import DataError
+
+_LARGEST_CLASS = 2**31 - 1
+_LARGEST_ID = 2**63 - 1
 
 __all__ = ["load_array", "read_edges", "read_labels", "read_features", "read_node_list"]
 
@@ -33,31 +37,36 @@ def load_array(path: Path, what: str) -> np.ndarray:
     return array
 
 
-def _is_integer_row(line: str, delimiter: str) -> bool:
+def _fast_edges(path: Path) -> np.ndarray | None:
+    """The edge list read by numpy in one pass (large files), or None when it is not a clean table of integer
+    pairs (then ``read_edges`` reads it line by line to report the first bad line)."""
     try:
-        [int(field) for field in line.split(delimiter)]
-    except ValueError:
-        return False
-    return True
+        with open(path, encoding="utf-8-sig") as handle:
+            first = handle.readline()
+        header = 1 if first.strip() and not any(_is_number(c.strip()) for c in first.split(_delimiter(path))) else 0
+        edges = np.loadtxt(path, delimiter=_delimiter(path), dtype=np.int64, skiprows=header, ndmin=2,
+                           encoding="utf-8-sig")
+    except (ValueError, UnicodeDecodeError, OverflowError):
+        return None
+    return edges if edges.shape[1] == 2 and (edges >= 0).all() else None
 
 
 def read_edges(path: Path) -> np.ndarray:
+    """``[2, E]`` int64 node ids from a CSV/TSV edge list (two integer ids per line; a first line without numbers
+    is a header) or a ``.npy`` array ``[E, 2]`` / ``[2, E]``."""
     require_file(path, "edge list")
     if path.suffix == ".npy":
         edges = load_array(path, "edge list")
     else:
-        delimiter = "\t" if path.suffix in (".tsv", ".tab") else ","
-        try:
-            lines = path.read_text().splitlines()
-        except UnicodeDecodeError:
-            raise DataError(f"edge list {path} is not a text file; expected CSV/TSV or .npy") from None
-        skip = 1 if lines and not _is_integer_row(lines[0], delimiter) else 0
-        try:
-            edges = np.loadtxt(path, delimiter=delimiter, dtype=np.int64, skiprows=skip, ndmin=2)
-        except ValueError as exc:
-            raise DataError(
-                f"edge list {path}: expected two integer columns (source{delimiter}target) per line: {exc}"
-            ) from None
+        edges = _fast_edges(path)
+    if edges is None:  # numpy could not read it: read line by line to name the bad line
+        rows = _text_rows(path, "edge list")
+        edges = np.empty((len(rows), 2), dtype=np.int64)
+        for i, (number, cells) in enumerate(rows):
+            where = f"edge list {path}, line {number}"
+            if len(cells) != 2:
+                raise DataError(f"{where}: expected two columns (source{_delimiter(path)}target), got {len(cells)}")
+            edges[i] = [_node_id(cells[0], where), _node_id(cells[1], where)]
     if edges.ndim != 2 or 2 not in edges.shape:
         raise DataError(f"edge list {path}: expected shape [E, 2] or [2, E], got {edges.shape}")
     if not np.issubdtype(edges.dtype, np.integer):
@@ -70,25 +79,25 @@ def _delimiter(path: Path) -> str:
 
 
 def _text_rows(path: Path, what: str, keep_blank: bool = False) -> list[tuple[int, list[str]]]:
-    """``(line number, fields)`` of a CSV/TSV file, skipping a non-numeric first line (a header) and blank lines
-    (with ``keep_blank``, blank lines inside the table are kept as ``[""]``; trailing ones are dropped)."""
+    """``(line number, fields)`` of a CSV/TSV file (UTF-8, with or without a byte-order mark). A first line with no
+    number in it is a header and skipped. Blank lines are skipped, or with ``keep_blank`` kept as ``[""]`` (trailing
+    ones are always dropped)."""
     require_file(path, what)
     try:
-        with open(path, newline="") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
             rows = [(number, [cell.strip() for cell in row] or [""])
                     for number, row in enumerate(csv.reader(handle, delimiter=_delimiter(path)), start=1)]
     except UnicodeDecodeError:
-        raise DataError(f"{what} {path} is not a text file; expected CSV/TSV or .npy") from None
-    blank = [not any(cells) for _, cells in rows]
-    while rows and blank[-1]:
+        raise DataError(f"{what} {path} is not a UTF-8 text file; expected CSV/TSV or .npy") from None
+    except csv.Error as exc:
+        raise DataError(f"{what} {path} is not a readable CSV/TSV file ({exc})") from None
+    while rows and not any(rows[-1][1]):
         rows.pop()
-        blank.pop()
+    first = next((i for i, (_, cells) in enumerate(rows) if any(cells)), None)
+    if first is not None and not any(_is_number(cell) for cell in rows[first][1]):
+        del rows[first]  # the header
     if not keep_blank:
-        rows = [row for row, empty in zip(rows, blank, strict=True) if not empty]
-    while rows and not any(rows[0][1]):
-        rows = rows[1:]
-    if rows and not all(_is_number(cell) for cell in rows[0][1] if cell):
-        rows = rows[1:]
+        rows = [row for row in rows if any(row[1])]
     return rows
 
 
@@ -103,9 +112,10 @@ def _is_number(text: str) -> bool:
 def _class_of(text: str, where: str) -> int:
     """A label field as a class number, or a ``DataError`` naming ``where`` and the value."""
     try:
-        return _check_class(float(text) if not text.lstrip("-").isdigit() else int(text), where)
+        value = int(text) if text.lstrip("-").isdigit() else float(text)
     except ValueError:
         raise DataError(f"{where}: label {text!r} is not a number; labels are classes 0, 1, 2, ...") from None
+    return _check_class(value, where)
 
 
 def _check_class(value: float | int, where: str) -> int:
@@ -113,6 +123,8 @@ def _check_class(value: float | int, where: str) -> int:
         raise DataError(f"{where}: label is NaN; leave the field empty for an unlabelled node")
     if value < 0:
         raise DataError(f"{where}: label {value!r} is negative; labels are classes 0, 1, 2, ...")
+    if not math.isfinite(value) or value > _LARGEST_CLASS:
+        raise DataError(f"{where}: label {value!r} is not a class number (at most {_LARGEST_CLASS})")
     if value != int(value):
         raise DataError(f"{where}: label {value!r} is not an integer class; labels are classes 0, 1, 2, ...")
     return int(value)
@@ -127,11 +139,14 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray]
         if values.ndim != 1:
             raise DataError(f"labels {path}: expected a 1-D array [N] of classes, got shape {values.shape}")
         if np.issubdtype(values.dtype, np.floating):
-            bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+            bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values)) | (values > _LARGEST_CLASS)
             if bad.any():
                 first = int(np.flatnonzero(bad)[0])
                 _check_class(float(values[first]), f"labels {path}, entry {first}")
                 raise DataError(f"labels {path}, entry {first}: label {values[first]!r} is not a class")
+        elif (values > _LARGEST_CLASS).any():
+            first = int(np.flatnonzero(values > _LARGEST_CLASS)[0])
+            raise DataError(f"labels {path}, entry {first}: label {int(values[first])} is not a class number")
         elif (values < 0).any():
             first = int(np.flatnonzero(values < 0)[0])
             raise DataError(f"labels {path}, entry {first}: label {int(values[first])} is negative; labels are "
@@ -164,6 +179,8 @@ def _node_id(text: str, where: str) -> int:
         raise DataError(f"{where}: node id {text!r} is not an integer") from None
     if value < 0:
         raise DataError(f"{where}: node id {value} is negative")
+    if value > _LARGEST_ID:
+        raise DataError(f"{where}: node id {value} is larger than int64 allows ({_LARGEST_ID})")
     return value
 
 

@@ -75,8 +75,8 @@ class RunFolder:
     Use it as::
 
         run = RunFolder("cora-gcn", runs_dir)
-        run.write_json("config.json", config)
         with run.running():
+            run.write_json("config.json", config)
             ...train...
             run.save_checkpoint({"model_state": model.state_dict(), "config": config})
             run.plot_curves(history)
@@ -121,14 +121,14 @@ class RunFolder:
         """Mark the run ``running``; on the way out an exception marks it ``failed`` (with the error) and Ctrl-C or
         SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM raises
         :class:`RunInterrupted` (when called from the main thread; the previous handler is restored after)."""
-        self.set_status("running")
-        previous = None
+        installed, previous = False, None
         if threading.current_thread() is threading.main_thread():
             def on_sigterm(signal_number: int, frame: object) -> None:
                 raise RunInterrupted(signal_number)
 
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
+            previous, installed = signal.signal(signal.SIGTERM, on_sigterm), True
         try:
+            self.set_status("running")
             yield self
         except KeyboardInterrupt as exc:
             self._mark("interrupted", error=str(exc) or "KeyboardInterrupt")
@@ -137,8 +137,8 @@ class RunFolder:
             self._mark("failed", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
+            if installed:  # None: the previous handler was not set from Python; the default is the best guess
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
     def _mark(self, status: str, error: str) -> None:
         with contextlib.suppress(RunError):  # a full disk may refuse even this; the original error is raised

@@ -70,6 +70,8 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
         raise RunError(f"run folder {path} does not exist (or is not a folder)")
     config = _read_json(path / "config.json")
     metrics = _read_json(path / "metrics.json")
+    if not isinstance(config, dict) or not isinstance(metrics, dict):
+        raise RunError(f"run {path}: config.json and metrics.json must each hold a JSON object")
     status = metrics.get("status")
     if status != "finished":
         error = f" ({metrics['error']})" if metrics.get("error") else ""
@@ -89,12 +91,17 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
     except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError, RuntimeError, ... for a file it refuses
         raise RunError(f"run {path}: {checkpoint.name} matches its checksum but torch refuses to load it with "
                        f"weights_only=True ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    model = build_model(config)
-    if config["kind"] == "graph":
-        for fold, fold_state in zip(model.folds, state["fold_states"], strict=True):
-            fold.load_state_dict(fold_state)
-    else:
-        model.load_state_dict(state["model_state"])
+    try:
+        model = build_model(config)
+        if config["kind"] == "graph":
+            for fold, fold_state in zip(model.folds, state["fold_states"], strict=True):
+                fold.load_state_dict(fold_state)
+        else:
+            model.load_state_dict(state["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc).splitlines()[0]
+        raise RunError(f"run {path}: config.json and {checkpoint.name} do not describe the same model ({detail})"
+                       ) from None
     model.eval()
     return LoadedRun(path, config, metrics, model)
 
@@ -145,7 +152,7 @@ def predict_run(
             summary = {"graphs": len(graphs), "accuracy_on_all_graphs": _acc(probs, truth)}
             return (["graph", "prediction", *classes], _rows(range(len(graphs)), probs), summary)
         if images is not None:
-            pixels = _read_images(Path(images), IMAGE_TASKS[config["task"]].dim)
+            pixels = _read_images(Path(images), IMAGE_TASKS[config["task"]].dim, side=28)
             truth = None
         else:
             from fivefold.data import load_medmnist3d, load_mnist
@@ -178,6 +185,9 @@ def _predict_nodes(run: LoadedRun, data_root: Any, edges: Any, labels: Any, feat
         if edges is None:  # the run's own files, unchanged since training
             files = config["files"]
             for name, entry in files.items():
+                if entry is not None and not Path(entry["path"]).is_file():
+                    raise DataError(f"{name} file {entry['path']}, which the run was trained on, is gone; pass "
+                                    "--edges/--labels/--features to predict on files elsewhere")
                 if entry is not None and sha256(entry["path"]) != entry["sha256"]:
                     raise DataError(f"{name} file {entry['path']} changed since the run was trained (sha256 "
                                     "differs); pass --edges/--labels/--features to predict on new files")
@@ -216,7 +226,8 @@ def _predict_nodes(run: LoadedRun, data_root: Any, edges: Any, labels: Any, feat
     return header, rows, summary
 
 
-def _read_images(path: Path, dim: int) -> Tensor:
+def _read_images(path: Path, dim: int, side: int) -> Tensor:
+    """``[N, 1, side, ...]`` float images in [0, 1] from a ``.npy`` array of uint8 (0..255) or floats (0..1)."""
     if path.suffix != ".npy" or not path.is_file():
         raise DataError(f"images {path}: expected an existing .npy array")
     try:
@@ -225,11 +236,15 @@ def _read_images(path: Path, dim: int) -> Tensor:
         raise DataError(f"images {path} is not a readable .npy array ({exc})") from None
     if array.ndim == dim + 1:
         array = array[:, None]
-    if array.ndim != dim + 2 or array.shape[1] != 1:
-        raise DataError(f"images {path}: expected [N, {', '.join('S' * dim)}] or [N, 1, ...] with one channel, got "
-                        f"shape {array.shape}")
+    expected = (1, *([side] * dim))
+    if array.ndim != dim + 2 or tuple(array.shape[1:]) != expected:
+        raise DataError(f"images {path}: expected [N, {', '.join([str(side)] * dim)}] (one channel, the size the "
+                        f"model was trained on), got shape {array.shape}")
     if array.dtype == np.uint8:
         return torch.from_numpy(array.astype(np.float32) / 255.0)
     if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
         raise DataError(f"images {path}: expected uint8 (0..255) or finite floats (0..1), got {array.dtype}")
+    if array.size and (array.min() < 0 or array.max() > 1):
+        raise DataError(f"images {path}: float images must lie in [0, 1] (got {array.min():g}..{array.max():g}); "
+                        "divide 0..255 values by 255 or save them as uint8")
     return torch.from_numpy(array.astype(np.float32))

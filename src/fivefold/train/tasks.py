@@ -86,11 +86,12 @@ IMAGE_TASKS = {
 }
 
 
-# The short default run of each long task (``full=False``); ``full=True`` runs the paper's protocol. Measured on the
-# 2-core machine of the README: see its "How long" table.
+# The short default run of each long task (``full=False``); ``full=True`` runs the paper's protocol. On the 2-core
+# machine of the README (benchmarks/command_times.py) a graph task's full protocol (10 folds x 350 epochs) takes
+# about half an hour and the short run about 2 minutes; the image tasks' full runs take 1.5 to 10 minutes, so they
+# have no short form.
 QUICK: dict[str, dict[str, Any]] = {
     "MUTAG": {"epochs": 20}, "PROTEINS": {"epochs": 20}, "ENZYMES": {"epochs": 20},
-    "mnist": {"limit": 10_000}, "adrenalmnist3d": {"epochs": 3},
 }
 
 
@@ -153,6 +154,12 @@ def train_own_graph(
                                            zip(masks, ("train", "validation", "test"), strict=True))
     if not bool(train_mask.any()):
         raise DataError("the training split holds no labelled node")
+    for (a, b), names in (((train_mask, val_mask), "train and validation"), ((train_mask, test_mask), "train and test"),
+                          ((val_mask, test_mask), "validation and test")):
+        if bool((a & b).any()):
+            first = int((a & b).nonzero()[0])
+            raise DataError(f"the {names} masks share node {first if read.node_ids is None else read.node_ids[first]}"
+                            ": each node may be in one split only")
     graph = graph.replace(train_mask=train_mask, val_mask=val_mask, test_mask=test_mask)
     files = {"edges": edges, "labels": labels, "features": features}
     data = {"task": "own", "data": "files", "undirected": undirected, "remap_ids": remap_ids,
@@ -197,8 +204,8 @@ def _train_nodes(graph: Any, name: str, data: dict[str, Any], model: str, *, see
     network = build_node_model(model, config["in_channels"], config["num_classes"], config["hidden"],
                                config["dropout"])
     run = RunFolder(name, runs_dir)
-    run.write_json("config.json", config)
     with run.running():
+        run.write_json("config.json", config)
         for file_name, text in (extra_files or {}).items():
             run.write_text(file_name, text)
         start = time.perf_counter()
@@ -231,8 +238,8 @@ def train_graph_task(
               "task": task, "model": "gin0", "seed": seed, "folds": folds, "protocol": "full" if full else "quick",
               "in_channels": graphs[0].num_features, "num_classes": int(labels.max()) + 1, "versions": _versions()}
     run = RunFolder(f"{task}-gin", runs_dir)
-    run.write_json("config.json", config)
     with run.running():
+        run.write_json("config.json", config)
         torch.manual_seed(seed)
         preset = replace(GRAPH_PRESET, hidden=config["hidden"], dropout=config["dropout"])
 
@@ -282,8 +289,8 @@ def train_image_task(
               "protocol": "full" if full else "quick", "train_size": len(train_set), "in_channels": 1,
               "num_classes": train_set.num_classes, "classifier": spec.classifier, "versions": _versions()}
     run = RunFolder(f"{task}-{model}", runs_dir)
-    run.write_json("config.json", config)
     with run.running():
+        run.write_json("config.json", config)
         torch.manual_seed(seed)
         network = build_image_model(model, config["cnn_base"], 1, train_set.num_classes, **spec.classifier)
         start = time.perf_counter()
