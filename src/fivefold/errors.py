@@ -7,7 +7,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 
 __all__ = [
     "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
-    "RunError", "check_option",
+    "RunError", "StoreError", "check_option",
 ]
 
 
@@ -55,3 +55,8 @@ class ChecksumError(DataError):
 class RunError(FivefoldError, OSError):
     """A run folder cannot be written (the runs directory is a file or read-only, the disk is full) or a saved run
     cannot be used (it did not finish, its checkpoint is missing or does not match its recorded sha256)."""
+
+
+class StoreError(FivefoldError, OSError):
+    """A graph store on disk cannot be written or opened: a missing, truncated, resized or tampered array file, a
+    manifest that does not match, or a target folder that already exists."""

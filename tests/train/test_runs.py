@@ -87,8 +87,12 @@ def test_signal_marks_run_interrupted(tmp_path, signal_number, code):
     command = [str(ENTRY)] if ENTRY.exists() else [sys.executable, "-m", "fivefold.cli"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("FIVEFOLD_DATA", None)
+    def default_signals():  # a shell's background job starts with SIGINT ignored, and Python then never sees it
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     process = subprocess.Popen([*command, "train", "--epochs", "1000000", "--runs-dir", str(tmp_path)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                               preexec_fn=default_signals)
     deadline = time.time() + 120
     while time.time() < deadline:
         runs = list(tmp_path.iterdir())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from fivefold.errors import GraphError
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.transforms import add_self_loops, remove_self_loops
 from fivefold.ops import CSR
@@ -67,3 +69,34 @@ def inverse_in_degree(graph: Graph, dtype: torch.dtype) -> Tensor:
     return graph.cached(
         ("inverse_in_degree", dtype), lambda: 1.0 / graph.in_degree().clamp(min=1).to(dtype).unsqueeze(-1)
     )
+
+
+def block_gcn_normalisation(block: Block, self_loop_weight: float, dtype: torch.dtype) -> tuple[CSR, Tensor, Tensor]:
+    """``gcn_normalisation`` for a ``Block``: the CSC pattern (self-loops removed when ``self_loop_weight > 0``), its
+    ``[nnz]`` weights and the ``[num_dst]`` diagonal weights, from the whole graph's degrees (``block.src_degree``
+    and ``block.src_loops``), with self-loops treated as the full-graph layer treats them. A destination whose
+    in-edges were sampled (``k`` of ``d``) has its sum scaled by ``d / k``, an unbiased estimate of the full sum;
+    with every in-edge present the result is exactly the full graph's."""
+    if block.src_degree is None:
+        raise GraphError("GCNConv on a Block needs the whole graph's degrees: build it with src_degree=... "
+                         "(fivefold.scale.NeighborSampler does)")
+
+    def build() -> tuple[CSR, Tensor, Tensor]:
+        loops = torch.zeros_like(block.src_degree) if block.src_loops is None else block.src_loops
+        if self_loop_weight > 0:  # loops are the diagonal: an existing loop keeps weight 1, others get s
+            csc = block.without_self_loops()
+            diagonal = torch.where(loops > 0, 1.0, self_loop_weight).to(dtype)
+            degree = block.src_degree.to(dtype) + diagonal
+            full = block.src_degree[: block.num_dst].to(dtype)
+        else:  # loops are ordinary entries of A
+            csc = block.csc
+            diagonal = torch.zeros(block.num_src, dtype=dtype, device=block.device)
+            degree = (block.src_degree + loops).to(dtype)
+            full = degree[: block.num_dst]
+        inv_sqrt = degree.pow(-0.5).masked_fill(degree == 0, 0.0)
+        sampled = csc.degree().to(dtype)
+        scale = torch.where(sampled > 0, full / sampled.clamp(min=1), 0.0)
+        values = inv_sqrt[csc.rows] * inv_sqrt[csc.indices] * scale[csc.rows]
+        return csc, values, (diagonal * inv_sqrt**2)[: block.num_dst]
+
+    return block.cached(("gcn_normalisation", self_loop_weight, dtype), build)

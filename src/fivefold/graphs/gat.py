@@ -17,9 +17,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivefold.graphs._structure import with_self_loops
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
-from fivefold.ops import segment_softmax, spmm
+from fivefold.ops import CSR, segment_softmax, spmm
 
 __all__ = ["GATConv"]
 
@@ -41,7 +42,8 @@ class GATConv(nn.Module):
         bias: learn an additive bias.
 
     Shapes:
-        x: ``[N, F]`` -> ``[N, H * C]`` (concat) or ``[N, C]``.
+        x: ``[N, F]`` -> ``[N, H * C]`` (concat) or ``[N, C]``; on a ``Block``: ``[num_src, F]`` -> ``[num_dst, ...]``
+        (attention over the sampled neighbours and the destination itself).
     """
 
     def __init__(
@@ -71,31 +73,35 @@ class GATConv(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def attention(self, x: Tensor, graph: Graph) -> tuple[Tensor, Tensor]:
+    def attention(self, x: Tensor, graph: Graph | Block) -> tuple[Tensor, Tensor]:
         """The transformed features ``h: [N, H, C]`` and attention weights ``alpha: [nnz, H]`` in the CSC order
         of the (self-looped) graph used for aggregation."""
-        csc = self._pattern(graph).csc()
+        csc = self._pattern(graph)
         h = self.lin(x).view(-1, self.heads, self.out_channels)
         score_src = (h * self.att_src).sum(-1)
-        score_dst = (h * self.att_dst).sum(-1)
+        score_dst = (h[: csc.num_rows] * self.att_dst).sum(-1)  # a Block's destinations are its first sources
         scores = score_src.index_select(0, csc.indices) + score_dst.index_select(0, csc.rows)
         scores = F.leaky_relu(scores, self.negative_slope)
-        alpha = segment_softmax(scores, csc.rows, graph.num_nodes, validate=False)
+        alpha = segment_softmax(scores, csc.rows, csc.num_rows, validate=False)
         return h, alpha
 
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph | Block) -> Tensor:
         check_features(x, graph, self.in_channels)
         h, alpha = self.attention(x, graph)
         alpha = F.dropout(alpha, p=self.dropout, training=self.training)
         h = F.dropout(h, p=self.value_dropout, training=self.training)
-        out = spmm(self._pattern(graph).csc(), h, alpha)
+        out = spmm(self._pattern(graph), h, alpha)
         out = out.reshape(-1, self.heads * self.out_channels) if self.concat else out.mean(dim=1)
         if self.bias is not None:
             out = out + self.bias
         return out
 
-    def _pattern(self, graph: Graph) -> Graph:
-        return with_self_loops(graph) if self.add_self_loops else graph
+    def _pattern(self, graph: Graph | Block) -> CSR:
+        """The CSC pattern attention runs over: the graph's or block's, with one self-loop per (destination) node
+        when ``add_self_loops``."""
+        if isinstance(graph, Block):
+            return graph.with_self_loops() if self.add_self_loops else graph.csc
+        return (with_self_loops(graph) if self.add_self_loops else graph).csc()
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, heads={self.heads}, concat={self.concat}"

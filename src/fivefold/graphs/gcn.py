@@ -12,7 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from fivefold.graphs._structure import gcn_normalisation
+from fivefold.errors import GraphError
+from fivefold.graphs._structure import block_gcn_normalisation, gcn_normalisation
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_edge_weight, check_features
 from fivefold.ops import spmm
@@ -31,7 +33,8 @@ class GCNConv(nn.Module):
         bias: learn an additive bias.
 
     Shapes:
-        x: ``[N, F]`` -> ``[N, F']``; optional ``edge_weight``: ``[E]``.
+        x: ``[N, F]`` -> ``[N, F']``; optional ``edge_weight``: ``[E]``. On a ``Block``: ``[num_src, F]`` ->
+        ``[num_dst, F']``, normalised by the whole graph's degrees (``block.src_degree``).
 
     Example:
         >>> conv = GCNConv(16, 32)
@@ -55,12 +58,17 @@ class GCNConv(nn.Module):
         if self.bias is not None:
             nn.init.zeros_(self.bias)
 
-    def forward(self, x: Tensor, graph: Graph, edge_weight: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph | Block, edge_weight: Tensor | None = None) -> Tensor:
         check_features(x, graph, self.in_channels)
-        check_edge_weight(edge_weight, graph)
-        csc, weights, diagonal = gcn_normalisation(graph, edge_weight, self.self_loop_weight, x.dtype)
+        if isinstance(graph, Block):  # x: [num_src, F] -> [num_dst, F']
+            if edge_weight is not None:
+                raise GraphError("GCNConv on a Block takes no edge_weight")
+            csc, weights, diagonal = block_gcn_normalisation(graph, self.self_loop_weight, x.dtype)
+        else:
+            check_edge_weight(edge_weight, graph)
+            csc, weights, diagonal = gcn_normalisation(graph, edge_weight, self.self_loop_weight, x.dtype)
         h = self.lin(x)
-        out = spmm(csc, h, weights) + diagonal.unsqueeze(-1) * h
+        out = spmm(csc, h, weights) + diagonal.unsqueeze(-1) * h[: csc.num_rows]
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_edge_attr, check_features
 from fivefold.ops import scatter, spmm
@@ -43,10 +44,11 @@ class GINConv(nn.Module):
         _reset(self.mlp)
         self.eps.data.fill_(self.initial_eps)
 
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph | Block) -> Tensor:
         check_features(x, graph)
-        aggregated = spmm(graph.csc(), x)
-        return self.mlp((1 + self.eps) * x + aggregated)
+        csc = graph.csc if isinstance(graph, Block) else graph.csc()
+        aggregated = spmm(csc, x)
+        return self.mlp((1 + self.eps) * x[: csc.num_rows] + aggregated)  # a Block's destinations come first
 
 
 class GINEConv(nn.Module):

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from fivefold.errors import check_option
 from fivefold.graphs._structure import inverse_in_degree
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import Graph
 from fivefold.graphs.validate import check_features
 from fivefold.ops import scatter, spmm
@@ -31,7 +32,8 @@ class SAGEConv(nn.Module):
         bias: bias in the neighbour transform ``W_1``.
 
     Shapes:
-        x: ``[N, F]`` -> ``[N, F']``.
+        x: ``[N, F]`` -> ``[N, F']``; on a ``Block``: ``[num_src, F]`` -> ``[num_dst, F']`` (the mean over the
+        sampled neighbours).
     """
 
     def __init__(
@@ -52,12 +54,13 @@ class SAGEConv(nn.Module):
         if self.lin_root is not None:
             self.lin_root.reset_parameters()
 
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph | Block) -> Tensor:
         check_features(x, graph, self.in_channels)
-        csc = graph.csc()
+        csc = graph.csc if isinstance(graph, Block) else graph.csc()
         if self.aggr == "mean":
             # mean and W_1 commute: aggregate whichever side is narrower
-            scale = inverse_in_degree(graph, x.dtype)
+            scale = (1.0 / csc.degree().clamp(min=1).to(x.dtype).unsqueeze(-1) if isinstance(graph, Block)
+                     else inverse_in_degree(graph, x.dtype))
             if self.out_channels < self.in_channels:
                 out = spmm(csc, x @ self.lin_neighbors.weight.t()) * scale
                 if self.lin_neighbors.bias is not None:
@@ -66,9 +69,9 @@ class SAGEConv(nn.Module):
                 out = self.lin_neighbors(spmm(csc, x) * scale)
         else:
             messages = x.index_select(0, csc.indices)
-            out = self.lin_neighbors(scatter(messages, csc.rows, graph.num_nodes, "max", validate=False))
+            out = self.lin_neighbors(scatter(messages, csc.rows, csc.num_rows, "max", validate=False))
         if self.lin_root is not None:
-            out = out + self.lin_root(x)
+            out = out + self.lin_root(x[: csc.num_rows])  # a Block's destinations are its first sources
         if self.normalize:
             out = F.normalize(out, p=2.0, dim=-1)
         return out

@@ -10,19 +10,23 @@ from __future__ import annotations
 from torch import Tensor
 
 from fivefold.errors import GraphError, check_option
+from fivefold.graphs.block import Block
 from fivefold.graphs.graph import EDGE_FIELDS, Graph
 
 __all__ = ["check_features", "check_edge_weight", "check_edge_attr", "edge_input"]
 
 
-def check_features(x: Tensor, graph: Graph, channels: int | None = None, name: str = "x") -> None:
-    """``x`` must be a floating ``[N, F]`` tensor on the graph's device, with ``F == channels`` if given."""
-    if not isinstance(graph, Graph):
-        raise GraphError(f"expected a fivefold Graph as the second argument, got {type(graph).__name__}")
+def check_features(x: Tensor, graph: Graph | Block, channels: int | None = None, name: str = "x") -> None:
+    """``x`` must be a floating ``[N, F]`` tensor on the graph's device (``N = num_src`` for a ``Block``), with
+    ``F == channels`` if given."""
+    if not isinstance(graph, (Graph, Block)):
+        raise GraphError(f"expected a fivefold Graph or Block as the second argument, got {type(graph).__name__}")
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise GraphError(f"{name} must be a floating-point tensor of shape [N, F]")
-    if x.dim() != 2 or x.shape[0] != graph.num_nodes:
-        raise GraphError(f"{name} must have shape [{graph.num_nodes}, F] for this graph, got {tuple(x.shape)}")
+    rows = graph.num_src if isinstance(graph, Block) else graph.num_nodes
+    what = "block (its source nodes)" if isinstance(graph, Block) else "graph"
+    if x.dim() != 2 or x.shape[0] != rows:
+        raise GraphError(f"{name} must have shape [{rows}, F] for this {what}, got {tuple(x.shape)}")
     if channels is not None and x.shape[1] != channels:
         raise GraphError(f"{name} has {x.shape[1]} features but the layer expects {channels}")
     if x.device != graph.device:

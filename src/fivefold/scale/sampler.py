@@ -1,0 +1,123 @@
+"""Multi-layer neighbour sampling (Hamilton, Ying & Leskovec 2017, "Inductive Representation Learning on Large
+Graphs"): for a batch of seed nodes, a fixed number of in-neighbours per node and per layer, turned into
+``fivefold.graphs.Block``s that the ordinary layers take.
+
+``fanouts[0]`` is the number of neighbours drawn for each seed (the last layer's destinations), ``fanouts[1]`` for
+each node those reach, and so on (PyG's ``num_neighbors`` order); ``-1`` takes every in-neighbour. ``sample`` returns
+``(input_nodes, blocks)`` with the blocks ordered from the input layer to the seeds, so a model runs
+``for block in blocks: x = layer(x, block)`` starting from ``x = features[input_nodes]``.
+
+Uniform without replacement by default (all neighbours when a node has at most the fan-out), with replacement as an
+option; deterministic for a given ``seed`` and sequence of calls, whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fivefold.errors import GraphError, OptionError
+from fivefold.graphs import Block, Graph
+from fivefold.ops import CSR
+from fivefold.scale import _kernels
+
+__all__ = ["NeighborSampler"]
+
+_MASK64 = (1 << 64) - 1
+
+
+def _hop_seed(seed: int, call: int, layer: int) -> np.uint64:
+    """A 64-bit seed for one layer of one call (splitmix64 over the three numbers)."""
+    value = seed & _MASK64
+    for part in (call, layer):
+        value = (value + 0x9E3779B97F4A7C15 + part) & _MASK64
+        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
+        value ^= value >> 31
+    return np.uint64(value)
+
+
+class NeighborSampler:
+    """Sample blocks around seed nodes of a graph or a graph store.
+
+    Args:
+        source: a ``fivefold.graphs.Graph``, or any object with ``num_nodes`` and CSC arrays ``indptr`` (int64,
+            ``[N + 1]``) and ``indices`` (``[E]``, the source of each in-edge grouped by target), such as
+            ``fivefold.scale.GraphStore``.
+        fanouts: neighbours per node for each layer, from the seeds outwards (``-1``: all).
+        replace: draw with replacement.
+        seed: the random seed; the k-th call of ``sample`` uses ``(seed, k)``.
+
+    Each block's ``src_degree`` and ``src_loops`` are the whole graph's in-degree of its sources (self-loops not
+    counted) and their self-loop counts, which ``GCNConv`` uses, and ``src_ids`` their global ids.
+    """
+
+    def __init__(self, source: Graph | Any, fanouts: Sequence[int], *, replace: bool = False, seed: int = 0) -> None:
+        if isinstance(source, Graph):
+            csc = source.csc()
+            self.indptr = csc.indptr.numpy()
+            self.indices = csc.indices.numpy()
+            self.num_nodes = source.num_nodes
+        else:
+            try:
+                self.indptr, self.indices = np.asarray(source.indptr), np.asarray(source.indices)
+                self.num_nodes = int(source.num_nodes)
+            except AttributeError:
+                raise GraphError("NeighborSampler needs a Graph or a store with num_nodes, indptr, indices") from None
+        fanouts = list(fanouts)
+        if not fanouts or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or (f < 1 and f != -1)
+                              for f in fanouts):
+            raise OptionError(f"NeighborSampler: fanouts must be a non-empty list of integers >= 1 or -1 (all), got "
+                              f"{fanouts}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise OptionError(f"NeighborSampler: seed must be a non-negative integer, got {seed!r}")
+        if self.indptr.shape != (self.num_nodes + 1,) or self.indptr[0] != 0 or self.indptr[-1] != len(self.indices):
+            raise GraphError("NeighborSampler: indptr must have num_nodes + 1 entries from 0 to len(indices)")
+        self.fanouts = [int(f) for f in fanouts]
+        self.replace = bool(replace)
+        self.seed = int(seed)
+        self.calls = 0
+        self._position = np.full(self.num_nodes, -1, dtype=np.int64)
+        self._degree: tuple[np.ndarray, np.ndarray] | None = None
+
+    def degrees(self) -> tuple[np.ndarray, np.ndarray]:
+        """``([N], [N])``: each node's in-degree in the whole graph with self-loops not counted, and its number of
+        self-loops (computed once)."""
+        if self._degree is None:
+            loops = _kernels.count_self_loops(self.indptr, self.indices)
+            self._degree = (np.diff(self.indptr).astype(np.int64) - loops, loops)
+        return self._degree
+
+    def sample(self, seed_nodes: Tensor | np.ndarray | Sequence[int]) -> tuple[Tensor, list[Block]]:
+        """``(input_nodes [num_src of the first block], blocks)`` for distinct ``seed_nodes``; the last block's
+        destinations are the seeds in the order given."""
+        seeds = np.asarray(seed_nodes.cpu() if isinstance(seed_nodes, Tensor) else seed_nodes)
+        if seeds.ndim != 1 or not np.issubdtype(seeds.dtype, np.integer):
+            raise GraphError(f"seed_nodes must be a 1-D integer array, got shape {seeds.shape} of {seeds.dtype}")
+        if seeds.size and (seeds.min() < 0 or seeds.max() >= self.num_nodes):
+            bad = seeds[(seeds < 0) | (seeds >= self.num_nodes)][0]
+            raise GraphError(f"seed node {int(bad)} is out of range [0, {self.num_nodes})")
+        if len(np.unique(seeds)) != len(seeds):
+            raise GraphError("seed_nodes must be distinct")
+        degree, loops = self.degrees()
+        call, self.calls = self.calls, self.calls + 1
+        frontier = seeds.astype(np.int64)
+        blocks: list[Block] = []
+        for layer, fanout in enumerate(self.fanouts):
+            counts = _kernels.sampled_counts(self.indptr, frontier, fanout, self.replace)
+            offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
+            np.cumsum(counts, out=offsets[1:])
+            picks = _kernels.sample_neighbours(self.indptr, self.indices, frontier, offsets, fanout, self.replace,
+                                               _hop_seed(self.seed, call, layer))
+            sources, local = _kernels.relabel(frontier, picks.astype(np.int64), self._position)
+            csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),
+                      check=False)
+            blocks.append(Block(csc, len(sources), len(frontier), src_degree=torch.from_numpy(degree[sources]),
+                                src_ids=torch.from_numpy(sources), src_loops=torch.from_numpy(loops[sources])))
+            frontier = sources
+        blocks.reverse()
+        return torch.from_numpy(frontier), blocks

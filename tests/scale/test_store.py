@@ -1,0 +1,95 @@
+"""The graph store: round trip with an in-memory Graph, memory-mapped arrays, and refusal of damaged stores."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from fivefold.errors import StoreError
+from fivefold.graphs import GCNConv, Graph
+from fivefold.scale import NeighborSampler, open_store, write_store
+
+
+def small_graph(nodes: int = 30, edges: int = 120, seed: int = 0) -> Graph:
+    generator = torch.Generator().manual_seed(seed)
+    masks = torch.rand(nodes, generator=generator)
+    return Graph(torch.randint(0, nodes, (2, edges), generator=generator), nodes,
+                 x=torch.randn(nodes, 5, generator=generator), y=torch.randint(0, 3, (nodes,), generator=generator),
+                 train_mask=masks < 0.5, val_mask=(masks >= 0.5) & (masks < 0.7), test_mask=masks >= 0.7)
+
+
+def test_round_trip_and_memory_mapping(tmp_path):
+    graph = small_graph()
+    store = write_store(tmp_path / "g", graph)
+    assert (store.num_nodes, store.num_edges, store.num_features) == (30, 120, 5)
+    assert isinstance(store.indices, np.memmap) and store.indices.dtype == np.int32
+    back = store.to_graph()
+    for name in ("x", "y", "train_mask", "val_mask", "test_mask"):
+        assert torch.equal(getattr(back, name), getattr(graph, name)), name
+    key = lambda g: sorted(map(tuple, g.edge_index.t().tolist()))  # noqa: E731
+    assert key(back) == key(graph)
+    reopened = open_store(tmp_path / "g", verify=True)
+    assert np.array_equal(reopened.indptr, graph.csc().indptr.numpy())
+    half = write_store(tmp_path / "h", graph, feature_dtype="float16")
+    assert half.features.dtype == np.float16
+    torch.testing.assert_close(torch.from_numpy(np.array(half.features, dtype=np.float32)), graph.x, rtol=1e-3,
+                               atol=1e-3)
+
+
+def test_sampler_reads_a_store_like_the_graph(tmp_path):
+    graph = small_graph(nodes=60, edges=400)
+    store = write_store(tmp_path / "g", graph)
+    seeds = torch.tensor([1, 4, 9, 16])
+    from_graph = NeighborSampler(graph, [3, 2], seed=5).sample(seeds)
+    from_store = NeighborSampler(store, [3, 2], seed=5).sample(seeds)
+    assert torch.equal(from_graph[0], from_store[0])
+    for a, b in zip(from_graph[1], from_store[1], strict=True):
+        assert torch.equal(a.csc.indices, b.csc.indices) and torch.equal(a.src_degree, b.src_degree)
+    x = torch.from_numpy(np.array(store.features))[from_store[0]].double()
+    conv = GCNConv(5, 2).double()
+    assert conv(x, from_store[1][0]).shape == (from_store[1][0].num_dst, 2)
+
+
+def test_damaged_stores_are_refused(tmp_path):
+    graph = small_graph()
+    write_store(tmp_path / "g", graph)
+    with pytest.raises(StoreError, match="already exists"):
+        write_store(tmp_path / "g", graph)
+    indices = tmp_path / "g" / "indices.npy"
+    original = indices.read_bytes()
+    indices.write_bytes(original[:-8])
+    with pytest.raises(StoreError, match="indices.npy has .* bytes, the manifest says"):
+        open_store(tmp_path / "g")
+    tampered = bytearray(original)
+    tampered[-1] ^= 0xFF
+    indices.write_bytes(bytes(tampered))
+    open_store(tmp_path / "g")  # sizes agree: only a full check sees it
+    with pytest.raises(StoreError, match="does not match its sha256"):
+        open_store(tmp_path / "g", verify=True)
+    indices.unlink()
+    with pytest.raises(StoreError, match="indices.npy is missing"):
+        open_store(tmp_path / "g")
+    with pytest.raises(StoreError, match="manifest.json is missing"):
+        open_store(tmp_path / "nothing")
+    manifest = tmp_path / "g" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    manifest.write_text(json.dumps({**data, "version": 99}))
+    with pytest.raises(StoreError, match="this fivefold reads"):
+        open_store(tmp_path / "g")
+
+
+def test_killed_write_leaves_nothing_that_opens(tmp_path):
+    """A writer killed mid-way (here: before its rename) leaves only a temporary folder, which does not open."""
+    code = ("import os, torch, fivefold.scale.store as s; from fivefold.graphs import Graph;"
+            "s.os.replace = lambda *a: os._exit(9);"  # die just before the rename into place
+            f"s.write_store({str(tmp_path / 'g')!r}, Graph(torch.randint(0, 50, (2, 200)), 50))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 9
+    assert not (tmp_path / "g").exists()
+    leftovers = list(tmp_path.iterdir())
+    assert leftovers and all(p.name.startswith(".g.tmp-") for p in leftovers)
+    with pytest.raises(StoreError):
+        open_store(tmp_path / "g")
