@@ -104,7 +104,10 @@ def test_signal_marks_run_interrupted(tmp_path, signal_number, code):
         pytest.fail("the run never reported status running")
     time.sleep(1.0)  # inside the training loop
     process.send_signal(signal_number)
-    _, err = process.communicate(timeout=60)
+    try:
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()  # never leave a training process behind when the signal was not obeyed
     assert process.returncode == code, err
     metrics = metrics_of(only_run(tmp_path))
     assert metrics["status"] == "interrupted" and "interrupted" in err and "Traceback" not in err
