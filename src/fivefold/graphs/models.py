@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from fivefold.errors import check_option
+from fivefold.errors import GraphError, check_option
+from fivefold.graphs.block import Block
 from fivefold.graphs.gat import GATConv
 from fivefold.graphs.gcn import GCNConv
 from fivefold.graphs.gin import GINConv
@@ -45,12 +48,20 @@ class TwoLayerGNN(nn.Module):
         self.dropout = dropout
         self.activation = activation
 
-    def forward(self, x: Tensor, graph: Graph) -> Tensor:
+    def forward(self, x: Tensor, graph: Graph | Sequence[Block]) -> Tensor:
+        """``graph``: a ``Graph`` (``x: [N, F]`` -> ``[N, classes]``), or the two ``Block``s of a neighbour sampler,
+        input layer first (``x: [num_src of blocks[0], F]`` -> ``[num_dst of blocks[1], classes]``)."""
+        if isinstance(graph, Graph):
+            first = second = graph
+        elif len(graph) == 2 and all(isinstance(block, Block) for block in graph):
+            first, second = graph
+        else:
+            raise GraphError("a two-layer model takes a Graph or a sequence of two Blocks")
         x = F.dropout(x, self.dropout, self.training)
-        x = self.conv1(x, graph)
+        x = self.conv1(x, first)
         x = F.relu(x) if self.activation == "relu" else F.elu(x)
         x = F.dropout(x, self.dropout, self.training)
-        return self.conv2(x, graph)
+        return self.conv2(x, second)
 
 
 class GCN(TwoLayerGNN):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from fivefold.errors import GraphError, check_option
 from fivefold.graphs import Graph
 from fivefold.train.loop import EarlyStopping, KeepBest, fit
 
-__all__ = ["fit_node_classifier", "accuracy"]
+__all__ = ["fit_node_classifier", "fit_node_classifier_minibatch", "accuracy"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -73,6 +73,44 @@ def fit_node_classifier(
     callbacks = [best] if patience is None else [best, EarlyStopping(improved, patience)]
     history = fit(model, [graph], loss=loss, optimiser=torch.optim.Adam(groups, lr=lr), epochs=epochs,
                   metrics=evaluation, callbacks=callbacks, progress=progress, desc=desc)
+    chosen = best.best_row
+    return {"best_epoch": chosen["epoch"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
+            "history": history}
+
+
+def fit_node_classifier_minibatch(
+    model: nn.Module, graph: Graph, loader: Iterable, *, epochs: int = 200, lr: float = 0.01,
+    weight_decay: float = 5e-4, progress: bool | None = None, desc: str = "train",
+) -> dict[str, Any]:
+    """Train ``model`` by mini-batches and select the epoch as ``fit_node_classifier`` does (best validation
+    accuracy, ties broken by the lower validation loss).
+
+    ``loader`` yields batches with ``x``, ``blocks`` and ``y`` (``fivefold.scale.NeighborLoader``); the model is
+    called as ``model(batch.x, batch.blocks)`` to train and as ``model(graph.x, graph)`` to evaluate (exact
+    full-graph inference, which fits in memory for the graphs this function is meant for)."""
+    for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
+        if getattr(graph, field) is None:
+            raise GraphError(f"node classification needs graph.{field}")
+
+    def loss(model: nn.Module, batch: Any) -> Tensor:
+        return F.cross_entropy(model(batch.x, batch.blocks), batch.y)
+
+    def evaluation(model: nn.Module) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            logits = model(graph.x, graph)
+        return {
+            "train_acc": accuracy(logits[graph.train_mask], graph.y[graph.train_mask]),
+            "val_loss": float(F.cross_entropy(logits[graph.val_mask], graph.y[graph.val_mask])),
+            "val_acc": accuracy(logits[graph.val_mask], graph.y[graph.val_mask]),
+            "test_acc": accuracy(logits[graph.test_mask], graph.y[graph.test_mask]),
+        }
+
+    keep, _ = _selection_rule("val_acc")
+    best = KeepBest(keep)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = fit(model, loader, loss=loss, optimiser=optimiser, epochs=epochs, metrics=evaluation,
+                  callbacks=[best], progress=progress, desc=desc)
     chosen = best.best_row
     return {"best_epoch": chosen["epoch"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
             "history": history}

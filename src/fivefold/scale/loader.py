@@ -1,0 +1,145 @@
+"""``NeighborLoader``: mini-batches for node-level training over a graph or a graph store.
+
+Each batch holds a chunk of the seed nodes (reshuffled every epoch with the loader's seed), the blocks the
+``NeighborSampler`` draws around them, the input nodes' features (gathered from the store's memory map in sorted
+order, which reads the file front to back, then put back in block order) and the seeds' labels. A background thread
+prepares the next ``prefetch`` batches while the model trains on the current one (sampling and gathering release the
+GIL in numba and numpy).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from fivefold.errors import GraphError, OptionError
+from fivefold.graphs import Block, Graph
+from fivefold.scale.sampler import NeighborSampler
+
+__all__ = ["MiniBatch", "NeighborLoader"]
+
+
+@dataclass(frozen=True)
+class MiniBatch:
+    """``seeds: [B]`` global ids, ``input_nodes: [num_src of blocks[0]]``, ``blocks`` (input layer first),
+    ``x: [num_src of blocks[0], F]`` features of the input nodes (a graph's dtype; a store's as float32),
+    ``y: [B]`` labels (None without labels)."""
+
+    seeds: Tensor
+    input_nodes: Tensor
+    blocks: list[Block]
+    x: Tensor
+    y: Tensor | None
+
+
+def _gather(array: Any, index: np.ndarray) -> np.ndarray:
+    """``array[index]`` read in sorted order (sequential reads of a memory map), returned in ``index``'s order."""
+    order = np.argsort(index, kind="stable")
+    out = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
+    out[order] = array[index[order]]
+    return out
+
+
+class NeighborLoader:
+    """Iterate over mini-batches of ``seeds`` with their sampled blocks, features and labels.
+
+    Args:
+        source: a ``Graph`` (with ``x``, and ``y`` for labels) or a ``GraphStore`` (``features``, ``labels``).
+        seeds: the node ids to train on (``[S]`` int) or a boolean mask ``[N]``.
+        fanouts: as ``NeighborSampler``: neighbours per node, from the seeds outwards.
+        batch_size: seeds per batch (the last batch may be smaller unless ``drop_last``).
+        shuffle: reshuffle the seeds every epoch (with ``seed``, so epochs are reproducible).
+        replace, seed: passed to the sampler (its seed is ``seed``).
+        prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
+    """
+
+    def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
+                 batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
+                 seed: int = 0, prefetch: int = 1) -> None:
+        for name, value, low in (("batch_size", batch_size, 1), ("prefetch", prefetch, 0)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise OptionError(f"NeighborLoader: {name} must be an integer >= {low}, got {value!r}")
+        self.sampler = NeighborSampler(source, fanouts, replace=replace, seed=seed)
+        if isinstance(source, Graph):
+            self.features, self.labels = source.x, source.y
+        else:
+            self.features, self.labels = getattr(source, "features", None), getattr(source, "labels", None)
+        if self.features is None:
+            raise GraphError("NeighborLoader needs node features (graph.x or the store's features)")
+        seeds = np.asarray(seeds.cpu() if isinstance(seeds, Tensor) else seeds)
+        if seeds.dtype == np.bool_:
+            if seeds.shape != (self.sampler.num_nodes,):
+                raise GraphError(f"a seed mask must have shape [{self.sampler.num_nodes}], got {seeds.shape}")
+            seeds = np.flatnonzero(seeds)
+        if seeds.ndim != 1 or len(seeds) == 0:
+            raise GraphError("NeighborLoader needs a non-empty 1-D array of seed nodes (or a boolean mask)")
+        self.seeds = seeds.astype(np.int64)
+        self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
+        self.seed, self.prefetch = int(seed), int(prefetch)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        full, rest = divmod(len(self.seeds), self.batch_size)
+        return full + (1 if rest and not self.drop_last else 0)
+
+    def _batch(self, seeds: np.ndarray) -> MiniBatch:
+        input_nodes, blocks = self.sampler.sample(seeds)
+        index = input_nodes.numpy()
+        if isinstance(self.features, Tensor):
+            x = self.features[input_nodes]
+        else:
+            x = torch.from_numpy(_gather(self.features, index).astype(np.float32, copy=False))
+        y = None
+        if self.labels is not None:
+            y = (self.labels[torch.from_numpy(seeds)] if isinstance(self.labels, Tensor)
+                 else torch.from_numpy(np.asarray(self.labels[seeds], dtype=np.int64)))
+        return MiniBatch(torch.from_numpy(seeds), input_nodes, blocks, x, y)
+
+    def _chunks(self) -> list[np.ndarray]:
+        order = self.seeds
+        if self.shuffle:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.seeds)
+        self.epoch += 1
+        return [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)
+                if not (self.drop_last and len(order) - i < self.batch_size)]
+
+    def __iter__(self) -> Iterator[MiniBatch]:
+        chunks = self._chunks()
+        if self.prefetch == 0:
+            for chunk in chunks:
+                yield self._batch(chunk)
+            return
+        ready: queue.Queue = queue.Queue(maxsize=self.prefetch)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for chunk in chunks:
+                    if stop.is_set():
+                        return
+                    ready.put(self._batch(chunk))
+                ready.put(None)
+            except BaseException as exc:  # handed to the consumer, raised there
+                ready.put(exc)
+
+        worker = threading.Thread(target=produce, daemon=True, name="fivefold-loader")
+        worker.start()
+        try:
+            while (item := ready.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():  # unblock a producer waiting on a full queue
+                try:
+                    ready.get_nowait()
+                except queue.Empty:
+                    worker.join(timeout=0.05)

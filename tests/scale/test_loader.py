@@ -1,0 +1,91 @@
+"""NeighborLoader: every seed once per epoch, reproducible shuffles, the right features and labels from a graph or a
+store, prefetching that changes nothing, errors raised in the caller, and a model trained through it."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from fivefold.errors import GraphError, OptionError
+from fivefold.graphs import Graph, GraphSAGE, to_undirected
+from fivefold.scale import NeighborLoader, write_store
+from fivefold.train import fit_node_classifier_minibatch
+
+
+def labelled_graph(nodes: int = 120, seed: int = 0) -> Graph:
+    generator = torch.Generator().manual_seed(seed)
+    edges = torch.randint(0, nodes, (2, 6 * nodes), generator=generator)
+    split = torch.rand(nodes, generator=generator)
+    return to_undirected(Graph(edges, nodes, x=torch.randn(nodes, 8, generator=generator),
+                               y=torch.randint(0, 3, (nodes,), generator=generator), train_mask=split < 0.6,
+                               val_mask=(split >= 0.6) & (split < 0.8), test_mask=split >= 0.8))
+
+
+def test_every_seed_once_per_epoch_and_reproducible():
+    graph = labelled_graph()
+    loader = NeighborLoader(graph, graph.train_mask, [4, 3], batch_size=16, seed=2)
+    epochs = [[batch.seeds.tolist() for batch in loader] for _ in range(2)]
+    expected = sorted(torch.nonzero(graph.train_mask).view(-1).tolist())
+    for batches in epochs:
+        assert sorted(sum(batches, [])) == expected and len(batches) == len(loader)
+        assert all(len(b) == 16 for b in batches[:-1])
+    assert epochs[0] != epochs[1]  # reshuffled
+    again = NeighborLoader(graph, graph.train_mask, [4, 3], batch_size=16, seed=2)
+    assert [[b.seeds.tolist() for b in again] for _ in range(2)] == epochs
+    assert len(NeighborLoader(graph, graph.train_mask, [4], batch_size=16, drop_last=True)) == len(expected) // 16
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_features_and_labels_from_graph_and_store(tmp_path, prefetch):
+    graph = labelled_graph()
+    store = write_store(tmp_path / "g", graph)
+    for source in (graph, store):
+        for batch in NeighborLoader(source, np.arange(0, 120, 5), [5, 5], batch_size=7, prefetch=prefetch):
+            assert torch.equal(batch.x, graph.x[batch.input_nodes])
+            assert torch.equal(batch.y, graph.y[batch.seeds])
+            assert torch.equal(batch.blocks[-1].src_ids[: len(batch.seeds)], batch.seeds)
+
+
+def test_prefetch_changes_nothing():
+    graph = labelled_graph()
+
+    def batches(prefetch):
+        loader = NeighborLoader(graph, graph.train_mask, [4, 3], batch_size=10, seed=1, prefetch=prefetch)
+        return [(b.seeds.tolist(), b.input_nodes.tolist()) for b in loader]
+
+    assert batches(0) == batches(1) == batches(3)
+
+
+def test_errors_reach_the_caller_and_early_exit_does_not_hang(monkeypatch):
+    graph = labelled_graph()
+    loader = NeighborLoader(graph, graph.train_mask, [4], batch_size=8, prefetch=2)
+    before = threading.active_count()
+    for _ in loader:
+        break
+    assert threading.active_count() <= before + 1
+    monkeypatch.setattr(loader.sampler, "sample", lambda seeds: (_ for _ in ()).throw(RuntimeError("disk gone")))
+    with pytest.raises(RuntimeError, match="disk gone"):
+        list(loader)
+    with pytest.raises(OptionError, match="batch_size must be"):
+        NeighborLoader(graph, graph.train_mask, [4], batch_size=0)
+    with pytest.raises(GraphError, match="seed mask must have shape"):
+        NeighborLoader(graph, torch.ones(5, dtype=torch.bool), [4])
+    with pytest.raises(GraphError, match="needs node features"):
+        NeighborLoader(Graph(graph.edge_index, graph.num_nodes), [0, 1], [4])
+
+
+def test_two_layer_model_on_blocks_and_minibatch_training():
+    graph = labelled_graph()
+    torch.manual_seed(0)
+    model = GraphSAGE(8, 3, hidden=16).double().eval()
+    full = NeighborLoader(graph.replace(x=graph.x.double()), graph.val_mask, [-1, -1], batch_size=100)
+    batch = next(iter(full))
+    torch.testing.assert_close(model(batch.x, batch.blocks), model(graph.x.double(), graph)[batch.seeds],
+                               rtol=0, atol=1e-10)
+    with pytest.raises(GraphError, match="a Graph or a sequence of two Blocks"):
+        model(batch.x, batch.blocks[:1])
+    model = GraphSAGE(8, 3, hidden=16)
+    loader = NeighborLoader(graph, graph.train_mask, [5, 5], batch_size=16)
+    result = fit_node_classifier_minibatch(model, graph, loader, epochs=3, progress=False)
+    assert len(result["history"]) == 3 and 0 <= result["test_acc"] <= 1
