@@ -93,3 +93,67 @@ def test_killed_write_leaves_nothing_that_opens(tmp_path):
     assert leftovers and all(p.name.startswith(".g.tmp-") for p in leftovers)
     with pytest.raises(StoreError):
         open_store(tmp_path / "g")
+
+
+def _rows(store):
+    return [sorted(store.indices[store.indptr[i]:store.indptr[i + 1]].tolist()) for i in range(store.num_nodes)]
+
+
+@pytest.mark.parametrize("chunk", [7, 50, 1000])
+def test_streaming_build_equals_the_in_memory_store(tmp_path, chunk):
+    graph = small_graph(nodes=40, edges=300, seed=3)
+    edges = graph.edge_index.numpy()
+    chunks = [edges[:, i:i + chunk] for i in range(0, edges.shape[1], chunk)]
+    from fivefold.scale import build_store
+
+    built = build_store(tmp_path / "b", chunks, 40, features=graph.x.numpy(), labels=graph.y.numpy())
+    direct = write_store(tmp_path / "d", graph)
+    assert built.num_edges == direct.num_edges == 300
+    assert np.array_equal(built.indptr, direct.indptr) and _rows(built) == _rows(direct)
+    assert all(row == sorted(row) for row in _rows(built))
+    assert np.array_equal(built.features, direct.features) and np.array_equal(built.labels, direct.labels)
+    open_store(tmp_path / "b", verify=True)
+
+
+def test_streaming_build_symmetrizes_and_dedupes(tmp_path):
+    from fivefold.graphs import coalesce, to_undirected
+    from fivefold.scale import build_store
+
+    graph = small_graph(nodes=25, edges=200, seed=4)
+    files = []
+    for k, part in enumerate(np.array_split(graph.edge_index.numpy().T, 3)):
+        np.save(tmp_path / f"part{k}.npy", part)
+        files.append(tmp_path / f"part{k}.npy")
+    built = build_store(tmp_path / "s", files, 25, symmetrize=True, dedupe=True)
+    expected = write_store(tmp_path / "e", coalesce(to_undirected(Graph(graph.edge_index, 25))))
+    assert np.array_equal(built.indptr, expected.indptr) and _rows(built) == _rows(expected)
+    plain = build_store(tmp_path / "p", files, 25, symmetrize=True)
+    assert plain.num_edges == 400
+
+
+def test_streaming_build_refuses_bad_chunks_and_leaves_nothing(tmp_path):
+    from fivefold.scale import build_store
+
+    with pytest.raises(StoreError, match="edge chunk 1 has node ids outside"):
+        build_store(tmp_path / "x", [np.array([[0, 1]]), np.array([[2, 9]])], 5)
+    assert not list(tmp_path.iterdir())
+    calls = []
+
+    def changing():
+        calls.append(1)
+        return [(np.array([0, 1]), np.array([1, 2 if len(calls) == 1 else 0]))]
+
+    with pytest.raises(StoreError, match="second pass over edge_chunks gave other edges"):
+        build_store(tmp_path / "y", changing, 3)
+    assert not list(tmp_path.iterdir())
+
+
+def test_killed_streaming_build_leaves_nothing_that_opens(tmp_path):
+    code = ("import os, numpy as np, fivefold.scale.store as s;"
+            "s._kernels.scatter_edges = lambda *a: os._exit(9);"  # die in the middle of the second pass
+            f"s.build_store({str(tmp_path / 'g')!r}, [np.random.default_rng(0).integers(0, 50, (2, 500))], 50)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 9, result.stderr
+    assert not (tmp_path / "g").exists()
+    with pytest.raises(StoreError, match="manifest.json is missing"):
+        open_store(tmp_path / "g")

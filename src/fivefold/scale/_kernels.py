@@ -114,3 +114,32 @@ def count_self_loops(indptr, indices):  # pragma: no cover - compiled
             if indices[e] == i:
                 loops[i] += 1
     return loops
+
+
+@njit(nogil=True, cache=True)
+def scatter_edges(src, dst, cursor, indices):  # pragma: no cover - compiled
+    """Place each edge's source at its target's next free slot: ``indices[cursor[dst[e]]] = src[e]``."""
+    for e in range(src.shape[0]):
+        slot = cursor[dst[e]]
+        indices[slot] = src[e]
+        cursor[dst[e]] = slot + 1
+
+
+@njit(nogil=True, cache=True)
+def sort_rows_unique(indptr, indices, dedupe):  # pragma: no cover - compiled
+    """Sort each row's entries in place and, with ``dedupe``, keep each value once, compacting the rows to the front.
+    Returns the new ``indptr``."""
+    out = np.empty_like(indptr)
+    out[0] = 0
+    write = 0
+    for i in range(indptr.shape[0] - 1):
+        row = np.sort(indices[indptr[i]:indptr[i + 1]])
+        previous = -1
+        for k in range(row.shape[0]):
+            if dedupe and row[k] == previous:
+                continue
+            indices[write] = row[k]
+            write += 1
+            previous = row[k]
+        out[i + 1] = write
+    return out

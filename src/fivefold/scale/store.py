@@ -15,8 +15,8 @@ restate dtype and shape, which opening checks against the manifest. Writing goes
 target that is renamed into place at the end, so an interrupted write never leaves a store that opens. Opening checks
 the manifest, each file's presence, byte size, dtype and shape; ``verify=True`` also recomputes every sha256.
 
-So far stores are written from an in-memory ``Graph`` (``write_store``); the streaming builder for edge lists larger
-than memory is not written yet.
+Stores are written from an in-memory ``Graph`` (``write_store``) or streamed from edge lists larger than memory
+(``build_store``: two counting passes, memory bounded by the node count and one chunk).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ import torch
 
 from fivefold.errors import StoreError
 from fivefold.graphs import Graph
+from fivefold.scale import _kernels
 
-__all__ = ["GraphStore", "open_store", "write_store", "FORMAT", "VERSION"]
+__all__ = ["GraphStore", "build_store", "open_store", "write_store", "FORMAT", "VERSION"]
 
 FORMAT = "fivefold-graph-store"
 VERSION = 1
@@ -75,28 +77,165 @@ def write_store(path: str | os.PathLike, graph: Graph, *, feature_dtype: str = "
     for name in ("train_mask", "val_mask", "test_mask"):
         if getattr(graph, name) is not None:
             arrays[name] = getattr(graph, name).cpu().numpy().astype(bool)
-    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
+    temporary = _fresh_temporary(target)
     try:
-        temporary.mkdir(parents=True)
-        manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, "num_nodes": graph.num_nodes,
-                                    "num_edges": graph.num_edges, "arrays": {}}
         for name, array in arrays.items():
-            file = temporary / f"{name}.npy"
-            np.save(file, np.ascontiguousarray(array))
-            manifest["arrays"][name] = {"file": file.name, "dtype": str(array.dtype), "shape": list(array.shape),
-                                        "bytes": file.stat().st_size, "sha256": _sha256(file)}
-        (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        for file in temporary.iterdir():
-            with open(file, "rb") as handle:
-                os.fsync(handle.fileno())
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(temporary, target)
+            np.save(temporary / f"{name}.npy", np.ascontiguousarray(array))
+        _finish(temporary, target, graph.num_nodes, graph.num_edges, list(arrays))
     except OSError as exc:
         shutil.rmtree(temporary, ignore_errors=True)
         raise StoreError(f"could not write the store {target}: {exc.strerror or exc}") from None
     return open_store(target)
+
+
+def _fresh_temporary(target: Path) -> Path:
+    """An empty folder beside ``target`` for a store being written (renamed into place by ``_finish``)."""
+    temporary = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    return temporary
+
+
+def _finish(temporary: Path, target: Path, num_nodes: int, num_edges: int, names: list[str]) -> None:
+    """Write the manifest of the arrays ``names`` (``<name>.npy`` in ``temporary``), flush everything to disk and
+    rename the folder to ``target`` (replacing an existing store there)."""
+    manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, "num_nodes": num_nodes, "num_edges": num_edges,
+                                "arrays": {}}
+    for name in names:
+        file = temporary / f"{name}.npy"
+        array = np.load(file, mmap_mode="r")
+        manifest["arrays"][name] = {"file": file.name, "dtype": str(array.dtype), "shape": list(array.shape),
+                                    "bytes": file.stat().st_size, "sha256": _sha256(file)}
+        del array
+    (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    for file in temporary.iterdir():
+        with open(file, "rb") as handle:
+            os.fsync(handle.fileno())
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(temporary, target)
+
+
+def _edge_source(edge_chunks: Any) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:
+    """``edge_chunks`` as a function that starts a fresh pass over ``(src, dst)`` chunks."""
+    if callable(edge_chunks):
+        return edge_chunks
+    if isinstance(edge_chunks, (str, os.PathLike)) or not isinstance(edge_chunks, Sequence):
+        raise StoreError("build_store: edge_chunks must be a function returning an iterable of (src, dst) arrays, "
+                         "or a list of .npy files / arrays of shape [E, 2] or [2, E] (it is read twice)")
+
+    def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for item in edge_chunks:
+            array = np.load(item, mmap_mode="r") if isinstance(item, (str, os.PathLike)) else np.asarray(item)
+            if array.ndim != 2 or 2 not in array.shape:
+                raise StoreError(f"build_store: an edge chunk has shape {array.shape}; expected [E, 2] or [2, E]")
+            pairs = array if array.shape[0] == 2 and array.shape[1] != 2 else array.T
+            yield pairs[0], pairs[1]
+
+    return passes
+
+
+def build_store(
+    path: str | os.PathLike, edge_chunks: Any, num_nodes: int, *, features: Any = None, labels: Any = None,
+    symmetrize: bool = False, dedupe: bool = False, feature_dtype: str = "float32", overwrite: bool = False,
+    rows_per_copy: int = 1 << 16,
+) -> GraphStore:
+    """Build a store from edge lists that need not fit in memory, with memory bounded by the node count and one
+    chunk (two counting passes, not a sort of all edges).
+
+    Args:
+        edge_chunks: a function returning an iterable of ``(src, dst)`` integer arrays (it is called twice), or a
+            list of ``.npy`` files or arrays ``[E, 2]`` / ``[2, E]``.
+        num_nodes: N; every id must lie in ``[0, N)``.
+        features: optional ``[N, F]`` array (a numpy memory map is copied in blocks of ``rows_per_copy`` rows).
+        labels: optional ``[N]`` integer array.
+        symmetrize: add the reverse of every edge.
+        dedupe: keep each (source, target) pair once.
+
+    Pass 1 counts each target's in-edges (``indptr``); pass 2 writes every source into its target's row of a
+    memory-mapped ``indices`` file; then each row is sorted (and de-duplicated). Rows come out sorted whatever the
+    chunk order, so the same edges always give the same store. Written in a temporary folder renamed into place."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise StoreError(f"{target} already exists: pass overwrite=True to replace it")
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)) or num_nodes < 0:
+        raise StoreError(f"build_store: num_nodes must be a non-negative integer, got {num_nodes!r}")
+    if feature_dtype not in ("float32", "float16"):
+        raise StoreError(f"build_store: feature_dtype must be 'float32' or 'float16', got {feature_dtype!r}")
+    passes = _edge_source(edge_chunks)
+    num_nodes = int(num_nodes)
+
+    def directed(number: int, src: Any, dst: Any) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        src, dst = np.asarray(src), np.asarray(dst)
+        if src.shape != dst.shape or src.ndim != 1 or not (np.issubdtype(src.dtype, np.integer)
+                                                           and np.issubdtype(dst.dtype, np.integer)):
+            raise StoreError(f"build_store: edge chunk {number} must be two 1-D integer arrays of one length")
+        if src.size and (min(src.min(), dst.min()) < 0 or max(src.max(), dst.max()) >= num_nodes):
+            raise StoreError(f"build_store: edge chunk {number} has node ids outside [0, {num_nodes})")
+        yield src.astype(np.int64, copy=False), dst.astype(np.int64, copy=False)
+        if symmetrize:
+            yield dst.astype(np.int64, copy=False), src.astype(np.int64, copy=False)
+
+    temporary = _fresh_temporary(target)
+    try:
+        indptr = np.zeros(num_nodes + 1, dtype=np.int64)
+        for number, (src, dst) in enumerate(passes()):
+            for _, targets in directed(number, src, dst):
+                indptr[1:] += np.bincount(targets, minlength=num_nodes)
+        np.cumsum(indptr, out=indptr)
+        index_dtype = np.int32 if num_nodes < 2**31 else np.int64
+        raw = np.lib.format.open_memmap(temporary / "raw_indices.npy", mode="w+", dtype=index_dtype,
+                                        shape=(int(indptr[-1]),))
+        cursor = indptr[:-1].copy()
+        for number, (src, dst) in enumerate(passes()):
+            for sources, targets in directed(number, src, dst):
+                _kernels.scatter_edges(sources.astype(index_dtype), targets, cursor, raw)
+        if not np.array_equal(cursor, indptr[1:]):
+            raise StoreError("build_store: the second pass over edge_chunks gave other edges than the first (it must "
+                             "yield the same chunks each time it is called)")
+        indptr = _kernels.sort_rows_unique(indptr, raw, dedupe)
+        num_edges = int(indptr[-1])
+        indices = np.lib.format.open_memmap(temporary / "indices.npy", mode="w+", dtype=index_dtype,
+                                            shape=(num_edges,))
+        step = rows_per_copy * 16
+        for start in range(0, num_edges, step):
+            stop = min(start + step, num_edges)
+            indices[start:stop] = raw[start:stop]
+        indices.flush()
+        del raw, indices
+        (temporary / "raw_indices.npy").unlink()
+        np.save(temporary / "indptr.npy", indptr)
+        names = ["indptr", "indices"]
+        if features is not None:
+            _copy_rows(features, temporary / "features.npy", num_nodes, np.dtype(feature_dtype), rows_per_copy)
+            names.append("features")
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (num_nodes,) or not np.issubdtype(labels.dtype, np.integer):
+                raise StoreError(f"build_store: labels must be an integer array [{num_nodes}], got {labels.dtype} "
+                                 f"{labels.shape}")
+            np.save(temporary / "labels.npy", labels.astype(np.int64))
+            names.append("labels")
+        _finish(temporary, target, num_nodes, num_edges, names)
+    except BaseException as exc:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
+            raise StoreError(f"could not build the store {target}: {exc.strerror or exc}") from None
+        raise
+    return open_store(target)
+
+
+def _copy_rows(source: Any, file: Path, num_nodes: int, dtype: np.dtype, rows: int) -> None:
+    if source.ndim != 2 or source.shape[0] != num_nodes:
+        raise StoreError(f"build_store: features must be [{num_nodes}, F], got shape {tuple(source.shape)}")
+    out = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=tuple(source.shape))
+    for start in range(0, num_nodes, rows):
+        block = np.asarray(source[start:start + rows], dtype=np.float32)
+        if not np.isfinite(block).all():
+            raise StoreError(f"build_store: features hold NaN or infinite values in rows {start}..{start + rows - 1}")
+        out[start:start + rows] = block
+    out.flush()
+    del out
 
 
 class GraphStore:
