@@ -100,10 +100,10 @@ def load_labelled_graph(
         raise DataError(f"labels {labels}: no node has a label")
 
     if x is None:
-        x = np.eye(num_nodes, dtype=np.float32) if num_nodes <= 5_000 else None
-        if x is None:
+        if num_nodes > 5_000:
             raise DataError(f"{num_nodes} nodes and no --features: one-hot node features would need "
                             f"{num_nodes}^2 floats; pass features")
+        x = np.eye(num_nodes, dtype=np.float32)
         summary.append("no features given: each node's feature is a one-hot vector of its index")
     elif feature_ids is not None:
         known = np.isin(feature_ids, node_ids)

@@ -138,19 +138,13 @@ def read_labels(path: str | os.PathLike) -> tuple[np.ndarray | None, np.ndarray]
         values = load_array(path, "labels")
         if values.ndim != 1:
             raise DataError(f"labels {path}: expected a 1-D array [N] of classes, got shape {values.shape}")
-        if np.issubdtype(values.dtype, np.floating):
-            bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values)) | (values > _LARGEST_CLASS)
-            if bad.any():
-                first = int(np.flatnonzero(bad)[0])
-                _check_class(float(values[first]), f"labels {path}, entry {first}")
-                raise DataError(f"labels {path}, entry {first}: label {values[first]!r} is not a class")
-        elif (values > _LARGEST_CLASS).any():
-            first = int(np.flatnonzero(values > _LARGEST_CLASS)[0])
-            raise DataError(f"labels {path}, entry {first}: label {int(values[first])} is not a class number")
-        elif (values < 0).any():
-            first = int(np.flatnonzero(values < 0)[0])
-            raise DataError(f"labels {path}, entry {first}: label {int(values[first])} is negative; labels are "
-                            "classes 0, 1, 2, ...")
+        with np.errstate(invalid="ignore"):
+            bad = (values < 0) | (values > _LARGEST_CLASS)
+            if np.issubdtype(values.dtype, np.floating):
+                bad |= ~np.isfinite(values) | (values != np.round(values))
+        if bad.any():  # the first bad entry, named by the same check as a CSV line
+            first = int(np.flatnonzero(bad)[0])
+            _check_class(values[first].item(), f"labels {path}, entry {first}")
         return None, values.astype(np.int64)
     rows = _text_rows(path, "labels", keep_blank=True)
     if not rows:
@@ -213,8 +207,6 @@ def read_features(path: Path, keyed: bool) -> tuple[np.ndarray | None, np.ndarra
         first = int(np.flatnonzero(~np.isfinite(table).all(1))[0])
         raise DataError(f"features {path}, line {rows[first][0]}: a feature is NaN or infinite")
     return (np.array(ids, dtype=np.int64) if keyed else None), table
-
-
 
 
 def read_node_list(path: str | os.PathLike) -> np.ndarray:

@@ -28,6 +28,13 @@ def _below(state, bound):  # pragma: no cover - compiled
     return state, min(np.int64(u * bound), bound - 1)
 
 
+@njit(nogil=True, cache=True)
+def hop_seed(seed, call, layer):  # pragma: no cover - compiled
+    """The 64-bit seed of one layer of one ``sample`` call, mixed from the sampler's seed, the call and the layer."""
+    value = _mix(np.uint64(seed) + _GOLDEN + np.uint64(call))
+    return _mix(value + _GOLDEN + np.uint64(layer))
+
+
 @njit(parallel=True, nogil=True, cache=True)
 def sampled_counts(indptr, frontier, fanout, replace):  # pragma: no cover - compiled
     """How many in-neighbours each frontier node gets: ``min(degree, fanout)``, or ``fanout`` with replacement

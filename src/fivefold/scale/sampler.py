@@ -27,20 +27,6 @@ from fivefold.scale import _kernels
 
 __all__ = ["NeighborSampler"]
 
-_MASK64 = (1 << 64) - 1
-
-
-def _hop_seed(seed: int, call: int, layer: int) -> np.uint64:
-    """A 64-bit seed for one layer of one call (splitmix64 over the three numbers)."""
-    value = seed & _MASK64
-    for part in (call, layer):
-        value = (value + 0x9E3779B97F4A7C15 + part) & _MASK64
-        value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & _MASK64
-        value ^= value >> 31
-    return np.uint64(value)
-
-
 class NeighborSampler:
     """Sample blocks around seed nodes of a graph or a graph store.
 
@@ -112,7 +98,7 @@ class NeighborSampler:
             offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             picks = _kernels.sample_neighbours(self.indptr, self.indices, frontier, offsets, fanout, self.replace,
-                                               _hop_seed(self.seed, call, layer))
+                                               np.uint64(_kernels.hop_seed(self.seed, call, layer)))
             sources, local = _kernels.relabel(frontier, picks.astype(np.int64), self._position)
             csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),
                       check=False)

@@ -43,9 +43,7 @@ def fit_node_classifier(
         ``{"best_epoch", "val_acc", "test_acc", "history": [per-epoch dicts]}``.
     """
     check_option(selection, ("val_acc", "acc_and_loss"), "selection", "fit_node_classifier")
-    for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
-        if getattr(graph, field) is None:
-            raise GraphError(f"node classification needs graph.{field}")
+    _check_node_task(graph)
     if decay_biases:
         groups = [{"params": list(model.parameters()), "weight_decay": weight_decay}]
     else:
@@ -57,22 +55,11 @@ def fit_node_classifier(
     def loss(model: nn.Module, graph: Graph) -> Tensor:
         return F.cross_entropy(model(x, graph)[graph.train_mask], y[graph.train_mask])
 
-    def evaluation(model: nn.Module) -> dict[str, float]:
-        model.eval()
-        with torch.no_grad():
-            logits = model(x, graph)
-        return {
-            "train_acc": accuracy(logits[graph.train_mask], y[graph.train_mask]),
-            "val_loss": float(F.cross_entropy(logits[graph.val_mask], y[graph.val_mask])),
-            "val_acc": accuracy(logits[graph.val_mask], y[graph.val_mask]),
-            "test_acc": accuracy(logits[graph.test_mask], y[graph.test_mask]),
-        }
-
     keep, improved = _selection_rule(selection)
     best = KeepBest(keep)
     callbacks = [best] if patience is None else [best, EarlyStopping(improved, patience)]
     history = fit(model, [graph], loss=loss, optimiser=torch.optim.Adam(groups, lr=lr), epochs=epochs,
-                  metrics=evaluation, callbacks=callbacks, progress=progress, desc=desc)
+                  metrics=_full_graph_evaluation(graph), callbacks=callbacks, progress=progress, desc=desc)
     chosen = best.best_row
     return {"best_epoch": chosen["epoch"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
             "history": history}
@@ -88,32 +75,43 @@ def fit_node_classifier_minibatch(
     ``loader`` yields batches with ``x``, ``blocks`` and ``y`` (``fivefold.scale.NeighborLoader``); the model is
     called as ``model(batch.x, batch.blocks)`` to train and as ``model(graph.x, graph)`` to evaluate (exact
     full-graph inference, which fits in memory for the graphs this function is meant for)."""
-    for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
-        if getattr(graph, field) is None:
-            raise GraphError(f"node classification needs graph.{field}")
+    _check_node_task(graph)
 
     def loss(model: nn.Module, batch: Any) -> Tensor:
         return F.cross_entropy(model(batch.x, batch.blocks), batch.y)
 
-    def evaluation(model: nn.Module) -> dict[str, float]:
-        model.eval()
-        with torch.no_grad():
-            logits = model(graph.x, graph)
-        return {
-            "train_acc": accuracy(logits[graph.train_mask], graph.y[graph.train_mask]),
-            "val_loss": float(F.cross_entropy(logits[graph.val_mask], graph.y[graph.val_mask])),
-            "val_acc": accuracy(logits[graph.val_mask], graph.y[graph.val_mask]),
-            "test_acc": accuracy(logits[graph.test_mask], graph.y[graph.test_mask]),
-        }
-
     keep, _ = _selection_rule("val_acc")
     best = KeepBest(keep)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    history = fit(model, loader, loss=loss, optimiser=optimiser, epochs=epochs, metrics=evaluation,
+    history = fit(model, loader, loss=loss, optimiser=optimiser, epochs=epochs,
+                  metrics=_full_graph_evaluation(graph),
                   callbacks=[best], progress=progress, desc=desc)
     chosen = best.best_row
     return {"best_epoch": chosen["epoch"], "val_acc": chosen["val_acc"], "test_acc": chosen["test_acc"],
             "history": history}
+
+
+def _check_node_task(graph: Graph) -> None:
+    for field in ("x", "y", "train_mask", "val_mask", "test_mask"):
+        if getattr(graph, field) is None:
+            raise GraphError(f"node classification needs graph.{field}")
+
+
+def _full_graph_evaluation(graph: Graph) -> Callable[[nn.Module], dict[str, float]]:
+    """``metrics`` for ``fit``: train/validation/test accuracy and validation loss of ``model(graph.x, graph)``."""
+    def evaluation(model: nn.Module) -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            logits = model(graph.x, graph)
+        y = graph.y
+        return {
+            "train_acc": accuracy(logits[graph.train_mask], y[graph.train_mask]),
+            "val_loss": float(F.cross_entropy(logits[graph.val_mask], y[graph.val_mask])),
+            "val_acc": accuracy(logits[graph.val_mask], y[graph.val_mask]),
+            "test_acc": accuracy(logits[graph.test_mask], y[graph.test_mask]),
+        }
+
+    return evaluation
 
 
 def _selection_rule(selection: str) -> tuple[Callable[[dict, dict | None], bool], Callable[[dict], bool]]:

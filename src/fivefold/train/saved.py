@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.data import load_labelled_graph, load_tu, sha256, split_nodes
+from fivefold.data.tables import load_array
 from fivefold.errors import DataError, RunError
 from fivefold.graphs import Batch
 from fivefold.train.images import predict_proba
@@ -113,8 +114,6 @@ def build_model(config: dict[str, Any]) -> nn.Module:
         return build_node_model(config["model"], config["in_channels"], config["num_classes"], config["hidden"],
                                 config["dropout"])
     if kind == "graph":
-        from dataclasses import replace
-
         preset = replace(GRAPH_PRESET, hidden=config["hidden"], dropout=config["dropout"])
         return FoldEnsemble([build_graph_model(config["in_channels"], config["num_classes"], preset)
                              for _ in range(config["folds"])])
@@ -228,12 +227,7 @@ def _predict_nodes(run: LoadedRun, data_root: Any, edges: Any, labels: Any, feat
 
 def _read_images(path: Path, dim: int, side: int) -> Tensor:
     """``[N, 1, side, ...]`` float images in [0, 1] from a ``.npy`` array of uint8 (0..255) or floats (0..1)."""
-    if path.suffix != ".npy" or not path.is_file():
-        raise DataError(f"images {path}: expected an existing .npy array")
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise DataError(f"images {path} is not a readable .npy array ({exc})") from None
+    array = load_array(path, "images")
     if array.ndim == dim + 1:
         array = array[:, None]
     expected = (1, *([side] * dim))
