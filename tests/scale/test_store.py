@@ -157,3 +157,48 @@ def test_killed_streaming_build_leaves_nothing_that_opens(tmp_path):
     assert not (tmp_path / "g").exists()
     with pytest.raises(StoreError, match="manifest.json is missing"):
         open_store(tmp_path / "g")
+
+
+def test_streaming_build_reads_csv_and_parquet_edge_files(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    from fivefold.scale import build_store
+
+    graph = small_graph(nodes=40, edges=300, seed=6)
+    src, dst = graph.edge_index.numpy()
+    np.savetxt(tmp_path / "plain.csv", np.stack([src, dst], 1), fmt="%d", delimiter=",")
+    with open(tmp_path / "named.csv", "w") as handle:  # named columns, not in the first two places
+        handle.write("weight,dst,src\n" + "".join(f"1.5,{d},{s}\n" for s, d in zip(src, dst, strict=True)))
+    pq.write_table(pa.table({"src": src, "dst": dst}), tmp_path / "edges.parquet", row_group_size=64)
+    direct = write_store(tmp_path / "d", Graph(graph.edge_index, 40))
+    for name in ("plain.csv", "named.csv", "edges.parquet"):
+        built = build_store(tmp_path / name.replace(".", "_"), [tmp_path / name], 40)
+        assert np.array_equal(built.indptr, direct.indptr) and _rows(built) == _rows(direct), name
+    (tmp_path / "bad.csv").write_text("src,dst\n0,1\n2,x\n")
+    with pytest.raises(StoreError, match="bad.csv"):
+        build_store(tmp_path / "bad", [tmp_path / "bad.csv"], 40)
+    (tmp_path / "one.csv").write_text("0\n1\n")
+    with pytest.raises(StoreError, match="one.csv has 1 column"):
+        build_store(tmp_path / "one", [tmp_path / "one.csv"], 40)
+    with pytest.raises(StoreError, match="does not exist"):
+        build_store(tmp_path / "none", [tmp_path / "missing.csv"], 40)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_streaming_build_takes_features_from_a_function_and_masks(tmp_path):
+    from fivefold.scale import build_store
+
+    graph = small_graph(nodes=40, edges=100, seed=7)
+    x = graph.x.numpy()
+    built = build_store(tmp_path / "f", [graph.edge_index.numpy()], 40, features=lambda a, b: x[a:b],
+                        rows_per_copy=7, train_mask=graph.train_mask.numpy(), test_mask=graph.test_mask.numpy())
+    assert np.array_equal(built.features, x) and np.array_equal(built.train_mask, graph.train_mask.numpy())
+    assert built.val_mask is None
+    broken = x.copy()
+    broken[33, 2] = np.nan
+    with pytest.raises(StoreError, match="NaN or infinite values in rows 28..34"):
+        build_store(tmp_path / "n", [graph.edge_index.numpy()], 40, features=lambda a, b: broken[a:b],
+                    rows_per_copy=7)
+    with pytest.raises(StoreError, match="train_mask must be a boolean array"):
+        build_store(tmp_path / "m", [graph.edge_index.numpy()], 40, train_mask=np.ones(40))

@@ -2,15 +2,19 @@
 
 - The on-disk graph store: ``write_store`` (from an in-memory graph), ``build_store`` (streamed from edge chunks,
   memory bounded by the node count), ``open_store`` (memory-mapped arrays, checked manifest).
+- ``rmat_store``: a synthetic R-MAT graph with planted communities (labels and features with a learnable signal)
+  streamed into a store, for scale tests and benchmarks.
 - ``NeighborSampler``: multi-layer neighbour sampling into ``fivefold.graphs.Block``s (numba, parallel over nodes,
   deterministic), from a ``Graph`` or a ``GraphStore``.
 - ``NeighborLoader``: mini-batches of blocks, features and labels, prefetched in a background thread.
 
-Not written yet: the R-MAT generator, layer-wise inference over a store and the command line.
+Not written yet: layer-wise inference over a store and the command line.
 """
 
 from fivefold.scale.loader import MiniBatch, NeighborLoader
+from fivefold.scale.rmat import RMat, rmat_store
 from fivefold.scale.sampler import NeighborSampler
 from fivefold.scale.store import GraphStore, build_store, open_store, write_store
 
-__all__ = ["GraphStore", "MiniBatch", "build_store", "NeighborLoader", "NeighborSampler", "open_store", "write_store"]
+__all__ = ["GraphStore", "MiniBatch", "build_store", "NeighborLoader", "NeighborSampler", "open_store", "RMat",
+           "rmat_store", "write_store"]

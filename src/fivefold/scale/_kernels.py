@@ -133,20 +133,43 @@ def scatter_edges(src, dst, cursor, indices):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def sort_rows_unique(indptr, indices, dedupe):  # pragma: no cover - compiled
-    """Sort each row's entries in place and, with ``dedupe``, keep each value once, compacting the rows to the front.
-    Returns the new ``indptr``."""
+def add_in_degrees(dst, counts):  # pragma: no cover - compiled
+    """``counts[dst[e] + 1] += 1`` for every edge (the first counting pass of the streaming builder)."""
+    for e in range(dst.shape[0]):
+        counts[dst[e] + 1] += 1
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def sort_rows(indptr, indices, dedupe):  # pragma: no cover - compiled
+    """Sort each row's entries in place (rows in parallel); ``[N]`` int64: how many distinct values each row
+    holds with ``dedupe``, else its length."""
+    kept = np.empty(indptr.shape[0] - 1, dtype=np.int64)
+    for i in prange(indptr.shape[0] - 1):
+        row = indices[indptr[i]:indptr[i + 1]]
+        row.sort()
+        count = row.shape[0]
+        if dedupe:
+            for k in range(1, row.shape[0]):
+                if row[k] == row[k - 1]:
+                    count -= 1
+        kept[i] = count
+    return kept
+
+
+@njit(nogil=True, cache=True)
+def compact_unique_rows(indptr, indices):  # pragma: no cover - compiled
+    """Keep each value of each sorted row once, moving the rows to the front of ``indices``; returns the new
+    ``indptr``."""
     out = np.empty_like(indptr)
     out[0] = 0
     write = 0
     for i in range(indptr.shape[0] - 1):
-        row = np.sort(indices[indptr[i]:indptr[i + 1]])
-        previous = -1
-        for k in range(row.shape[0]):
-            if dedupe and row[k] == previous:
+        row_start = write
+        for k in range(indptr[i], indptr[i + 1]):
+            value = indices[k]
+            if write > row_start and indices[write - 1] == value:
                 continue
-            indices[write] = row[k]
+            indices[write] = value
             write += 1
-            previous = row[k]
         out[i + 1] = write
     return out

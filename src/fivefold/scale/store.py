@@ -122,10 +122,14 @@ def _edge_source(edge_chunks: Any) -> Callable[[], Iterable[tuple[np.ndarray, np
         return edge_chunks
     if isinstance(edge_chunks, (str, os.PathLike)) or not isinstance(edge_chunks, Sequence):
         raise StoreError("build_store: edge_chunks must be a function returning an iterable of (src, dst) arrays, "
-                         "or a list of .npy files / arrays of shape [E, 2] or [2, E] (it is read twice)")
+                         "or a list of .npy / .csv / .parquet files or arrays of shape [E, 2] or [2, E] (it is read "
+                         "twice)")
 
     def passes() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for item in edge_chunks:
+            if isinstance(item, (str, os.PathLike)) and Path(item).suffix.lower() in (".csv", ".parquet"):
+                yield from _table_chunks(Path(item))
+                continue
             array = np.load(item, mmap_mode="r") if isinstance(item, (str, os.PathLike)) else np.asarray(item)
             if array.ndim != 2 or 2 not in array.shape:
                 raise StoreError(f"build_store: an edge chunk has shape {array.shape}; expected [E, 2] or [2, E]")
@@ -135,26 +139,78 @@ def _edge_source(edge_chunks: Any) -> Callable[[], Iterable[tuple[np.ndarray, np
     return passes
 
 
+def _table_chunks(file: Path, block_bytes: int = 1 << 26) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(src, dst)`` record batches of a CSV or Parquet edge file, read as a stream through pyarrow.
+
+    The source and target are the columns named ``src``/``dst`` or ``source``/``target`` when present, else the
+    first two. A CSV file may have a header line (detected: its fields are not integers) or none; ``#`` comments
+    are not allowed."""
+    try:
+        import pyarrow.csv as pa_csv
+        import pyarrow.parquet as pa_parquet
+    except ImportError:
+        raise StoreError(f"reading {file.name} needs pyarrow: pip install 'fivefold[scale]'") from None
+    if not file.is_file():
+        raise StoreError(f"build_store: edge file {file} does not exist")
+    try:
+        if file.suffix.lower() == ".parquet":
+            reader = pa_parquet.ParquetFile(file)
+            names = reader.schema_arrow.names
+            batches = reader.iter_batches(batch_size=max(1, block_bytes // 16))
+        else:
+            with open(file, "rb") as handle:
+                first = handle.readline().decode("utf-8", "replace").strip().split(",")
+            header = not all(field.strip().lstrip("-").isdigit() for field in first)
+            read = pa_csv.ReadOptions(block_size=block_bytes, autogenerate_column_names=not header)
+            reader = pa_csv.open_csv(file, read_options=read)
+            names = reader.schema.names
+            batches = reader
+        if len(names) < 2:
+            raise StoreError(f"build_store: {file.name} has {len(names)} column(s); an edge file needs two")
+        lowered = [name.lower() for name in names]
+        pair = next(((lowered.index(a), lowered.index(b)) for a, b in (("src", "dst"), ("source", "target"))
+                     if a in lowered and b in lowered), (0, 1))
+        for batch in batches:
+            columns = [batch.column(pair[0]), batch.column(pair[1])]
+            if any(column.null_count for column in columns):
+                raise StoreError(f"build_store: {file.name} has an empty source or target field")
+            src, dst = (np.asarray(column.to_numpy(zero_copy_only=False)) for column in columns)
+            if not (np.issubdtype(src.dtype, np.integer) and np.issubdtype(dst.dtype, np.integer)):
+                raise StoreError(f"build_store: {file.name}: the source and target columns must hold integers, got "
+                                 f"{src.dtype} and {dst.dtype}")
+            yield src, dst
+    except StoreError:
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+        raise StoreError(f"build_store: could not read {file.name}: {exc}") from None
+
+
 def build_store(
     path: str | os.PathLike, edge_chunks: Any, num_nodes: int, *, features: Any = None, labels: Any = None,
-    symmetrize: bool = False, dedupe: bool = False, feature_dtype: str = "float32", overwrite: bool = False,
-    rows_per_copy: int = 1 << 16,
+    train_mask: Any = None, val_mask: Any = None, test_mask: Any = None, symmetrize: bool = False,
+    dedupe: bool = False, feature_dtype: str = "float32", overwrite: bool = False, rows_per_copy: int = 1 << 16,
+    progress: bool = False,
 ) -> GraphStore:
     """Build a store from edge lists that need not fit in memory, with memory bounded by the node count and one
     chunk (two counting passes, not a sort of all edges).
 
     Args:
         edge_chunks: a function returning an iterable of ``(src, dst)`` integer arrays (it is called twice), or a
-            list of ``.npy`` files or arrays ``[E, 2]`` / ``[2, E]``.
+            list of ``.npy`` files or arrays ``[E, 2]`` / ``[2, E]``, or of ``.csv`` / ``.parquet`` edge files
+            (read as streams of record batches through pyarrow: ``pip install 'fivefold[scale]'``).
         num_nodes: N; every id must lie in ``[0, N)``.
-        features: optional ``[N, F]`` array (a numpy memory map is copied in blocks of ``rows_per_copy`` rows).
-        labels: optional ``[N]`` integer array.
+        features: optional ``[N, F]`` array (a numpy memory map is copied in blocks of ``rows_per_copy`` rows), or a
+            function ``features(start, stop) -> [stop - start, F]`` array that makes the rows on demand.
+        labels, train_mask, val_mask, test_mask: optional ``[N]`` integer labels and boolean masks.
         symmetrize: add the reverse of every edge.
         dedupe: keep each (source, target) pair once.
+        progress: show a progress bar for each pass (tqdm).
 
     Pass 1 counts each target's in-edges (``indptr``); pass 2 writes every source into its target's row of a
-    memory-mapped ``indices`` file; then each row is sorted (and de-duplicated). Rows come out sorted whatever the
-    chunk order, so the same edges always give the same store. Written in a temporary folder renamed into place."""
+    memory-mapped ``indices`` file; then each row is sorted in place (rows in parallel) and, with ``dedupe``,
+    compacted. Rows come out sorted whatever the chunk order, so the same edges always give the same store. Large
+    arrays (features, compacted indices) are written with plain file writes rather than through a memory map, so the
+    builder's resident memory stays bounded. Written in a temporary folder renamed into place."""
     target = Path(path)
     if target.exists() and not overwrite:
         raise StoreError(f"{target} already exists: pass overwrite=True to replace it")
@@ -179,35 +235,41 @@ def build_store(
     temporary = _fresh_temporary(target)
     try:
         indptr = np.zeros(num_nodes + 1, dtype=np.int64)
-        for number, (src, dst) in enumerate(passes()):
+        for number, (src, dst) in enumerate(_bar(passes(), progress, "counting edges")):
             for _, targets in directed(number, src, dst):
-                indptr[1:] += np.bincount(targets, minlength=num_nodes)
+                _kernels.add_in_degrees(targets, indptr)
         np.cumsum(indptr, out=indptr)
         index_dtype = np.int32 if num_nodes < 2**31 else np.int64
-        raw = np.lib.format.open_memmap(temporary / "raw_indices.npy", mode="w+", dtype=index_dtype,
-                                        shape=(int(indptr[-1]),))
+        raw_file = temporary / "raw_indices.npy"
+        raw = np.lib.format.open_memmap(raw_file, mode="w+", dtype=index_dtype, shape=(int(indptr[-1]),))
         cursor = indptr[:-1].copy()
-        for number, (src, dst) in enumerate(passes()):
+        for number, (src, dst) in enumerate(_bar(passes(), progress, "placing edges")):
             for sources, targets in directed(number, src, dst):
                 _kernels.scatter_edges(sources.astype(index_dtype), targets, cursor, raw)
         if not np.array_equal(cursor, indptr[1:]):
             raise StoreError("build_store: the second pass over edge_chunks gave other edges than the first (it must "
                              "yield the same chunks each time it is called)")
-        indptr = _kernels.sort_rows_unique(indptr, raw, dedupe)
-        num_edges = int(indptr[-1])
-        indices = np.lib.format.open_memmap(temporary / "indices.npy", mode="w+", dtype=index_dtype,
-                                            shape=(num_edges,))
-        step = rows_per_copy * 16
-        for start in range(0, num_edges, step):
-            stop = min(start + step, num_edges)
-            indices[start:stop] = raw[start:stop]
-        indices.flush()
-        del raw, indices
-        (temporary / "raw_indices.npy").unlink()
+        del cursor
+        kept = _kernels.sort_rows(indptr, raw, dedupe)
+        if int(kept.sum()) != len(raw):
+            indptr = _kernels.compact_unique_rows(indptr, raw)
+            num_edges = int(indptr[-1])
+            step = rows_per_copy * 16
+            _write_npy(temporary / "indices.npy", index_dtype, (num_edges,),
+                       (raw[start:min(start + step, num_edges)] for start in range(0, num_edges, step)))
+            del raw
+            raw_file.unlink()
+        else:
+            num_edges = len(raw)
+            raw.flush()
+            del raw
+            os.replace(raw_file, temporary / "indices.npy")
+        del kept
         np.save(temporary / "indptr.npy", indptr)
         names = ["indptr", "indices"]
         if features is not None:
-            _copy_rows(features, temporary / "features.npy", num_nodes, np.dtype(feature_dtype), rows_per_copy)
+            _copy_rows(features, temporary / "features.npy", num_nodes, np.dtype(feature_dtype), rows_per_copy,
+                       progress)
             names.append("features")
         if labels is not None:
             labels = np.asarray(labels)
@@ -216,6 +278,14 @@ def build_store(
                                  f"{labels.shape}")
             np.save(temporary / "labels.npy", labels.astype(np.int64))
             names.append("labels")
+        for name, mask in (("train_mask", train_mask), ("val_mask", val_mask), ("test_mask", test_mask)):
+            if mask is not None:
+                mask = np.asarray(mask)
+                if mask.shape != (num_nodes,) or mask.dtype != np.bool_:
+                    raise StoreError(f"build_store: {name} must be a boolean array [{num_nodes}], got {mask.dtype} "
+                                     f"{mask.shape}")
+                np.save(temporary / f"{name}.npy", mask)
+                names.append(name)
         _finish(temporary, target, num_nodes, num_edges, names)
     except BaseException as exc:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -225,17 +295,55 @@ def build_store(
     return open_store(target)
 
 
-def _copy_rows(source: Any, file: Path, num_nodes: int, dtype: np.dtype, rows: int) -> None:
-    if source.ndim != 2 or source.shape[0] != num_nodes:
+def _bar(items: Iterable, show: bool, what: str) -> Iterable:
+    if not show:
+        return items
+    from tqdm import tqdm
+
+    return tqdm(items, desc=what, unit="chunk", leave=False)
+
+
+def _write_npy(file: Path, dtype: Any, shape: tuple[int, ...], blocks: Iterable[np.ndarray]) -> None:
+    """Write a ``.npy`` file block by block with ordinary writes (the pages go to the page cache, not to this
+    process's resident memory as a memory map's would)."""
+    dtype = np.dtype(dtype)
+    written = 0
+    with open(file, "wb") as handle:
+        np.lib.format.write_array_header_1_0(handle, {"descr": np.lib.format.dtype_to_descr(dtype),
+                                                      "fortran_order": False, "shape": tuple(shape)})
+        for block in blocks:
+            block = np.ascontiguousarray(block, dtype=dtype)
+            handle.write(memoryview(block).cast("B"))
+            written += block.size
+    if written != int(np.prod(shape)):
+        raise StoreError(f"{file.name}: wrote {written} values, expected {int(np.prod(shape))}")
+
+
+def _copy_rows(source: Any, file: Path, num_nodes: int, dtype: np.dtype, rows: int, progress: bool = False) -> None:
+    """Copy the feature rows of ``source`` (an ``[N, F]`` array, or a function of ``(start, stop)``) into ``file``
+    in blocks of ``rows`` rows, refusing NaN and infinite values."""
+    read = source if callable(source) else (lambda start, stop: source[start:stop])
+    first = np.asarray(read(0, min(rows, num_nodes)))
+    width = first.shape[1] if first.ndim == 2 else -1
+    if not callable(source) and (source.ndim != 2 or source.shape[0] != num_nodes):
         raise StoreError(f"build_store: features must be [{num_nodes}, F], got shape {tuple(source.shape)}")
-    out = np.lib.format.open_memmap(file, mode="w+", dtype=dtype, shape=tuple(source.shape))
-    for start in range(0, num_nodes, rows):
-        block = np.asarray(source[start:start + rows], dtype=np.float32)
-        if not np.isfinite(block).all():
-            raise StoreError(f"build_store: features hold NaN or infinite values in rows {start}..{start + rows - 1}")
-        out[start:start + rows] = block
-    out.flush()
-    del out
+
+    def blocks() -> Iterator[np.ndarray]:
+        for start in _bar(range(0, num_nodes, rows), progress, "writing features"):
+            stop = min(start + rows, num_nodes)
+            block = first if start == 0 else np.asarray(read(start, stop))
+            if block.shape != (stop - start, width):
+                raise StoreError(f"build_store: feature rows {start}..{stop - 1} have shape {block.shape}, expected "
+                                 f"{(stop - start, width)}")
+            block = block.astype(np.float32, copy=False)
+            if not np.isfinite(block).all():
+                raise StoreError(f"build_store: features hold NaN or infinite values in rows {start}..{stop - 1}")
+            yield block
+
+    if width < 1:
+        raise StoreError(f"build_store: features must be [{num_nodes}, F] with F >= 1, got rows of shape "
+                         f"{first.shape}")
+    _write_npy(file, dtype, (num_nodes, width), blocks())
 
 
 class GraphStore:
