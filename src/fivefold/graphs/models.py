@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -62,6 +62,16 @@ class TwoLayerGNN(nn.Module):
         x = F.relu(x) if self.activation == "relu" else F.elu(x)
         x = F.dropout(x, self.dropout, self.training)
         return self.conv2(x, second)
+
+    def stages(self) -> list[tuple[nn.Module, Callable[[Tensor], Tensor]]]:
+        """The model as ``(conv, after)`` pairs, ``x = after(conv(x, graph))`` in turn, which equals ``forward`` in
+        eval mode (no dropout): what layer-wise inference (``fivefold.scale.layerwise_inference``) runs one layer
+        at a time over the whole graph."""
+        return [(self.conv1, F.relu if self.activation == "relu" else F.elu), (self.conv2, _identity)]
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
 
 
 class GCN(TwoLayerGNN):

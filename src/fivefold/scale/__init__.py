@@ -7,14 +7,14 @@
 - ``NeighborSampler``: multi-layer neighbour sampling into ``fivefold.graphs.Block``s (numba, parallel over nodes,
   deterministic), from a ``Graph`` or a ``GraphStore``.
 - ``NeighborLoader``: mini-batches of blocks, features and labels, prefetched in a background thread.
-
-Not written yet: layer-wise inference over a store and the command line.
+- ``layerwise_inference``: a trained model's exact outputs, one layer at a time over chunks of nodes.
 """
 
+from fivefold.scale.inference import layerwise_inference
 from fivefold.scale.loader import MiniBatch, NeighborLoader
 from fivefold.scale.rmat import RMat, rmat_store
 from fivefold.scale.sampler import NeighborSampler
 from fivefold.scale.store import GraphStore, build_store, open_store, write_store
 
-__all__ = ["GraphStore", "MiniBatch", "build_store", "NeighborLoader", "NeighborSampler", "open_store", "RMat",
-           "rmat_store", "write_store"]
+__all__ = ["GraphStore", "layerwise_inference", "MiniBatch", "build_store", "NeighborLoader", "NeighborSampler",
+           "open_store", "RMat", "rmat_store", "write_store"]
