@@ -55,6 +55,17 @@ def _fractions(text: str) -> tuple[float, float, float]:
     return parts
 
 
+def _fanouts(text: str) -> list[int]:
+    """An argparse type: comma-separated fan-outs, each >= 1 or -1 (all neighbours), seeds' hop first."""
+    try:
+        parts = [int(p) for p in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers like 15,10, got {text!r}") from None
+    if not parts or any(p < 1 and p != -1 for p in parts):
+        raise argparse.ArgumentTypeError(f"fan-outs must be >= 1 or -1 (all neighbours), got {text!r}")
+    return parts
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fivefold", description="fivefold: geometric deep learning in PyTorch.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -76,7 +87,11 @@ def _parser() -> argparse.ArgumentParser:
             "Your own graph: --edges edges.csv --labels labels.csv [--features features.csv|.npy] [--undirected] "
             "[--split 0.6,0.2,0.2 | --train-mask ids.csv --val-mask ids.csv --test-mask ids.csv] trains node "
             "classification on it (formats: labels as node,label or one label per line; see "
-            "fivefold.data.own_graph)."
+            "fivefold.data.own_graph).\n\n"
+            "A graph store (fivefold.scale: a graph larger than memory, with features, labels and masks): --store "
+            "PATH [--model sage|gcn|gat|gin] [--fanout 15,10] [--batch-size 1024] [--epochs 3 | --steps N] trains by "
+            "sampled mini-batches (the progress bar shows batches/s and sampled edges/s) and evaluates by exact "
+            "layer-wise inference (--eval-mode sampled for huge graphs, --eval-nodes N to cap it)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -120,6 +135,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="train,val,test fractions of the labelled nodes, stratified (default: 0.6,0.2,0.2)")
     for name in ("train", "val", "test"):
         own.add_argument(f"--{name}-mask", help=f"file of {name} node ids, one per line (instead of --split)")
+    big = train.add_argument_group("a graph store (mini-batch training, fivefold.scale)")
+    big.add_argument("--store", help="a store folder written by fivefold.scale (write_store, build_store, rmat_store)")
+    big.add_argument("--fanout", type=_fanouts, help="neighbours sampled per node and layer, seeds' hop first "
+                                                     "(default: 15,10; -1 = all)")
+    big.add_argument("--batch-size", type=_number(int, 1), help="seed nodes per mini-batch (default: 1024)")
+    big.add_argument("--steps", type=_number(int, 1), help="train for this many mini-batches instead of --epochs")
+    big.add_argument("--evaluate-every", type=_number(int, 1), help="evaluate every N mini-batches (default: at "
+                                                                    "each epoch's end)")
+    big.add_argument("--eval-nodes", type=_number(int, 1), help="evaluate on at most N validation and N test nodes "
+                                                                "(default: all)")
+    big.add_argument("--eval-mode", choices=("exact", "sampled"), default="exact",
+                     help="exact: layer-wise inference with every neighbour (default); sampled: on sampled blocks "
+                          "with the training fan-outs (cheaper on huge graphs)")
     predict = sub.add_parser(
         "predict", help="score data with a finished run and write predictions.csv",
         description=("Load RUN_FOLDER's model (checking that the run finished and that its checkpoint matches its "
@@ -146,7 +174,13 @@ def _data_root(args: argparse.Namespace) -> str | None:
 
 
 def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from fivefold.train.tasks import train_graph_task, train_image_task, train_node_task, train_own_graph
+    from fivefold.train.tasks import (
+        train_graph_task,
+        train_image_task,
+        train_node_task,
+        train_own_graph,
+        train_store_task,
+    )
 
     own = [name for name in ("edges", "labels", "features", "train_mask", "val_mask", "test_mask")
            if getattr(args, name)]
@@ -157,9 +191,27 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--task names a built-in data set; leave it out with --edges")
     if any(masks) and not all(masks):
         parser.error("give all three of --train-mask, --val-mask and --test-mask (or none, and --split)")
+    store_only = [name for name in ("fanout", "batch_size", "steps", "evaluate_every", "eval_nodes")
+                  if getattr(args, name) is not None]
+    if args.store and (args.task or args.edges):
+        parser.error("--store trains on the store; leave out --task and --edges")
+    if store_only and not args.store:
+        parser.error(f"--{store_only[0].replace('_', '-')} applies to --store only")
+    if args.store and args.steps and args.epochs:
+        parser.error("give --epochs or --steps, not both")
     task = args.task or "cora"
     common = {"seed": args.seed, "runs_dir": args.runs_dir, "progress": False if args.no_progress else None}
-    if args.edges:
+    if args.store:
+        result = train_store_task(
+            args.store, args.model or "sage", fanouts=args.fanout, batch_size=args.batch_size, epochs=args.epochs,
+            steps=args.steps, evaluate_every=args.evaluate_every, hidden=args.hidden, dropout=args.dropout,
+            lr=args.lr, weight_decay=args.weight_decay, eval_nodes=args.eval_nodes, eval_mode=args.eval_mode,
+            **common)
+        final, model = result["final"], result["config"]["model"]
+        print(f"{model} on the store: best at step {final['best_step']}, validation accuracy {final['val_acc']:.4f}, "
+              f"test accuracy {final['test_acc']:.4f}; {final['batches_per_s']:.1f} batches/s, "
+              f"{final['edges_per_s']:,.0f} sampled edges/s")
+    elif args.edges:
         from fivefold.data.tables import read_node_list
 
         result = train_own_graph(

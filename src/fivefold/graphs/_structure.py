@@ -79,7 +79,7 @@ def block_gcn_normalisation(block: Block, self_loop_weight: float, dtype: torch.
     with every in-edge present the result is exactly the full graph's."""
     if block.src_degree is None:
         raise GraphError("GCNConv on a Block needs the whole graph's degrees: build it with src_degree=... "
-                         "(fivefold.scale.NeighborSampler does)")
+                         "(fivefold.scale.NeighborSampler does unless made with degrees=False)")
 
     def build() -> tuple[CSR, Tensor, Tensor]:
         loops = torch.zeros_like(block.src_degree) if block.src_loops is None else block.src_loops

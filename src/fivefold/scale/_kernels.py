@@ -7,9 +7,35 @@ seed gives the same blocks with 1 or 16 threads.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_AHEAD = 16  # how many iterations ahead the kernels prefetch their random reads
+
+
+@intrinsic
+def _prefetch(typingctx, array, index):  # pragma: no cover - compiled
+    """Ask the CPU to start loading ``array[index]`` into cache (LLVM's prefetch; a hint, never a fault).
+
+    Sampling is bound by memory latency: every sampled edge reads a random place of ``indices``. Issuing the reads
+    some iterations ahead lets many of them be in flight at once instead of one after another."""
+    signature = types.void(array, index)
+
+    def codegen(context, builder, sig, args):
+        array_type = sig.args[0]
+        view = context.make_array(array_type)(context, builder, args[0])
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
+        byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
+        int32 = ir.IntType(32)
+        prototype = ir.FunctionType(ir.VoidType(), [byte_pointer.type, int32, int32, int32])
+        function = cgutils.get_or_insert_function(builder.module, prototype, "llvm.prefetch.p0")
+        builder.call(function, [byte_pointer, ir.Constant(int32, 0), ir.Constant(int32, 3), ir.Constant(int32, 1)])
+        return context.get_dummy_value()
+
+    return signature, codegen
 
 
 @njit(inline="always", nogil=True, cache=True)
@@ -41,6 +67,8 @@ def sampled_counts(indptr, frontier, fanout, replace):  # pragma: no cover - com
     (0 for a node without in-neighbours); ``fanout < 0`` takes all."""
     counts = np.empty(frontier.shape[0], dtype=np.int64)
     for i in prange(frontier.shape[0]):
+        if i + _AHEAD < frontier.shape[0]:
+            _prefetch(indptr, frontier[i + _AHEAD])
         degree = indptr[frontier[i] + 1] - indptr[frontier[i]]
         if fanout < 0 or (degree <= fanout and not replace):
             counts[i] = degree
@@ -53,63 +81,109 @@ def sampled_counts(indptr, frontier, fanout, replace):  # pragma: no cover - com
 
 @njit(parallel=True, nogil=True, cache=True)
 def sample_neighbours(indptr, indices, frontier, offsets, fanout, replace, seed):  # pragma: no cover - compiled
-    """The global ids of the sampled in-neighbours of each frontier node, node ``i``'s in
+    """The global ids (int64) of the sampled in-neighbours of each frontier node, node ``i``'s in
     ``out[offsets[i]:offsets[i + 1]]``: all of them when there are at most ``fanout`` (or ``fanout < 0``), else
-    ``fanout`` drawn uniformly without replacement (Floyd's algorithm, in increasing position) or with replacement."""
-    out = np.empty(offsets[-1], dtype=indices.dtype)
+    ``fanout`` drawn uniformly without replacement (Floyd's algorithm, in increasing position) or with replacement.
+
+    Two passes, both parallel: the first picks positions in ``indices`` for every node (reading only ``indptr``),
+    the second reads ``indices`` at all positions in one flat loop, where the random reads overlap (with
+    prefetching) instead of waiting for each other inside each node's work."""
+    out = np.empty(offsets[-1], dtype=np.int64)
     for i in prange(frontier.shape[0]):
+        if i + _AHEAD < frontier.shape[0]:
+            _prefetch(indptr, frontier[i + _AHEAD])
         node = frontier[i]
         start = indptr[node]
         degree = indptr[node + 1] - start
         first, count = offsets[i], offsets[i + 1] - offsets[i]
         if count == degree and not (replace and fanout >= 0):
             for k in range(count):
-                out[first + k] = indices[start + k]
+                out[first + k] = start + k
             continue
         state = _mix(np.uint64(seed) ^ _mix(np.uint64(node) + _GOLDEN))
         if replace:
             for k in range(count):
                 state, pick = _below(state, degree)
-                out[first + k] = indices[start + pick]
+                out[first + k] = start + pick
             continue
-        # Floyd: for j = degree - count .. degree - 1 draw t in [0, j]; take t unless taken, else j
-        chosen = np.empty(count, dtype=np.int64)
+        # Floyd: for j = degree - count .. degree - 1 draw t in [0, j]; take t unless taken, else j (larger than
+        # everything taken so far). The taken positions are kept sorted by insertion, so the check stops early.
         for k in range(count):
             j = degree - count + k
             state, t = _below(state, j + 1)
-            for m in range(k):
-                if chosen[m] == t:
-                    t = j
-                    break
-            chosen[k] = t
-        chosen.sort()
-        for k in range(count):
-            out[first + k] = indices[start + chosen[k]]
+            m = first + k
+            while m > first and out[m - 1] > t:
+                m -= 1
+            if m > first and out[m - 1] == t:
+                out[first + k] = j
+                continue
+            for q in range(first + k, m, -1):
+                out[q] = out[q - 1]
+            out[m] = t
+        for k in range(first, first + count):
+            out[k] += start
+    total = out.shape[0]
+    for e in prange(total):
+        if e + _AHEAD < total:
+            _prefetch(indices, out[e + _AHEAD])
+        out[e] = indices[out[e]]
     return out
 
 
 @njit(nogil=True, cache=True)
-def relabel(frontier, picks, position):  # pragma: no cover - compiled
+def relabel(frontier, picks, table):  # pragma: no cover - compiled
     """Local ids: the frontier nodes are 0..F-1 in order, then each new node of ``picks`` in order of first
-    appearance. Returns ``(sources, local picks)``; ``position`` (one int64 per graph node, all -1) is used as a
-    lookup table and left all -1 again."""
-    sources = np.empty(frontier.shape[0] + picks.shape[0], dtype=np.int64)
+    appearance. Returns ``(sources, local picks)``.
+
+    The global -> local map is an open-addressing hash table sized to the batch, not a table over all N nodes: it
+    stays in cache and costs no memory that grows with the graph. ``table`` is ``[capacity, 2]`` (node, local id),
+    all -1, with ``capacity`` a power of two at least twice the entries (``table_capacity``); int32 when the node
+    ids fit, which halves its size. Serial: a version filling one range of the table per thread was slower (its
+    extra passes cost more than the second thread saved)."""
+    entries = frontier.shape[0] + picks.shape[0]
+    capacity = table.shape[0]
+    mask = np.uint64(capacity - 1)
+    sources = np.empty(entries, dtype=np.int64)
     count = 0
-    for i in range(frontier.shape[0]):
-        position[frontier[i]] = count
-        sources[count] = frontier[i]
-        count += 1
     local = np.empty(picks.shape[0], dtype=np.int64)
-    for k in range(picks.shape[0]):
-        node = picks[k]
-        if position[node] < 0:
-            position[node] = count
+    for k in range(entries):
+        ahead = k + _AHEAD
+        if ahead < entries:
+            upcoming = frontier[ahead] if ahead < frontier.shape[0] else picks[ahead - frontier.shape[0]]
+            _prefetch(table, np.int64(_mix(np.uint64(upcoming)) & mask))
+        node = frontier[k] if k < frontier.shape[0] else picks[k - frontier.shape[0]]
+        slot = np.int64(_mix(np.uint64(node)) & mask)
+        while table[slot, 0] != -1 and table[slot, 0] != node:
+            slot = (slot + 1) & (capacity - 1)
+        if table[slot, 0] == -1:
+            table[slot, 0] = node
+            table[slot, 1] = count
             sources[count] = node
             count += 1
-        local[k] = position[node]
-    for i in range(count):
-        position[sources[i]] = -1
+        if k >= frontier.shape[0]:
+            local[k - frontier.shape[0]] = table[slot, 1]
     return sources[:count].copy(), local
+
+
+def table_capacity(entries: int) -> int:
+    """The hash table size ``relabel`` needs for ``entries`` nodes: a power of two >= 2 * entries (at least 16)."""
+    return max(16, 1 << (2 * max(entries, 1) - 1).bit_length())
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def gather_degrees(sources, degree, loops, any_loops):  # pragma: no cover - compiled
+    """``(degree[sources], loops[sources])`` (loops all zero without reading them when ``any_loops`` is False)."""
+    source_degree = np.empty(sources.shape[0], dtype=np.int64)
+    source_loops = np.zeros(sources.shape[0], dtype=np.int64)
+    for i in prange(sources.shape[0]):
+        if i + _AHEAD < sources.shape[0]:
+            _prefetch(degree, sources[i + _AHEAD])
+            if any_loops:
+                _prefetch(loops, sources[i + _AHEAD])
+        source_degree[i] = degree[sources[i]]
+        if any_loops:
+            source_loops[i] = loops[sources[i]]
+    return source_degree, source_loops
 
 
 @njit(nogil=True, cache=True)

@@ -56,17 +56,18 @@ class NeighborLoader:
         fanouts: as ``NeighborSampler``: neighbours per node, from the seeds outwards.
         batch_size: seeds per batch (the last batch may be smaller unless ``drop_last``).
         shuffle: reshuffle the seeds every epoch (with ``seed``, so epochs are reproducible).
-        replace, seed: passed to the sampler (its seed is ``seed``).
+        replace, seed, degrees: passed to the sampler (its seed is ``seed``; ``degrees=False`` when the model has
+            no ``GCNConv``, which saves time).
         prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
     """
 
     def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
                  batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
-                 seed: int = 0, prefetch: int = 1) -> None:
+                 seed: int = 0, prefetch: int = 1, degrees: bool = True) -> None:
         for name, value, low in (("batch_size", batch_size, 1), ("prefetch", prefetch, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise OptionError(f"NeighborLoader: {name} must be an integer >= {low}, got {value!r}")
-        self.sampler = NeighborSampler(source, fanouts, replace=replace, seed=seed)
+        self.sampler = NeighborSampler(source, fanouts, replace=replace, seed=seed, degrees=degrees)
         if isinstance(source, Graph):
             self.features, self.labels = source.x, source.y
         else:

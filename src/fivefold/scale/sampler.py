@@ -37,12 +37,15 @@ class NeighborSampler:
         fanouts: neighbours per node for each layer, from the seeds outwards (``-1``: all).
         replace: draw with replacement.
         seed: the random seed; the k-th call of ``sample`` uses ``(seed, k)``.
+        degrees: give each block its sources' whole-graph degrees, which only ``GCNConv`` needs; False saves two
+            random reads per source node (about a fifth of the sampling time on a large graph).
 
     Each block's ``src_degree`` and ``src_loops`` are the whole graph's in-degree of its sources (self-loops not
-    counted) and their self-loop counts, which ``GCNConv`` uses, and ``src_ids`` their global ids.
+    counted) and their self-loop counts (None with ``degrees=False``), and ``src_ids`` their global ids.
     """
 
-    def __init__(self, source: Graph | Any, fanouts: Sequence[int], *, replace: bool = False, seed: int = 0) -> None:
+    def __init__(self, source: Graph | Any, fanouts: Sequence[int], *, replace: bool = False, seed: int = 0,
+                 degrees: bool = True) -> None:
         if isinstance(source, Graph):
             csc = source.csc()
             self.indptr = csc.indptr.numpy()
@@ -65,9 +68,10 @@ class NeighborSampler:
             raise GraphError("NeighborSampler: indptr must have num_nodes + 1 entries from 0 to len(indices)")
         self.fanouts = [int(f) for f in fanouts]
         self.replace = bool(replace)
+        self.with_degrees = bool(degrees)
+        self._id_dtype = np.int32 if self.num_nodes < 2**31 else np.int64
         self.seed = int(seed)
         self.calls = 0
-        self._position = np.full(self.num_nodes, -1, dtype=np.int64)
         self._degree: tuple[np.ndarray, np.ndarray] | None = None
 
     def degrees(self) -> tuple[np.ndarray, np.ndarray]:
@@ -76,6 +80,7 @@ class NeighborSampler:
         if self._degree is None:
             loops = _kernels.count_self_loops(self.indptr, self.indices)
             self._degree = (np.diff(self.indptr).astype(np.int64) - loops, loops)
+            self._any_loops = bool(loops.any())
         return self._degree
 
     def sample(self, seed_nodes: Tensor | np.ndarray | Sequence[int]) -> tuple[Tensor, list[Block]]:
@@ -89,7 +94,7 @@ class NeighborSampler:
             raise GraphError(f"seed node {int(bad)} is out of range [0, {self.num_nodes})")
         if len(np.unique(seeds)) != len(seeds):
             raise GraphError("seed_nodes must be distinct")
-        degree, loops = self.degrees()
+        degree, loops = self.degrees() if self.with_degrees else (None, None)
         call, self.calls = self.calls, self.calls + 1
         frontier = seeds.astype(np.int64)
         blocks: list[Block] = []
@@ -99,11 +104,16 @@ class NeighborSampler:
             np.cumsum(counts, out=offsets[1:])
             picks = _kernels.sample_neighbours(self.indptr, self.indices, frontier, offsets, fanout, self.replace,
                                                np.uint64(_kernels.hop_seed(self.seed, call, layer)))
-            sources, local = _kernels.relabel(frontier, picks.astype(np.int64), self._position)
+            table = np.full((_kernels.table_capacity(len(frontier) + len(picks)), 2), -1, dtype=self._id_dtype)
+            sources, local = _kernels.relabel(frontier, picks, table)
             csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),
                       check=False)
-            blocks.append(Block(csc, len(sources), len(frontier), src_degree=torch.from_numpy(degree[sources]),
-                                src_ids=torch.from_numpy(sources), src_loops=torch.from_numpy(loops[sources])))
+            source_degree = source_loops = None
+            if degree is not None:
+                source_degree, source_loops = (torch.from_numpy(a) for a in
+                                               _kernels.gather_degrees(sources, degree, loops, self._any_loops))
+            blocks.append(Block(csc, len(sources), len(frontier), src_degree=source_degree,
+                                src_ids=torch.from_numpy(sources), src_loops=source_loops))
             frontier = sources
         blocks.reverse()
         return torch.from_numpy(frontier), blocks

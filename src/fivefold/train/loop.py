@@ -36,6 +36,7 @@ from __future__ import annotations
 import copy
 import math
 import sys
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -193,6 +194,7 @@ def fit(
     callbacks: Sequence[Any] = (),
     progress: bool | None = None,
     desc: str = "train",
+    rates: Callable[[Any], dict[str, float]] | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` on ``data`` and return one row per evaluation.
 
@@ -209,6 +211,9 @@ def fit(
         callbacks: objects with ``on_evaluation(row, model) -> bool`` (True: stop) and ``on_end(model)``.
         progress: show a progress bar; None (default): only when standard error is a terminal.
         desc: the progress bar's label.
+        rates: ``batch -> {name: count}`` (e.g. ``{"edges": sampled edges}``): the progress bar shows each count per
+            second of training, and every row has ``<name>_per_s`` over the steps since the previous row (time spent
+            evaluating excluded).
 
     Returns:
         Rows ``{"epoch", "step", "train_loss", <train stats>, <metrics>}``: ``train_loss`` and the train statistics
@@ -224,6 +229,9 @@ def fit(
     history: list[dict[str, float]] = []
     step, epoch, stop = 0, 0, False
     sums: dict[str, float] = {}
+    counted: dict[str, float] = {}  # rates: counts and training seconds since the last row, and in all
+    total_counted: dict[str, float] = {}
+    shown: dict[str, str] = {}
 
     def evaluate(extra: dict[str, float]) -> bool:
         count = sums.pop("count", 0.0)
@@ -232,17 +240,22 @@ def fit(
             row["train_loss"] = sums.pop("loss") / count
             row.update({key: value / count for key, value in sums.items()})
         sums.clear()
+        seconds = counted.pop("seconds", 0.0)
+        row.update({f"{key}_per_s": value / seconds for key, value in counted.items() if seconds > 0})
+        counted.clear()
         row.update(extra)
         if metrics is not None:
             with torch.no_grad():
                 row.update(metrics(model))
         history.append(row)
-        shown = {key: f"{value:.3f}" for key, value in row.items() if key not in ("epoch", "step")}
+        shown.update({key: f"{value:.3f}" for key, value in row.items()
+                      if key not in ("epoch", "step") and not key.endswith("_per_s")})
         bar.set_postfix(shown, refresh=False)
         return any([callback.on_evaluation(row, model) for callback in callbacks])
 
     while not stop and (epochs is None or epoch < epochs):
         epoch += 1
+        began = time.perf_counter()
         for batch in data:
             model.train()
             optimiser.zero_grad()
@@ -253,6 +266,16 @@ def fit(
             if schedule is not None and schedule_every == "step":
                 schedule.step()
             step += 1
+            if rates is not None:
+                now = time.perf_counter()
+                counted["seconds"] = counted.get("seconds", 0.0) + now - began
+                total_counted["seconds"] = total_counted.get("seconds", 0.0) + now - began
+                for key, amount in rates(batch).items():
+                    counted[key] = counted.get(key, 0.0) + amount
+                    total_counted[key] = total_counted.get(key, 0.0) + amount
+                shown.update({f"{key}/s": f"{amount / total_counted['seconds']:,.0f}"
+                              for key, amount in total_counted.items() if key != "seconds"})
+                bar.set_postfix(shown, refresh=False)
             bar.update(1)
             count = stats.get("count", 1)
             sums["loss"] = sums.get("loss", 0.0) + float(value.detach()) * count
@@ -266,6 +289,7 @@ def fit(
                 stop = evaluate({"loss": float(value.detach())})
             elif last:  # a run of so many steps ends mid-epoch: evaluate there
                 evaluate({})
+            began = time.perf_counter()
             if stop or last:
                 stop = True
                 break

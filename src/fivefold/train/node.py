@@ -1,10 +1,12 @@
-"""Full-batch training of a node classifier on one graph with train/val/test masks."""
+"""Training node classifiers: full-batch on one graph with train/val/test masks, by sampled mini-batches on an
+in-memory graph, or by sampled mini-batches over an on-disk graph store (``fit_store_classifier``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -13,7 +15,7 @@ from fivefold.errors import GraphError, check_option
 from fivefold.graphs import Graph
 from fivefold.train.loop import EarlyStopping, KeepBest, fit
 
-__all__ = ["fit_node_classifier", "fit_node_classifier_minibatch", "accuracy"]
+__all__ = ["fit_node_classifier", "fit_node_classifier_minibatch", "fit_store_classifier", "accuracy"]
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -146,3 +148,81 @@ def _selection_rule(selection: str) -> tuple[Callable[[dict, dict | None], bool]
         return better
 
     return keep, improved
+
+
+def fit_store_classifier(
+    model: nn.Module, store: Any, *, fanouts: Sequence[int], batch_size: int = 1024, epochs: int | None = None,
+    steps: int | None = None, evaluate_every: int | None = None, lr: float = 0.003, weight_decay: float = 0.0,
+    eval_nodes: int | None = None, eval_mode: str = "exact", seed: int = 0, prefetch: int = 1,
+    progress: bool | None = None, desc: str = "train", workdir: str | None = None,
+) -> dict[str, Any]:
+    """Train ``model`` by sampled mini-batches over a graph store (``fivefold.scale.GraphStore`` with features,
+    labels and the three masks) and keep the evaluation with the best validation accuracy.
+
+    Args:
+        fanouts, batch_size: the sampler's fan-outs (seeds' hop first) and seeds per batch.
+        epochs, steps: how long (exactly one); ``evaluate_every``: evaluate every that many steps (default: at each
+            epoch's end).
+        eval_nodes: evaluate on at most this many validation and test nodes each (drawn once with ``seed``;
+            default: all).
+        eval_mode: ``"exact"``: layer-wise inference with every neighbour (``fivefold.scale.layerwise_inference``);
+            ``"sampled"``: the model on sampled blocks with the training fan-outs (much cheaper on huge graphs,
+            slightly noisy).
+
+    The progress bar shows batches/s and sampled edges/s. Returns ``{"best_step", "val_acc", "test_acc",
+    "history"}``; each history row has ``batches_per_s`` and ``edges_per_s``."""
+    from fivefold.scale import NeighborLoader, layerwise_inference
+
+    check_option(eval_mode, ("exact", "sampled"), "eval_mode", "fit_store_classifier")
+    for name in ("features", "labels", "train_mask", "val_mask", "test_mask"):
+        if getattr(store, name, None) is None:
+            raise GraphError(f"training on a store needs its {name} (write them with the store)")
+    uses_gcn = any(type(module).__name__ == "GCNConv" for module in model.modules())
+    loader = NeighborLoader(store, store.train_mask, fanouts, batch_size=batch_size, seed=seed, prefetch=prefetch,
+                            degrees=uses_gcn)
+    rng = np.random.default_rng([seed, 1])
+    chosen = {}
+    for name in ("val", "test"):
+        nodes = np.flatnonzero(getattr(store, f"{name}_mask"))
+        if eval_nodes is not None and len(nodes) > eval_nodes:
+            nodes = np.sort(rng.choice(nodes, eval_nodes, replace=False))
+        if len(nodes) == 0:
+            raise GraphError(f"the store's {name}_mask selects no node")
+        chosen[name] = (nodes, torch.from_numpy(np.asarray(store.labels[nodes], dtype=np.int64)))
+
+    def logits(nodes: np.ndarray) -> Tensor:
+        if eval_mode == "exact":
+            return layerwise_inference(model, store, nodes, workdir=workdir)
+        sampled = NeighborLoader(store, nodes, fanouts, batch_size=batch_size, shuffle=False, seed=seed + 1,
+                                 prefetch=prefetch, degrees=uses_gcn)
+        model.eval()
+        with torch.no_grad():
+            return torch.cat([model(batch.x.to(_dtype(model)), batch.blocks) for batch in sampled])
+
+    def evaluation(model: nn.Module) -> dict[str, float]:
+        row = {}
+        for name, (nodes, truth) in chosen.items():
+            out = logits(nodes)
+            row[f"{name}_acc"] = accuracy(out, truth)
+            if name == "val":
+                row["val_loss"] = float(F.cross_entropy(out, truth))
+        return row
+
+    def loss(model: nn.Module, batch: Any) -> Tensor:
+        return F.cross_entropy(model(batch.x.to(_dtype(model)), batch.blocks), batch.y)
+
+    def rates(batch: Any) -> dict[str, float]:
+        return {"batches": 1.0, "edges": float(sum(block.csc.nnz for block in batch.blocks))}
+
+    keep, _ = _selection_rule("val_acc")
+    best = KeepBest(keep)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = fit(model, loader, loss=loss, optimiser=optimiser, epochs=epochs, steps=steps,
+                  evaluate_every=evaluate_every, metrics=evaluation, callbacks=[best], progress=progress, desc=desc,
+                  rates=rates)
+    row = best.best_row
+    return {"best_step": row["step"], "val_acc": row["val_acc"], "test_acc": row["test_acc"], "history": history}
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype

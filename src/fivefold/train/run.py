@@ -161,14 +161,15 @@ class RunFolder:
         return self.write_json("metrics.json", {**metrics, "status": "finished", "started": self.started,
                                                 "ended": ended, "checkpoint": self.checkpoint})
 
-    def plot_curves(self, history: list[dict[str, float]], name: str = "curves.png") -> Path:
-        """Loss (left) and accuracy (right) per epoch, for every ``*_loss`` / ``*_acc`` key of ``history``."""
+    def plot_curves(self, history: list[dict[str, float]], name: str = "curves.png", x: str = "epoch") -> Path:
+        """Loss (left) and accuracy (right) per epoch (or per ``x``, e.g. ``"step"``), for every ``*_loss`` /
+        ``*_acc`` key of ``history``."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        epochs = [row["epoch"] for row in history]
+        epochs = [row[x] for row in history]
         fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
         for key in history[0]:
             values = [row[key] for row in history]
@@ -176,8 +177,8 @@ class RunFolder:
                 ax_loss.plot(epochs, values, label=key)
             elif key.endswith("_acc"):
                 ax_acc.plot(epochs, values, label=key)
-        ax_loss.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-        ax_acc.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
+        ax_loss.set(xlabel=x, ylabel="cross-entropy", title="loss")
+        ax_acc.set(xlabel=x, ylabel="accuracy", title="accuracy")
         for ax in (ax_loss, ax_acc):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend()

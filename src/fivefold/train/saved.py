@@ -110,7 +110,7 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
 def build_model(config: dict[str, Any]) -> nn.Module:
     """The untrained model a run's ``config.json`` describes."""
     kind = config.get("kind")
-    if kind == "node":
+    if kind in ("node", "store"):
         return build_node_model(config["model"], config["in_channels"], config["num_classes"], config["hidden"],
                                 config["dropout"])
     if kind == "graph":
@@ -120,7 +120,8 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if kind == "image":
         return build_image_model(config["model"], config["cnn_base"], config["in_channels"], config["num_classes"],
                                  **config.get("classifier", {}))
-    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'graph' or 'image' (a run of fivefold >= 0.1)")
+    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph' or 'image' (a run of "
+                   "fivefold >= 0.1)")
 
 
 def predict_run(
@@ -143,6 +144,8 @@ def predict_run(
     with torch.no_grad():
         if config["kind"] == "node":
             return _predict_nodes(run, data_root, edges, labels, features, classes)
+        if config["kind"] == "store":
+            return _predict_store(run, classes)
         if config["kind"] == "graph":
             graphs = load_tu(config["task"], data_root)
             probs = torch.cat([model(b.x, b).exp() for b in
@@ -223,6 +226,23 @@ def _predict_nodes(run: LoadedRun, data_root: Any, edges: Any, labels: Any, feat
         summary["accuracy_on_labelled_nodes"] = _acc(probs[labelled], graph.y[labelled])
         header = ["node", "prediction", *classes]
     return header, rows, summary
+
+
+def _predict_store(run: LoadedRun, classes: list[str]) -> tuple[list[str], list[list[Any]], dict[str, float]]:
+    """Every node of the run's store, by exact layer-wise inference."""
+    from fivefold.scale import layerwise_inference, open_store
+
+    store = open_store(run.config["store"]["path"])
+    if store.num_features != run.config["in_channels"]:
+        raise DataError(f"the store has {store.num_features} features per node; the model was trained on "
+                        f"{run.config['in_channels']}")
+    probs = layerwise_inference(run.model, store).softmax(-1)
+    rows = _rows(range(store.num_nodes), probs)
+    summary: dict[str, float] = {"nodes": store.num_nodes}
+    if store.test_mask is not None and store.labels is not None:
+        test = torch.from_numpy(np.array(store.test_mask))
+        summary["test_accuracy"] = _acc(probs[test], torch.from_numpy(np.array(store.labels))[test])
+    return ["node", "prediction", *classes], rows, summary
 
 
 def _read_images(path: Path, dim: int, side: int) -> Tensor:

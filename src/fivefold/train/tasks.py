@@ -14,6 +14,8 @@ Every task takes explicit typed arguments; a hyper-parameter left as ``None`` ta
   degrees, or the cube rotations), which leave a G-CNN's prediction unchanged.
 - ``train_own_graph``: node classification on the user's graph read from files (``fivefold.data.load_labelled_graph``)
   with a stratified random split or given masks.
+- ``train_store_task``: node classification by sampled mini-batches over an on-disk graph store
+  (``fivefold.scale``), for graphs larger than memory.
 
 Long tasks default to a short run (``QUICK``) and take the full protocol of the paper with ``full=True``
 (``--full``); a value given explicitly always wins over both.
@@ -58,8 +60,8 @@ from fivefold.train.presets import (
 )
 from fivefold.train.run import RunFolder
 
-__all__ = ["NODE_TASKS", "GRAPH_TASKS", "IMAGE_TASKS", "QUICK", "ImageTask", "settings", "train_node_task",
-           "train_graph_task", "train_image_task", "train_own_graph"]
+__all__ = ["NODE_TASKS", "GRAPH_TASKS", "IMAGE_TASKS", "QUICK", "STORE_DEFAULTS", "ImageTask", "settings",
+           "train_node_task", "train_graph_task", "train_image_task", "train_own_graph", "train_store_task"]
 
 NODE_TASKS = ("cora", "citeseer")
 GRAPH_TASKS = ("MUTAG", "PROTEINS", "ENZYMES")
@@ -172,6 +174,76 @@ def train_own_graph(
     return _train_nodes(graph, f"own-{model}", data, model, seed=seed, runs_dir=runs_dir, progress=progress,
                         hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
                         patience=patience, extra_files=extra)
+
+
+# mini-batch training over a store: GraphSAGE's large-graph settings (OGB's GraphSAGE uses hidden 256, dropout 0.5,
+# Adam lr 0.003 with neighbour sampling); GAT's width is per head (8 heads)
+STORE_DEFAULTS: dict[str, Any] = {"hidden": 256, "dropout": 0.5, "lr": 0.003, "weight_decay": 0.0, "epochs": 3,
+                                  "fanouts": [15, 10], "batch_size": 1024}
+STORE_MODELS = ("sage", "gcn", "gat", "gin")
+
+
+def train_store_task(
+    store_path: str | os.PathLike, model: str = "sage", *, fanouts: list[int] | None = None,
+    batch_size: int | None = None, epochs: int | None = None, steps: int | None = None,
+    evaluate_every: int | None = None, hidden: int | None = None, dropout: float | None = None,
+    lr: float | None = None, weight_decay: float | None = None, eval_nodes: int | None = None,
+    eval_mode: str = "exact", seed: int = 0, runs_dir: str | os.PathLike = "runs", progress: bool | None = None,
+    echo: Any = print,
+) -> dict[str, Any]:
+    """Node classification by sampled mini-batches over the graph store at ``store_path`` (with features, labels
+    and train/validation/test masks): ``steps`` batches, or ``epochs`` passes over the training nodes. Evaluation
+    (each epoch's end, or every ``evaluate_every`` steps) is exact layer-wise inference on the validation and test
+    nodes (at most ``eval_nodes`` of each), or sampled with ``eval_mode="sampled"``; the best validation accuracy
+    is kept."""
+    from fivefold.scale import open_store
+    from fivefold.train.node import fit_store_classifier
+
+    check_option(model, STORE_MODELS, "model", "train_store_task")
+    store = open_store(store_path)
+    if store.labels is None:
+        raise DataError(f"the store {store_path} has no labels: write it with labels and masks to train on it")
+    defaults = dict(STORE_DEFAULTS, hidden=32 if model == "gat" else STORE_DEFAULTS["hidden"])
+    if steps is not None:
+        defaults["epochs"] = None
+    config = {"kind": "store", "task": "store", "model": model, "seed": seed,
+              **settings(defaults, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay, epochs=epochs,
+                         fanouts=fanouts, batch_size=batch_size),
+              "steps": steps, "evaluate_every": evaluate_every, "eval_nodes": eval_nodes, "eval_mode": eval_mode,
+              "store": {"path": str(os.path.abspath(store_path)), "num_nodes": store.num_nodes,
+                        "num_edges": store.num_edges},
+              "in_channels": store.num_features, "num_classes": int(np.max(store.labels)) + 1,
+              "versions": _versions()}
+    echo(f"store {store_path}: {store.num_nodes:,} nodes, {store.num_edges:,} edges, {store.num_features} features, "
+         f"{config['num_classes']} classes; {int(np.count_nonzero(store.train_mask)):,} training nodes")
+    torch.manual_seed(seed)
+    network = build_node_model(model, config["in_channels"], config["num_classes"], config["hidden"],
+                               config["dropout"])
+    run = RunFolder(f"store-{model}", runs_dir)
+    with run.running():
+        run.write_json("config.json", config)
+        start = time.perf_counter()
+        result = fit_store_classifier(
+            network, store, fanouts=config["fanouts"], batch_size=config["batch_size"], epochs=config["epochs"],
+            steps=steps, evaluate_every=evaluate_every, lr=config["lr"], weight_decay=config["weight_decay"],
+            eval_nodes=eval_nodes, eval_mode=eval_mode, seed=seed, progress=progress, desc=f"{model} on the store",
+            workdir=str(run.path),
+        )
+        history = result["history"]
+        final = {"best_step": result["best_step"], "val_acc": result["val_acc"], "test_acc": result["test_acc"],
+                 "seconds": time.perf_counter() - start,
+                 "batches_per_s": _mean_rate(history, "batches_per_s"),
+                 "edges_per_s": _mean_rate(history, "edges_per_s")}
+        run.save_checkpoint({"model_state": network.state_dict(), "config": config})
+        run.plot_curves(history, x="step")
+        run.finish({"final": final, "evaluations": history})
+    return {"config": config, "final": final, "run": run.path}
+
+
+def _mean_rate(history: list[dict[str, Any]], key: str) -> float | None:
+    """The mean of a per-row rate (rows are equal spans of steps except the last)."""
+    values = [row[key] for row in history if key in row]
+    return float(np.mean(values)) if values else None
 
 
 def _mask_of(ids: Any, graph: Any, node_ids: np.ndarray | None, name: str) -> torch.Tensor:
