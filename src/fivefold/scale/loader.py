@@ -59,12 +59,17 @@ class NeighborLoader:
         replace, seed, degrees: passed to the sampler (its seed is ``seed``; ``degrees=False`` when the model has
             no ``GCNConv``, which saves time).
         prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
+        release_every: with a store, release its memory-mapped pages (``GraphStore.release_pages``) after every
+            that many batches, which bounds the process's resident memory when the store is larger than RAM.
     """
 
     def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
                  batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
-                 seed: int = 0, prefetch: int = 1, degrees: bool = True) -> None:
-        for name, value, low in (("batch_size", batch_size, 1), ("prefetch", prefetch, 0)):
+                 seed: int = 0, prefetch: int = 1, degrees: bool = True, release_every: int | None = None) -> None:
+        checked = [("batch_size", batch_size, 1), ("prefetch", prefetch, 0)]
+        if release_every is not None:
+            checked.append(("release_every", release_every, 1))
+        for name, value, low in checked:
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise OptionError(f"NeighborLoader: {name} must be an integer >= {low}, got {value!r}")
         self.sampler = NeighborSampler(source, fanouts, replace=replace, seed=seed, degrees=degrees)
@@ -84,6 +89,9 @@ class NeighborLoader:
         self.seeds = seeds.astype(np.int64)
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.seed, self.prefetch = int(seed), int(prefetch)
+        self.release_every = release_every if hasattr(source, "release_pages") else None
+        self._source = source
+        self._made = 0
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -91,6 +99,9 @@ class NeighborLoader:
         return full + (1 if rest and not self.drop_last else 0)
 
     def _batch(self, seeds: np.ndarray) -> MiniBatch:
+        self._made += 1
+        if self.release_every is not None and self._made % self.release_every == 0:
+            self._source.release_pages()
         input_nodes, blocks = self.sampler.sample(seeds)
         index = input_nodes.numpy()
         if isinstance(self.features, Tensor):

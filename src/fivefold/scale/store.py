@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import mmap
 import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -362,6 +363,18 @@ class GraphStore:
         self.train_mask: np.ndarray | None = arrays.get("train_mask")
         self.val_mask: np.ndarray | None = arrays.get("val_mask")
         self.test_mask: np.ndarray | None = arrays.get("test_mask")
+
+    def release_pages(self) -> None:
+        """Drop the pages of the store's arrays from this process's memory map (``madvise(MADV_DONTNEED)``).
+
+        Reading a memory-mapped file puts its pages in the process's resident memory, so random reads of a store
+        larger than RAM would grow the process to the size of the file. Released pages stay in the operating
+        system's page cache (a later read finds them there, or on disk); only the process's own footprint
+        shrinks. ``NeighborLoader(release_every=...)`` calls this between batches."""
+        for name in ("indptr", "indices", *_OPTIONAL):
+            handle = getattr(getattr(self, name), "_mmap", None)
+            if handle is not None and hasattr(mmap, "MADV_DONTNEED"):
+                handle.madvise(mmap.MADV_DONTNEED)
 
     @property
     def num_features(self) -> int:
