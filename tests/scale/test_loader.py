@@ -89,3 +89,28 @@ def test_two_layer_model_on_blocks_and_minibatch_training():
     loader = NeighborLoader(graph, graph.train_mask, [5, 5], batch_size=16)
     result = fit_node_classifier_minibatch(model, graph, loader, epochs=3, progress=False)
     assert len(result["history"]) == 3 and 0 <= result["test_acc"] <= 1
+
+
+def test_releasing_pages_changes_no_batch(tmp_path):
+    graph = labelled_graph()
+    store = write_store(tmp_path / "g", graph)
+
+    def batches(release_every):
+        loader = NeighborLoader(store, graph.train_mask, [4, 3], batch_size=10, seed=1, release_every=release_every)
+        return [(b.seeds.tolist(), b.x.tolist()) for b in loader]
+
+    assert batches(None) == batches(1) == batches(3)
+    store.release_pages()
+    assert np.array_equal(store.features, graph.x.numpy())  # still readable after the release
+    with pytest.raises(OptionError, match="release_every"):
+        NeighborLoader(store, graph.train_mask, [4], release_every=0)
+
+
+def test_pinned_memory_needs_cuda_and_batches_move():
+    graph = labelled_graph()
+    if not torch.cuda.is_available():
+        with pytest.raises(OptionError, match="pin_memory=True needs CUDA"):
+            NeighborLoader(graph, graph.train_mask, [4], pin_memory=True)
+    batch = next(iter(NeighborLoader(graph, graph.train_mask, [4, 3], batch_size=8)))
+    moved = batch.to("cpu")
+    assert torch.equal(moved.x, batch.x) and len(moved.blocks) == 2

@@ -175,3 +175,34 @@ def test_block_checks_and_gcn_needs_degrees():
     with pytest.raises(AttributeError):
         block.num_src = 5
     assert SAGEConv(3, 2)(torch.randn(4, 3), block).shape == (2, 2)
+
+
+@pytest.mark.parametrize("id_dtype", [np.int32, np.int64])
+def test_relabel_matches_a_dictionary_even_with_many_collisions(id_dtype):
+    """The hash-table relabelling gives the ids a dict gives (frontier first, then first appearance), also when the
+    ids collide a lot (multiples of the table size) and when the table is barely large enough."""
+    from fivefold.scale import _kernels
+
+    rng = np.random.default_rng(0)
+    cases = [(rng.permutation(1000)[:37], rng.integers(0, 1000, 500)),
+             (np.arange(5) * 4096, np.concatenate([np.arange(40) * 4096, np.arange(5) * 4096])),  # same low bits
+             (np.array([], dtype=np.int64), rng.integers(0, 3, 50)), (np.array([7]), np.array([], dtype=np.int64))]
+    for frontier, picks in cases:
+        frontier, picks = frontier.astype(np.int64), picks.astype(np.int64)
+        ids: dict[int, int] = {}
+        for node in [*frontier.tolist(), *picks.tolist()]:
+            ids.setdefault(node, len(ids))
+        table = np.full((_kernels.table_capacity(len(frontier) + len(picks)), 2), -1, dtype=id_dtype)
+        sources, local = _kernels.relabel(frontier, picks, table)
+        assert sources.tolist() == list(ids) and local.tolist() == [ids[p] for p in picks.tolist()]
+
+
+def test_sampling_without_degrees_gives_the_same_blocks():
+    graph = random_graph(3)
+    with_degrees = NeighborSampler(graph, [4, 3], seed=2).sample([1, 2, 3])
+    without = NeighborSampler(graph, [4, 3], seed=2, degrees=False).sample([1, 2, 3])
+    assert torch.equal(with_degrees[0], without[0])
+    for a, b in zip(with_degrees[1], without[1], strict=True):
+        assert torch.equal(a.csc.indices, b.csc.indices) and b.src_degree is None and b.src_loops is None
+    with pytest.raises(GraphError, match="degrees=False"):
+        GCNConv(1, 1)(torch.ones(without[1][0].num_src, 1), without[1][0])

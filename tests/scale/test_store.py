@@ -99,14 +99,16 @@ def _rows(store):
     return [sorted(store.indices[store.indptr[i]:store.indptr[i + 1]].tolist()) for i in range(store.num_nodes)]
 
 
-@pytest.mark.parametrize("chunk", [7, 50, 1000])
-def test_streaming_build_equals_the_in_memory_store(tmp_path, chunk):
+@pytest.mark.parametrize("chunk,in_memory_bytes", [(7, 1 << 30), (50, 0), (1000, 1 << 30), (1000, 0)])
+def test_streaming_build_equals_the_in_memory_store(tmp_path, chunk, in_memory_bytes):
+    """Assembled in memory or in a memory-mapped file (``in_memory_bytes=0``), the same store."""
     graph = small_graph(nodes=40, edges=300, seed=3)
     edges = graph.edge_index.numpy()
     chunks = [edges[:, i:i + chunk] for i in range(0, edges.shape[1], chunk)]
     from fivefold.scale import build_store
 
-    built = build_store(tmp_path / "b", chunks, 40, features=graph.x.numpy(), labels=graph.y.numpy())
+    built = build_store(tmp_path / "b", chunks, 40, features=graph.x.numpy(), labels=graph.y.numpy(),
+                        in_memory_bytes=in_memory_bytes)
     direct = write_store(tmp_path / "d", graph)
     assert built.num_edges == direct.num_edges == 300
     assert np.array_equal(built.indptr, direct.indptr) and _rows(built) == _rows(direct)
@@ -127,6 +129,8 @@ def test_streaming_build_symmetrizes_and_dedupes(tmp_path):
     built = build_store(tmp_path / "s", files, 25, symmetrize=True, dedupe=True)
     expected = write_store(tmp_path / "e", coalesce(to_undirected(Graph(graph.edge_index, 25))))
     assert np.array_equal(built.indptr, expected.indptr) and _rows(built) == _rows(expected)
+    mapped = build_store(tmp_path / "m", files, 25, symmetrize=True, dedupe=True, in_memory_bytes=0)
+    assert np.array_equal(mapped.indptr, expected.indptr) and _rows(mapped) == _rows(expected)
     plain = build_store(tmp_path / "p", files, 25, symmetrize=True)
     assert plain.num_edges == 400
 
@@ -157,6 +161,11 @@ def test_killed_streaming_build_leaves_nothing_that_opens(tmp_path):
     assert not (tmp_path / "g").exists()
     with pytest.raises(StoreError, match="manifest.json is missing"):
         open_store(tmp_path / "g")
+    (leftover,) = [p for p in tmp_path.iterdir() if p.name.startswith(".g.tmp-")]
+    from fivefold.scale import build_store
+
+    build_store(tmp_path / "g", [np.array([[0, 1]])], 2)  # the next build clears the dead builder's folder
+    assert not leftover.exists() and open_store(tmp_path / "g").num_edges == 1
 
 
 def test_streaming_build_reads_csv_and_parquet_edge_files(tmp_path):

@@ -38,6 +38,12 @@ class MiniBatch:
     x: Tensor
     y: Tensor | None
 
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> MiniBatch:
+        """The batch on ``device`` (``non_blocking`` overlaps the copy with computation when ``x`` is pinned)."""
+        return MiniBatch(self.seeds.to(device), self.input_nodes.to(device), [b.to(device) for b in self.blocks],
+                         self.x.to(device, non_blocking=non_blocking),
+                         None if self.y is None else self.y.to(device, non_blocking=non_blocking))
+
 
 def _gather(array: Any, index: np.ndarray) -> np.ndarray:
     """``array[index]`` read in sorted order (sequential reads of a memory map), returned in ``index``'s order."""
@@ -59,13 +65,16 @@ class NeighborLoader:
         replace, seed, degrees: passed to the sampler (its seed is ``seed``; ``degrees=False`` when the model has
             no ``GCNConv``, which saves time).
         prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
+        pin_memory: put each batch's features and labels in page-locked memory, so copying them to a GPU can overlap
+            with computation (``batch.to("cuda", non_blocking=True)``); default: when CUDA is available.
         release_every: with a store, release its memory-mapped pages (``GraphStore.release_pages``) after every
             that many batches, which bounds the process's resident memory when the store is larger than RAM.
     """
 
     def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
                  batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
-                 seed: int = 0, prefetch: int = 1, degrees: bool = True, release_every: int | None = None) -> None:
+                 seed: int = 0, prefetch: int = 1, degrees: bool = True, release_every: int | None = None,
+                 pin_memory: bool | None = None) -> None:
         checked = [("batch_size", batch_size, 1), ("prefetch", prefetch, 0)]
         if release_every is not None:
             checked.append(("release_every", release_every, 1))
@@ -89,6 +98,9 @@ class NeighborLoader:
         self.seeds = seeds.astype(np.int64)
         self.batch_size, self.shuffle, self.drop_last = int(batch_size), bool(shuffle), bool(drop_last)
         self.seed, self.prefetch = int(seed), int(prefetch)
+        if pin_memory and not torch.cuda.is_available():
+            raise OptionError("NeighborLoader: pin_memory=True needs CUDA, which this torch does not see")
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.release_every = release_every if hasattr(source, "release_pages") else None
         self._source = source
         self._made = 0
@@ -112,6 +124,8 @@ class NeighborLoader:
         if self.labels is not None:
             y = (self.labels[torch.from_numpy(seeds)] if isinstance(self.labels, Tensor)
                  else torch.from_numpy(np.asarray(self.labels[seeds], dtype=np.int64)))
+        if self.pin_memory:
+            x, y = x.pin_memory(), None if y is None else y.pin_memory()
         return MiniBatch(torch.from_numpy(seeds), input_nodes, blocks, x, y)
 
     def _chunks(self) -> list[np.ndarray]:
