@@ -15,9 +15,9 @@ is reused), about 8 minutes for ``--growth``.
    would not fit with 45 GB of room, the largest size that fits (halving nodes and edges) runs instead, and the
    JSON says so.
 2. Train: GraphSAGE (128 -> 256 -> 8, mean aggregation, dropout 0.5, Adam lr 0.003) for ``--batches`` mini-batches
-   of 1024 training seeds, fan-outs [15, 10], features gathered from the memory-mapped store, one batch prefetched,
-   the store's mapped pages released every 16 batches (so the process's resident memory stays bounded; the OS
-   page cache keeps what fits).
+   of 1024 training seeds, fan-outs [15, 10], features gathered from the memory-mapped store by 16 threads (the
+   store advised random access: a fault reads one page, not 32), one batch prefetched, the store's mapped pages
+   released every 16 batches (so the process's resident memory stays bounded; the OS page cache keeps what fits).
 3. Evaluate on ``--eval-nodes`` test nodes (a seeded sample), with sampled neighbourhoods (fan-outs [15, 10]): exact
    layer-wise inference would need the features of nearly every node within two hops, which on R-MAT's hubs is
    most of the graph. For reference, the accuracy a node's own features allow (nearest class mean, with the
@@ -91,6 +91,7 @@ def phase_train(path: Path, nodes: int, edges: int, features: int, batches: int,
 
     torch.manual_seed(0)
     store = open_store(path)
+    store.advise("random")  # one page per fault, not 32: what the loader does too
     result: dict = {}
     # the sampler alone, on training seeds
     sampler = NeighborSampler(store, FANOUTS, seed=1, degrees=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +46,26 @@ class MiniBatch:
                          None if self.y is None else self.y.to(device, non_blocking=non_blocking))
 
 
-def _gather(array: Any, index: np.ndarray) -> np.ndarray:
-    """``array[index]`` read in sorted order (sequential reads of a memory map), returned in ``index``'s order."""
+def _gather(array: Any, index: np.ndarray, pool: ThreadPoolExecutor | None = None, parts: int = 1) -> np.ndarray:
+    """``array[index]`` read in sorted order (front to back through a memory map), returned in ``index``'s order.
+
+    With a thread ``pool`` the sorted rows are read in ``parts`` contiguous parts at once: on a store larger than the
+    page cache each missing page is a disk read that blocks its thread, so several threads keep several reads in
+    flight (numpy releases the GIL while it copies)."""
     order = np.argsort(index, kind="stable")
-    out = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
-    out[order] = array[index[order]]
+    ordered = index[order]
+    rows = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
+    if pool is None or parts < 2 or len(index) < 4096:
+        rows[:] = array[ordered]
+    else:
+        bounds = np.linspace(0, len(index), parts + 1).astype(np.int64)
+
+        def part(k: int) -> None:
+            rows[bounds[k]:bounds[k + 1]] = array[ordered[bounds[k]:bounds[k + 1]]]
+
+        list(pool.map(part, range(len(bounds) - 1)))
+    out = np.empty_like(rows)
+    out[order] = rows
     return out
 
 
@@ -67,6 +83,9 @@ class NeighborLoader:
         prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
         pin_memory: put each batch's features and labels in page-locked memory, so copying them to a GPU can overlap
             with computation (``batch.to("cuda", non_blocking=True)``); default: when CUDA is available.
+        io_threads: with a store, threads that read the batch's feature rows at once (default 16; more reads in
+            flight when the store is larger than the page cache); the store is also told its pages are read at
+            random (``GraphStore.advise("random")``).
         release_every: with a store, release its memory-mapped pages (``GraphStore.release_pages``) after every
             that many batches, which bounds the process's resident memory when the store is larger than RAM.
     """
@@ -74,8 +93,8 @@ class NeighborLoader:
     def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
                  batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
                  seed: int = 0, prefetch: int = 1, degrees: bool = True, release_every: int | None = None,
-                 pin_memory: bool | None = None) -> None:
-        checked = [("batch_size", batch_size, 1), ("prefetch", prefetch, 0)]
+                 pin_memory: bool | None = None, io_threads: int = 16) -> None:
+        checked = [("batch_size", batch_size, 1), ("prefetch", prefetch, 0), ("io_threads", io_threads, 1)]
         if release_every is not None:
             checked.append(("release_every", release_every, 1))
         for name, value, low in checked:
@@ -102,6 +121,12 @@ class NeighborLoader:
             raise OptionError("NeighborLoader: pin_memory=True needs CUDA, which this torch does not see")
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
         self.release_every = release_every if hasattr(source, "release_pages") else None
+        self._pool, self.io_threads = None, int(io_threads)
+        if not isinstance(self.features, Tensor):
+            if io_threads > 1:
+                self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="fivefold-gather")
+            if hasattr(source, "advise"):
+                source.advise("random")
         self._source = source
         self._made = 0
         self.epoch = 0
@@ -119,7 +144,8 @@ class NeighborLoader:
         if isinstance(self.features, Tensor):
             x = self.features[input_nodes]
         else:
-            x = torch.from_numpy(_gather(self.features, index).astype(np.float32, copy=False))
+            rows = _gather(self.features, index, self._pool, self.io_threads)
+            x = torch.from_numpy(rows.astype(np.float32, copy=False))
         y = None
         if self.labels is not None:
             y = (self.labels[torch.from_numpy(seeds)] if isinstance(self.labels, Tensor)
