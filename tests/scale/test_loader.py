@@ -114,3 +114,17 @@ def test_pinned_memory_needs_cuda_and_batches_move():
     batch = next(iter(NeighborLoader(graph, graph.train_mask, [4, 3], batch_size=8)))
     moved = batch.to("cpu")
     assert torch.equal(moved.x, batch.x) and len(moved.blocks) == 2
+
+
+def test_threaded_gather_equals_indexing(tmp_path):
+    """The loader's gather with several threads returns the rows plain indexing returns, in the index's order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fivefold.scale.loader import _gather
+
+    rows = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float16, shape=(50_000, 3))
+    rows[:] = np.random.default_rng(0).standard_normal((50_000, 3))
+    index = np.random.default_rng(1).integers(0, 50_000, 9000)
+    with ThreadPoolExecutor(4) as pool:
+        assert np.array_equal(_gather(rows, index, pool, 4), rows[index])
+    assert np.array_equal(_gather(rows, index), rows[index])
