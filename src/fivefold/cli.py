@@ -208,9 +208,10 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
             lr=args.lr, weight_decay=args.weight_decay, eval_nodes=args.eval_nodes, eval_mode=args.eval_mode,
             **common)
         final, model = result["final"], result["config"]["model"]
+        speed = ("" if final["batches_per_s"] is None else
+                 f"; {final['batches_per_s']:.1f} batches/s, {final['edges_per_s']:,.0f} sampled edges/s")
         print(f"{model} on the store: best at step {final['best_step']}, validation accuracy {final['val_acc']:.4f}, "
-              f"test accuracy {final['test_acc']:.4f}; {final['batches_per_s']:.1f} batches/s, "
-              f"{final['edges_per_s']:,.0f} sampled edges/s")
+              f"test accuracy {final['test_acc']:.4f}{speed}")
     elif args.edges:
         from fivefold.data.tables import read_node_list
 

@@ -82,3 +82,10 @@ def test_bad_options_are_refused(tmp_path):
     with pytest.raises(OptionError, match="split"):
         rmat_store(tmp_path / "x", 10, 10, split=(0.9, 0.5))
     assert not (tmp_path / "x").exists()
+
+
+def test_parameters_that_never_land_inside_are_an_error_not_a_hang():
+    with pytest.raises(OptionError, match="almost no edge falls inside"):
+        RMat(1000, 10, a=0.0, b=0.0, c=0.0).edges(0, 10)  # d = 1: every id is 1023 >= 1000
+    src, dst = RMat(1024, 10, a=0.0, b=0.0, c=0.0).edges(0, 10)  # a power of two: the one corner is inside
+    assert len(set(src.tolist())) == 1 and np.array_equal(src, dst)

@@ -7,6 +7,7 @@ seed gives the same blocks with 1 or 16 threads.
 """
 
 import numpy as np
+from llvmlite import binding as llvm
 from llvmlite import ir
 from numba import njit, prange
 from numba.core import cgutils, types
@@ -14,6 +15,8 @@ from numba.extending import intrinsic
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _AHEAD = 16  # how many iterations ahead the kernels prefetch their random reads
+# LLVM names its prefetch intrinsic by pointer type: "p0" with opaque pointers (LLVM >= 17), "p0i8" before
+_PREFETCH_NAME = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
 
 
 @intrinsic
@@ -27,11 +30,12 @@ def _prefetch(typingctx, array, index):  # pragma: no cover - compiled
     def codegen(context, builder, sig, args):
         array_type = sig.args[0]
         view = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [args[1]], wraparound=False)
+        index = context.cast(builder, args[1], sig.args[1], types.intp)
+        pointer = cgutils.get_item_pointer(context, builder, array_type, view, [index], wraparound=False)
         byte_pointer = builder.bitcast(pointer, ir.IntType(8).as_pointer())
         int32 = ir.IntType(32)
         prototype = ir.FunctionType(ir.VoidType(), [byte_pointer.type, int32, int32, int32])
-        function = cgutils.get_or_insert_function(builder.module, prototype, "llvm.prefetch.p0")
+        function = cgutils.get_or_insert_function(builder.module, prototype, _PREFETCH_NAME)
         builder.call(function, [byte_pointer, ir.Constant(int32, 0), ir.Constant(int32, 3), ir.Constant(int32, 1)])
         return context.get_dummy_value()
 
@@ -198,12 +202,17 @@ def count_self_loops(indptr, indices):  # pragma: no cover - compiled
 
 
 @njit(nogil=True, cache=True)
-def scatter_edges(src, dst, cursor, indices):  # pragma: no cover - compiled
-    """Place each edge's source at its target's next free slot: ``indices[cursor[dst[e]]] = src[e]``."""
+def scatter_edges(src, dst, cursor, indices, indptr):  # pragma: no cover - compiled
+    """Place each edge's source at its target's next free slot: ``indices[cursor[dst[e]]] = src[e]``. Returns
+    False, writing nothing more, as soon as a target has more edges than its row (``indptr``) holds (a second pass
+    that differs from the first), so it never writes outside the row."""
     for e in range(src.shape[0]):
         slot = cursor[dst[e]]
+        if slot >= indptr[dst[e] + 1]:
+            return False
         indices[slot] = src[e]
         cursor[dst[e]] = slot + 1
+    return True
 
 
 @njit(nogil=True, cache=True)

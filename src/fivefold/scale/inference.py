@@ -8,7 +8,8 @@ memory-mapped file in ``workdir`` when large), which the next layer reads. Memor
 and features, plus the output array when it is not on disk.
 
 With ``nodes`` given, only what those nodes' outputs need is computed: layer ``l`` runs on the nodes within
-``L - l`` hops (in-neighbours) of ``nodes``.
+``L - l`` hops (in-neighbours) of ``nodes``. Memory per chunk grows with the chunk's in-degrees: a hub with millions
+of in-neighbours makes one large block (lower ``chunk_size`` does not help it).
 
 The result equals ``model(x, graph)`` in eval mode (tested to 1e-10 in float64), because each block carries the whole
 graph's degrees that ``GCNConv`` normalises by.
@@ -57,7 +58,10 @@ def layerwise_inference(
         raise GraphError("layerwise_inference needs a model with stages() (e.g. fivefold.graphs.GraphSAGE)")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise OptionError(f"layerwise_inference: chunk_size must be a positive integer, got {chunk_size!r}")
-    sampler = NeighborSampler(source, [-1])
+    from fivefold.graphs import GCNConv
+
+    uses_gcn = any(isinstance(module, GCNConv) for module in model.modules())
+    sampler = NeighborSampler(source, [-1], degrees=uses_gcn)  # whole-graph degrees: a full pass, GCN only
     features = source.x if isinstance(source, Graph) else getattr(source, "features", None)
     if features is None:
         raise GraphError("layerwise_inference needs node features (graph.x or the store's features)")

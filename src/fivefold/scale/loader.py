@@ -82,7 +82,7 @@ class NeighborLoader:
             no ``GCNConv``, which saves time).
         prefetch: batches prepared ahead in a background thread (0: none, sample in the caller's thread).
         pin_memory: put each batch's features and labels in page-locked memory, so copying them to a GPU can overlap
-            with computation (``batch.to("cuda", non_blocking=True)``); default: when CUDA is available.
+            with computation (``batch.to("cuda", non_blocking=True)``); for training on a GPU (needs CUDA).
         io_threads: with a store, threads that read the batch's feature rows at once (default 16; more reads in
             flight when the store is larger than the page cache); the store is also told its pages are read at
             random (``GraphStore.advise("random")``).
@@ -93,7 +93,7 @@ class NeighborLoader:
     def __init__(self, source: Graph | Any, seeds: Tensor | np.ndarray | Sequence[int], fanouts: Sequence[int], *,
                  batch_size: int = 1024, shuffle: bool = True, drop_last: bool = False, replace: bool = False,
                  seed: int = 0, prefetch: int = 1, degrees: bool = True, release_every: int | None = None,
-                 pin_memory: bool | None = None, io_threads: int = 16) -> None:
+                 pin_memory: bool = False, io_threads: int = 16) -> None:
         checked = [("batch_size", batch_size, 1), ("prefetch", prefetch, 0), ("io_threads", io_threads, 1)]
         if release_every is not None:
             checked.append(("release_every", release_every, 1))
@@ -119,7 +119,7 @@ class NeighborLoader:
         self.seed, self.prefetch = int(seed), int(prefetch)
         if pin_memory and not torch.cuda.is_available():
             raise OptionError("NeighborLoader: pin_memory=True needs CUDA, which this torch does not see")
-        self.pin_memory = torch.cuda.is_available() if pin_memory is None else bool(pin_memory)
+        self.pin_memory = bool(pin_memory)
         self.release_every = release_every if hasattr(source, "release_pages") else None
         self._pool, self.io_threads = None, int(io_threads)
         if not isinstance(self.features, Tensor):

@@ -30,19 +30,13 @@ import numpy as np
 from numba import njit, prange
 
 from fivefold.errors import OptionError
+from fivefold.scale._kernels import _GOLDEN, _mix  # the sampler's splitmix64 finaliser
 from fivefold.scale.store import GraphStore, build_store
 
 __all__ = ["RMat", "rmat_store"]
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ROUNDS = 4
-
-
-@njit(inline="always", nogil=True, cache=True)
-def _mix(x):  # pragma: no cover - compiled
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+_ATTEMPTS = 1000  # draws per edge before giving up (a normal R-MAT accepts within a few)
 
 
 @njit(inline="always", nogil=True, cache=True)
@@ -86,7 +80,7 @@ def _edges(first, count, num_nodes, bits, half, keys, ta, tab, tabc, classes, ho
     low = np.uint64(0xFFFF)
     for i in prange(count):
         state = _mix(np.uint64(seed) ^ _mix(np.uint64(first + i) + _GOLDEN))
-        while True:
+        for _ in range(_ATTEMPTS):
             u = np.int64(0)
             v = np.int64(0)
             word = np.uint64(0)
@@ -103,8 +97,12 @@ def _edges(first, count, num_nodes, bits, half, keys, ta, tab, tabc, classes, ho
                 u = u - u % classes + v % classes
             if u < num_nodes and v < num_nodes:
                 break
-        src[i] = _scramble(u, num_nodes, half, keys, False)
-        dst[i] = _scramble(v, num_nodes, half, keys, False)
+        if u < num_nodes and v < num_nodes:
+            src[i] = _scramble(u, num_nodes, half, keys, False)
+            dst[i] = _scramble(v, num_nodes, half, keys, False)
+        else:  # parameters under which (almost) no edge lands inside [0, N): reported by RMat.edges
+            src[i] = -1
+            dst[i] = -1
     return src, dst
 
 
@@ -181,7 +179,7 @@ class RMat:
         self.homophily, self.signal = float(homophily), float(signal)
         self.a, self.b, self.c = float(a), float(b), float(c)
         self.seed = int(seed)
-        self.bits = max(1, math.ceil(math.log2(self.num_nodes)))
+        self.bits = max(1, (self.num_nodes - 1).bit_length())
         self.half = (self.bits + 1) // 2
         streams = np.random.default_rng(self.seed)
         self.keys = streams.integers(0, 2**63, size=_ROUNDS, dtype=np.uint64)
@@ -191,8 +189,13 @@ class RMat:
     def edges(self, first: int, count: int) -> tuple[np.ndarray, np.ndarray]:
         """Edges ``first .. first + count - 1``: ``(src [count], dst [count])`` int64."""
         thresholds = np.rint(np.cumsum([self.a, self.b, self.c]) * 65536).astype(np.int64)
-        return _edges(first, count, self.num_nodes, self.bits, self.half, self.keys, *thresholds, self.num_classes,
-                      self.homophily, self._edge_seed)
+        src, dst = _edges(first, count, self.num_nodes, self.bits, self.half, self.keys, *thresholds,
+                          self.num_classes, self.homophily, self._edge_seed)
+        if count and src.min() < 0:
+            raise OptionError(f"R-MAT: with a={self.a}, b={self.b}, c={self.c} almost no edge falls inside "
+                              f"[0, {self.num_nodes}) (ids have {self.bits} bits); use a power-of-two num_nodes or "
+                              "other quadrant probabilities")
+        return src, dst
 
     def edge_chunks(self, chunk: int = 1 << 24) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """All edges in chunks of ``chunk`` (a fresh pass on each call)."""

@@ -21,6 +21,7 @@ Stores are written from an in-memory ``Graph`` (``write_store``) or streamed fro
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import mmap
@@ -42,6 +43,8 @@ __all__ = ["GraphStore", "build_store", "open_store", "write_store", "FORMAT", "
 FORMAT = "fivefold-graph-store"
 VERSION = 1
 _OPTIONAL = ("features", "labels", "train_mask", "val_mask", "test_mask")
+_DIFFERENT_PASSES = ("build_store: the second pass over edge_chunks gave other edges than the first (it must yield the "
+                     "same chunks each time it is called)")
 
 
 def _sha256(path: Path) -> str:
@@ -91,9 +94,10 @@ def write_store(path: str | os.PathLike, graph: Graph, *, feature_dtype: str = "
 
 def _fresh_temporary(target: Path) -> Path:
     """An empty folder beside ``target`` for a store being written (renamed into place by ``_finish``). Folders
-    left there by writers of ``target`` that died (their process id is gone) are removed first: they can be large."""
+    left there by writers of ``target`` on this machine that died (their process id is gone) are removed first: they
+    can be large. (Two machines writing one store on a shared file system are not supported.)"""
     if target.parent.is_dir():
-        for stale in target.parent.glob(f".{target.name}.tmp-*"):
+        for stale in target.parent.glob(f".{glob.escape(target.name)}.tmp-*"):
             pid = stale.name.rsplit("-", 1)[-1]
             if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
@@ -176,8 +180,9 @@ def _table_chunks(file: Path, block_bytes: int = 1 << 26) -> Iterator[tuple[np.n
             batches = reader.iter_batches(batch_size=max(1, block_bytes // 16))
         else:
             with open(file, "rb") as handle:
-                first = handle.readline().decode("utf-8", "replace").strip().split(",")
-            header = not all(field.strip().lstrip("-").isdigit() for field in first)
+                first = handle.readline().decode("utf-8", "replace").lstrip("\ufeff").strip().split(",")
+            # a header unless the first two fields (source and target) read as integers; more columns may follow
+            header = not all(field.strip().strip('"').lstrip("-").isdigit() for field in first[:2])
             read = pa_csv.ReadOptions(block_size=block_bytes, autogenerate_column_names=not header)
             reader = pa_csv.open_csv(file, read_options=read)
             names = reader.schema.names
@@ -206,7 +211,7 @@ def build_store(
     path: str | os.PathLike, edge_chunks: Any, num_nodes: int, *, features: Any = None, labels: Any = None,
     train_mask: Any = None, val_mask: Any = None, test_mask: Any = None, symmetrize: bool = False,
     dedupe: bool = False, feature_dtype: str = "float32", overwrite: bool = False, rows_per_copy: int = 1 << 16,
-    progress: bool = False, in_memory_bytes: int = 8 << 30,
+    progress: bool = False, in_memory_bytes: int | None = None,
 ) -> GraphStore:
     """Build a store from edge lists that need not fit in memory, with memory bounded by the node count and one
     chunk (two counting passes, not a sort of all edges).
@@ -222,8 +227,9 @@ def build_store(
         symmetrize: add the reverse of every edge.
         dedupe: keep each (source, target) pair once.
         progress: show a progress bar for each pass (tqdm).
-        in_memory_bytes: when the edge column (4 or 8 bytes per edge) fits in this many bytes it is assembled in
-            memory and written once; larger, it is assembled in a memory-mapped file (random writes to a file-backed
+        in_memory_bytes: when the edge column (4 or 8 bytes per edge) fits in this many bytes (default: a quarter
+            of the machine's RAM, at most 8 GiB) it is assembled in memory and written once; larger, it is
+            assembled in a memory-mapped file (random writes to a file-backed
             map are several times slower: 1e9 edges took 16 s per 16.7M-edge chunk that way, against about 1 s in
             memory, on this machine).
 
@@ -262,16 +268,18 @@ def build_store(
         np.cumsum(indptr, out=indptr)
         index_dtype = np.int32 if num_nodes < 2**31 else np.int64
         raw_file = temporary / "raw_indices.npy"
+        if in_memory_bytes is None:
+            in_memory_bytes = min(8 << 30, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4)
         in_memory = int(indptr[-1]) * np.dtype(index_dtype).itemsize <= in_memory_bytes
         raw = (np.empty(int(indptr[-1]), dtype=index_dtype) if in_memory else
                np.lib.format.open_memmap(raw_file, mode="w+", dtype=index_dtype, shape=(int(indptr[-1]),)))
         cursor = indptr[:-1].copy()
         for number, (src, dst) in enumerate(_bar(passes(), progress, "placing edges")):
             for sources, targets in directed(number, src, dst):
-                _kernels.scatter_edges(sources.astype(index_dtype), targets, cursor, raw)
+                if not _kernels.scatter_edges(sources.astype(index_dtype), targets, cursor, raw, indptr):
+                    raise StoreError(_DIFFERENT_PASSES)
         if not np.array_equal(cursor, indptr[1:]):
-            raise StoreError("build_store: the second pass over edge_chunks gave other edges than the first (it must "
-                             "yield the same chunks each time it is called)")
+            raise StoreError(_DIFFERENT_PASSES)
         del cursor
         kept = _kernels.sort_rows(indptr, raw, dedupe)
         if in_memory or int(kept.sum()) != len(raw):
@@ -359,9 +367,10 @@ def _copy_rows(source: Any, file: Path, num_nodes: int, dtype: np.dtype, rows: i
             if block.shape != (stop - start, width):
                 raise StoreError(f"build_store: feature rows {start}..{stop - 1} have shape {block.shape}, expected "
                                  f"{(stop - start, width)}")
-            block = block.astype(np.float32, copy=False)
+            block = block.astype(dtype)
             if not np.isfinite(block).all():
-                raise StoreError(f"build_store: features hold NaN or infinite values in rows {start}..{stop - 1}")
+                raise StoreError(f"build_store: features hold NaN or infinite values in rows {start}..{stop - 1}"
+                                 f"{' (or values beyond float16 range, 65504)' if dtype == np.float16 else ''}")
             yield block
 
     if width < 1:

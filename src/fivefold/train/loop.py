@@ -266,6 +266,7 @@ def fit(
             if schedule is not None and schedule_every == "step":
                 schedule.step()
             step += 1
+            loss_value = float(value.detach())  # waits for the step's work on an accelerator
             if rates is not None:
                 now = time.perf_counter()
                 counted["seconds"] = counted.get("seconds", 0.0) + now - began
@@ -278,7 +279,7 @@ def fit(
                 bar.set_postfix(shown, refresh=False)
             bar.update(1)
             count = stats.get("count", 1)
-            sums["loss"] = sums.get("loss", 0.0) + float(value.detach()) * count
+            sums["loss"] = sums.get("loss", 0.0) + loss_value * count
             for key, item in stats.items():
                 sums[key] = sums.get(key, 0.0) + item
             sums.setdefault("count", 0.0)

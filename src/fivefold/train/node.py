@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from fivefold.errors import GraphError, check_option
-from fivefold.graphs import Graph
+from fivefold.graphs import GCNConv, Graph
 from fivefold.train.loop import EarlyStopping, KeepBest, fit
 
 __all__ = ["fit_node_classifier", "fit_node_classifier_minibatch", "fit_store_classifier", "accuracy"]
@@ -154,7 +154,7 @@ def fit_store_classifier(
     model: nn.Module, store: Any, *, fanouts: Sequence[int], batch_size: int = 1024, epochs: int | None = None,
     steps: int | None = None, evaluate_every: int | None = None, lr: float = 0.003, weight_decay: float = 0.0,
     eval_nodes: int | None = None, eval_mode: str = "exact", seed: int = 0, prefetch: int = 1,
-    progress: bool | None = None, desc: str = "train", workdir: str | None = None,
+    progress: bool | None = None, desc: str = "train", workdir: str | None = None, release_every: int = 1,
 ) -> dict[str, Any]:
     """Train ``model`` by sampled mini-batches over a graph store (``fivefold.scale.GraphStore`` with features,
     labels and the three masks) and keep the evaluation with the best validation accuracy.
@@ -168,6 +168,8 @@ def fit_store_classifier(
         eval_mode: ``"exact"``: layer-wise inference with every neighbour (``fivefold.scale.layerwise_inference``);
             ``"sampled"``: the model on sampled blocks with the training fan-outs (much cheaper on huge graphs,
             slightly noisy).
+        release_every: release the store's mapped pages every that many batches (``NeighborLoader``), so that a
+            store larger than RAM does not grow the process.
 
     The progress bar shows batches/s and sampled edges/s. Returns ``{"best_step", "val_acc", "test_acc",
     "history"}``; each history row has ``batches_per_s`` and ``edges_per_s``."""
@@ -177,9 +179,9 @@ def fit_store_classifier(
     for name in ("features", "labels", "train_mask", "val_mask", "test_mask"):
         if getattr(store, name, None) is None:
             raise GraphError(f"training on a store needs its {name} (write them with the store)")
-    uses_gcn = any(type(module).__name__ == "GCNConv" for module in model.modules())
+    uses_gcn = any(isinstance(module, GCNConv) for module in model.modules())
     loader = NeighborLoader(store, store.train_mask, fanouts, batch_size=batch_size, seed=seed, prefetch=prefetch,
-                            degrees=uses_gcn)
+                            degrees=uses_gcn, release_every=release_every)
     rng = np.random.default_rng([seed, 1])
     chosen = {}
     for name in ("val", "test"):
@@ -194,19 +196,19 @@ def fit_store_classifier(
         if eval_mode == "exact":
             return layerwise_inference(model, store, nodes, workdir=workdir)
         sampled = NeighborLoader(store, nodes, fanouts, batch_size=batch_size, shuffle=False, seed=seed + 1,
-                                 prefetch=prefetch, degrees=uses_gcn)
+                                 prefetch=prefetch, degrees=uses_gcn, release_every=release_every)
         model.eval()
         with torch.no_grad():
             return torch.cat([model(batch.x.to(_dtype(model)), batch.blocks) for batch in sampled])
 
+    # validation and test nodes in one pass (a node in both is computed once)
+    both, where = np.unique(np.concatenate([chosen["val"][0], chosen["test"][0]]), return_inverse=True)
+
     def evaluation(model: nn.Module) -> dict[str, float]:
-        row = {}
-        for name, (nodes, truth) in chosen.items():
-            out = logits(nodes)
-            row[f"{name}_acc"] = accuracy(out, truth)
-            if name == "val":
-                row["val_loss"] = float(F.cross_entropy(out, truth))
-        return row
+        out = logits(both)
+        val, test = out[where[:len(chosen["val"][0])]], out[where[len(chosen["val"][0]):]]
+        return {"val_acc": accuracy(val, chosen["val"][1]), "val_loss": float(F.cross_entropy(val, chosen["val"][1])),
+                "test_acc": accuracy(test, chosen["test"][1])}
 
     def loss(model: nn.Module, batch: Any) -> Tensor:
         return F.cross_entropy(model(batch.x.to(_dtype(model)), batch.blocks), batch.y)

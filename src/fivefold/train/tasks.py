@@ -200,6 +200,8 @@ def train_store_task(
     from fivefold.train.node import fit_store_classifier
 
     check_option(model, STORE_MODELS, "model", "train_store_task")
+    if fanouts is not None and len(fanouts) != 2:
+        raise DataError(f"the store models have two layers: give two fan-outs (like 15,10), got {fanouts}")
     store = open_store(store_path)
     if store.labels is None:
         raise DataError(f"the store {store_path} has no labels: write it with labels and masks to train on it")
