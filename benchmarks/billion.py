@@ -16,11 +16,11 @@ is reused), about 8 minutes for ``--growth``.
    would not fit with 45 GB of room, the largest size that fits (halving nodes and edges) runs instead, and the
    JSON says so.
 2. Train: GraphSAGE (128 -> 256 -> 8, mean aggregation, dropout 0.5, Adam lr 0.003) for ``--batches`` mini-batches
-   of 1024 training seeds, fan-outs [15, 10], features gathered from the memory-mapped store by 16 threads (the
-   store advised random access: a fault reads one page, not 32), one batch prefetched, the store's mapped pages
-   released after every batch (so the process's resident memory stays bounded; the OS page cache keeps what fits).
-   Released less often, resident memory grew by about 3 GB a batch here: on a read fault Linux also maps up to 16
-   neighbouring pages already in the page cache ("fault-around"), which ``MADV_RANDOM`` does not stop.
+   of 1024 training seeds, fan-outs [15, 10]; the graph's structure (``indptr``, ``indices``: 4.8 GB) copied into
+   memory for the sampler (``structure_in_memory``), the features (25.6 GB) left on disk and read for each batch
+   with ``pread`` by 16 threads (so their pages sit in the OS page cache, not in the process), one batch
+   prefetched. Reading the features through the memory map instead made the process's resident size jump by
+   about 10 GB a batch here (on a fault this kernel maps whole large folios already in the page cache).
 3. Evaluate on ``--eval-nodes`` test nodes (a seeded sample), with sampled neighbourhoods (fan-outs [15, 10]): exact
    layer-wise inference would need the features of nearly every node within two hops, which on R-MAT's hubs is
    most of the graph. For reference, the accuracy a node's own features allow (nearest class mean, with the
@@ -96,26 +96,24 @@ def phase_train(path: Path, nodes: int, edges: int, features: int, batches: int,
     store = open_store(path)
     store.advise("random")  # one page per fault, not 32: what the loader does too
     result: dict = {}
-    # the sampler alone, on training seeds
-    sampler = NeighborSampler(store, FANOUTS, seed=1, degrees=False)
     train_nodes = np.flatnonzero(store.train_mask)
+    start = time.perf_counter()
+    loader = NeighborLoader(store, train_nodes, FANOUTS, batch_size=BATCH, seed=0, prefetch=1, degrees=False,
+                            release_every=1, structure_in_memory=True)
+    result["structure_load_s"] = time.perf_counter() - start
+    # the sampler alone, on training seeds (the structure in memory, as in training)
+    sampler = NeighborSampler(loader.sampler, FANOUTS, seed=1, degrees=False)
     rng = np.random.default_rng(0)
     probe = [rng.choice(train_nodes, BATCH, replace=False) for _ in range(110)]
     for seeds in probe[:10]:
         sampler.sample(seeds)
-        store.release_pages()
     start, sampled = time.perf_counter(), 0
     for seeds in probe[10:]:
         sampled += sum(block.csc.nnz for block in sampler.sample(seeds)[1])
-        store.release_pages()  # in the timing, as in training
     result["sampler_edges_per_s"] = sampled / (time.perf_counter() - start)
-    del sampler
-    store.release_pages()
 
     model = GraphSAGE(features, NUM_CLASSES, hidden=256, dropout=0.5)
     optimiser = torch.optim.Adam(model.parameters(), lr=0.003)
-    loader = NeighborLoader(store, train_nodes, FANOUTS, batch_size=BATCH, seed=0, prefetch=1, degrees=False,
-                            release_every=1)
     done, edges_seen, losses = 0, 0, []
     bar = tqdm(total=batches, desc="training", unit="batch")
     start = time.perf_counter()
@@ -148,6 +146,7 @@ def phase_train(path: Path, nodes: int, edges: int, features: int, batches: int,
     model.eval()
     evaluation = NeighborLoader(store, chosen, FANOUTS, batch_size=BATCH, shuffle=False, seed=2, degrees=False,
                                 release_every=1)
+    evaluation.sampler = NeighborSampler(loader.sampler, FANOUTS, seed=2, degrees=False)  # the in-memory structure
     with torch.no_grad():
         predicted = np.concatenate([model(batch.x, batch.blocks).argmax(1).numpy() for batch in evaluation])
     result["eval_s"] = time.perf_counter() - start

@@ -128,3 +128,31 @@ def test_threaded_gather_equals_indexing(tmp_path):
     with ThreadPoolExecutor(4) as pool:
         assert np.array_equal(_gather(rows, index, pool, 4), rows[index])
     assert np.array_equal(_gather(rows, index), rows[index])
+
+
+def test_reading_rows_through_the_file_equals_indexing(tmp_path):
+    """The loader reads a store's feature rows with pread (runs of consecutive rows in one read), never through the
+    map, and gets what indexing gets; the structure can be copied into memory without changing any batch."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fivefold.scale.loader import _gather_file
+
+    rows = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float16, shape=(5000, 3))
+    rows[:] = np.random.default_rng(0).standard_normal((5000, 3))
+    rows.flush()
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    index = np.concatenate([np.random.default_rng(1).integers(0, 5000, 900), np.arange(100, 140), [4999, 0]])
+    files = [open(tmp_path / "x.npy", "rb") for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:
+        assert np.array_equal(_gather_file(mapped, files, index, pool), mapped[index])
+    assert np.array_equal(_gather_file(mapped, files[:1], index, None), mapped[index])
+    for handle in files:
+        handle.close()
+    graph = labelled_graph()
+    store = write_store(tmp_path / "g", graph)
+
+    def batches(**options):
+        loader = NeighborLoader(store, graph.train_mask, [4, 3], batch_size=10, seed=1, **options)
+        return [(b.seeds.tolist(), b.input_nodes.tolist(), b.x.tolist()) for b in loader]
+
+    assert batches() == batches(structure_in_memory=True) == batches(io_threads=1)
