@@ -153,7 +153,11 @@ def phase_train(path: Path, nodes: int, edges: int, features: int, batches: int,
     result["eval_nodes"] = len(chosen)
     result["test_acc_sampled"] = float((predicted == labels).mean())
     generator = RMat(nodes, edges, num_features=features, num_classes=NUM_CLASSES)
-    own = np.asarray(store.features[chosen], dtype=np.float32) @ generator.means.T
+    own = np.empty((len(chosen), NUM_CLASSES))
+    for start in range(0, len(chosen), 4096):  # in blocks, releasing the mapped pages (see the module docstring)
+        rows = np.asarray(store.features[chosen[start:start + 4096]], dtype=np.float32)
+        own[start:start + 4096] = rows @ generator.means.T
+        store.release_pages()
     result["own_features_nearest_mean_acc"] = float((own.argmax(1) == labels).mean())
     result["chance_acc"] = float(np.bincount(labels, minlength=NUM_CLASSES).max() / len(labels))
     return result

@@ -114,10 +114,21 @@ def _pread_rows(file: Any, offset: int, row_bytes: int, index: np.ndarray, out: 
 class _InMemoryStructure:
     """A store's CSC arrays copied into memory (what ``NeighborSampler`` reads)."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, block: int = 1 << 26) -> None:
         self.num_nodes = store.num_nodes
-        self.indptr = np.array(store.indptr)
-        self.indices = np.array(store.indices)
+        self.indptr = _copy_released(store, store.indptr, block)
+        self.indices = _copy_released(store, store.indices, block)
+
+
+def _copy_released(store: Any, array: np.ndarray, block: int) -> np.ndarray:
+    """``array`` copied into memory ``block`` entries at a time, the store's mapped pages released after each block
+    (a plain copy would hold the whole map resident at once, on top of the copy)."""
+    out = np.empty(array.shape, dtype=array.dtype)
+    for start in range(0, len(array), block):
+        out[start:start + block] = array[start:start + block]
+        if hasattr(store, "release_pages"):
+            store.release_pages()
+    return out
 
 
 class NeighborLoader:
