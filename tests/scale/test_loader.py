@@ -156,3 +156,12 @@ def test_reading_rows_through_the_file_equals_indexing(tmp_path):
         return [(b.seeds.tolist(), b.input_nodes.tolist(), b.x.tolist()) for b in loader]
 
     assert batches() == batches(structure_in_memory=True) == batches(io_threads=1)
+
+
+def test_structure_copied_in_blocks_equals_the_store(tmp_path):
+    from fivefold.scale.loader import _InMemoryStructure
+
+    store = write_store(tmp_path / "g", labelled_graph())
+    copied = _InMemoryStructure(store, block=7)
+    assert np.array_equal(copied.indptr, store.indptr) and np.array_equal(copied.indices, store.indices)
+    assert not isinstance(copied.indices, np.memmap) and copied.num_nodes == store.num_nodes
