@@ -7,7 +7,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 
 __all__ = [
     "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
-    "RunError", "StoreError", "check_option",
+    "RunError", "StoreError", "StreamError", "check_option",
 ]
 
 
@@ -60,3 +60,8 @@ class RunError(FivefoldError, OSError):
 class StoreError(FivefoldError, OSError):
     """A graph store on disk cannot be written or opened: a missing, truncated, resized or tampered array file, a
     manifest that does not match, or a target folder that already exists."""
+
+
+class StreamError(FivefoldError, ValueError):
+    """A temporal event stream is malformed: ids, times or features of different lengths, negative or non-integer
+    node ids, non-finite times, or times that go backwards (the message names the first bad row)."""

@@ -1,0 +1,104 @@
+"""Event streams are validated and split chronologically; the temporal sampler never returns an event at or after
+the query time (hypothesis), returns the most recent ones, is uniform and reproducible."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fivefold.errors import OptionError, StreamError
+from fivefold.temporal import EventStream, TemporalSampler
+
+
+def random_stream(seed: int, events: int = 300, nodes: int = 30, ties: bool = True) -> EventStream:
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, events // 3 if ties else 10**9, events)).astype(float)
+    return EventStream(rng.integers(0, nodes, events), rng.integers(0, nodes, events), t, num_nodes=nodes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 12), uniform=st.booleans())
+def test_no_sampled_event_is_at_or_after_the_query_time(seed, k, uniform):
+    stream = random_stream(seed)
+    sampler = TemporalSampler(stream, k, strategy="uniform" if uniform else "recent", seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    nodes = rng.integers(0, stream.num_nodes, 200)
+    times = rng.choice(stream.t.numpy(), 200)  # query at event times: ties must be excluded too
+    neighbours, event_times, event_ids, mask = sampler.sample(nodes, times)
+    src, dst, t = stream.src.numpy(), stream.dst.numpy(), stream.t.numpy()
+    for q in range(200):
+        ids = event_ids[q][mask[q]].numpy()
+        assert np.all(t[ids] < times[q])
+        assert np.array_equal(event_times[q][mask[q]].numpy(), t[ids])
+        assert np.all(np.diff(t[ids]) >= 0)  # in time order
+        node = nodes[q]
+        assert np.all((src[ids] == node) | (dst[ids] == node))
+        other = np.where(src[ids] == node, dst[ids], src[ids])
+        assert np.array_equal(neighbours[q][mask[q]].numpy(), other)
+        earlier = np.flatnonzero(((src == node) | (dst == node)) & (t < times[q]))
+        if not uniform:  # exactly the k most recent earlier events
+            assert ids.tolist() == earlier[-k:].tolist()
+        else:
+            assert mask[q].sum() == (k if len(earlier) else 0) and set(ids) <= set(earlier)
+
+
+def test_uniform_sampling_is_uniform_and_reproducible():
+    t = np.arange(8, dtype=float)
+    stream = EventStream(np.zeros(8, dtype=int), np.arange(1, 9), t)
+    sampler = TemporalSampler(stream, 4, strategy="uniform", seed=3)
+    _, _, ids, _ = sampler.sample(np.zeros(5000, dtype=int), np.full(5000, 8.0))
+    counts = np.bincount(ids.numpy().ravel(), minlength=8)
+    expected = 5000 * 4 / 8
+    chi2 = ((counts - expected) ** 2 / expected).sum()
+    assert chi2 < 24.3  # chi-square, 7 degrees of freedom, p = 0.001
+    again = TemporalSampler(stream, 4, strategy="uniform", seed=3).sample(np.zeros(5000, dtype=int), np.full(5000, 8.0))
+    assert torch.equal(again[2], ids)
+
+
+def test_split_is_chronological_and_new_nodes_are_unseen():
+    stream = random_stream(0, events=2000, nodes=200, ties=False)
+    split = stream.split()
+    t = stream.t.numpy()
+    assert t[split.train].max() <= split.val_time < t[split.val].min()
+    assert t[split.val].max() <= split.test_time < t[split.test].min()
+    assert abs(len(split.test) / 2000 - 0.15) < 0.01
+    src, dst = stream.src.numpy(), stream.dst.numpy()
+    seen = set(src[split.train]) | set(dst[split.train])
+    assert not (set(split.hidden_nodes) & seen)
+    for events in (split.new_node_val, split.new_node_test):
+        assert len(events) and all(src[e] not in seen or dst[e] not in seen for e in events)
+    assert stream.split(seed=0).hidden_nodes.tolist() == split.hidden_nodes.tolist()
+
+
+@pytest.mark.parametrize("args,kwargs,message", [
+    (([0, 1], [1, 2], [2.0, 1.0]), {}, "row 1 \\(t=1.0\\) comes before row 0"),
+    (([0, -1], [1, 2], [1.0, 2.0]), {}, "src must hold non-negative node ids: row 1"),
+    (([0, 1], [1, 2.5], [1.0, 2.0]), {}, "dst must hold integer node ids: row 1"),
+    (([0, 1], [1, 2], [1.0, float("nan")]), {}, "t must be finite: row 1"),
+    (([0, 1], [1], [1.0, 2.0]), {}, "one entry per event"),
+    (([0, 1], [1, 2], [1.0, 2.0]), {"features": np.ones((3, 2))}, "features must be"),
+    (([0, 1], [1, 2], [1.0, 2.0]), {"num_nodes": 2}, "names node 2"),
+])
+def test_malformed_streams_are_refused(args, kwargs, message):
+    with pytest.raises(StreamError, match=message):
+        EventStream(*args, **kwargs)
+
+
+def test_bad_sampler_arguments_are_refused():
+    stream = random_stream(1)
+    with pytest.raises(OptionError, match="k must be"):
+        TemporalSampler(stream, 0)
+    with pytest.raises(OptionError, match="strategy"):
+        TemporalSampler(stream, 3, strategy="latest")
+    sampler = TemporalSampler(stream, 3)
+    with pytest.raises(StreamError, match="integer ids"):
+        sampler.sample([30], [1.0])
+    with pytest.raises(StreamError, match="finite"):
+        sampler.sample([1], [float("inf")])
+    longer = EventStream(np.r_[stream.src.numpy(), 1], np.r_[stream.dst.numpy(), 2], np.r_[stream.t.numpy(), 1e9],
+                         num_nodes=30)
+    sampler.extend(longer)
+    assert sampler.sample([1], [2e9])[2][0].max() == len(stream)  # the new event is the most recent
+    with pytest.raises(StreamError, match="start with the events"):
+        sampler.extend(random_stream(2))
