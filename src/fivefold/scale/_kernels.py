@@ -13,7 +13,9 @@ from numba import njit, prange
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+from fivefold.ops.hashing import GOLDEN as _GOLDEN
+from fivefold.ops.hashing import mix as _mix
+
 _AHEAD = 16  # how many iterations ahead the kernels prefetch their random reads
 # LLVM names its prefetch intrinsic by pointer type: "p0" with opaque pointers (LLVM >= 17), "p0i8" before
 _PREFETCH_NAME = "llvm.prefetch.p0" if llvm.llvm_version_info[0] >= 17 else "llvm.prefetch.p0i8"
@@ -40,14 +42,6 @@ def _prefetch(typingctx, array, index):  # pragma: no cover - compiled
         return context.get_dummy_value()
 
     return signature, codegen
-
-
-@njit(inline="always", nogil=True, cache=True)
-def _mix(x):  # pragma: no cover - compiled
-    """splitmix64's finaliser: a well-mixed 64-bit value from ``x``."""
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
 
 
 @njit(inline="always", nogil=True, cache=True)

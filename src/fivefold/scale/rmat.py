@@ -30,7 +30,8 @@ import numpy as np
 from numba import njit, prange
 
 from fivefold.errors import OptionError
-from fivefold.scale._kernels import _GOLDEN, _mix  # the sampler's splitmix64 finaliser
+from fivefold.ops.hashing import GOLDEN as _GOLDEN
+from fivefold.ops.hashing import mix as _mix
 from fivefold.scale.store import GraphStore, build_store
 
 __all__ = ["RMat", "rmat_store"]

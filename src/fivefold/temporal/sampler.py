@@ -25,19 +25,11 @@ from numba import njit, prange
 from torch import Tensor
 
 from fivefold.errors import OptionError, StreamError
+from fivefold.ops.hashing import GOLDEN as _GOLDEN
+from fivefold.ops.hashing import mix as _mix
 from fivefold.temporal.stream import EventStream
 
 __all__ = ["TemporalSampler"]
-
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-
-
-@njit(inline="always", nogil=True, cache=True)
-def _mix(x):  # pragma: no cover - compiled
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
 
 @njit(parallel=True, nogil=True, cache=True)
 def _sample(indptr, neighbour, times, event, nodes, query_times, k, uniform, seed):  # pragma: no cover - compiled
