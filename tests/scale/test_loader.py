@@ -116,18 +116,16 @@ def test_pinned_memory_needs_cuda_and_batches_move():
     assert torch.equal(moved.x, batch.x) and len(moved.blocks) == 2
 
 
-def test_threaded_gather_equals_indexing(tmp_path):
-    """The loader's gather with several threads returns the rows plain indexing returns, in the index's order."""
-    from concurrent.futures import ThreadPoolExecutor
-
+def test_sorted_gather_equals_indexing(tmp_path):
+    """The loader's gather (rows read in sorted order, by indexing or by a reader) returns the rows plain indexing
+    returns, in the index's order."""
     from fivefold.scale.loader import _gather
 
     rows = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.float16, shape=(50_000, 3))
     rows[:] = np.random.default_rng(0).standard_normal((50_000, 3))
     index = np.random.default_rng(1).integers(0, 50_000, 9000)
-    with ThreadPoolExecutor(4) as pool:
-        assert np.array_equal(_gather(rows, index, pool, 4), rows[index])
     assert np.array_equal(_gather(rows, index), rows[index])
+    assert np.array_equal(_gather(rows, index, lambda ordered: np.asarray(rows)[ordered]), rows[index])
 
 
 def test_reading_rows_through_the_file_equals_indexing(tmp_path):

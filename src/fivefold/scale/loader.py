@@ -51,50 +51,38 @@ class MiniBatch:
                          None if self.y is None else self.y.to(device, non_blocking=non_blocking))
 
 
+def _gather(array: Any, index: np.ndarray, read: Any = None) -> np.ndarray:
+    """``array[index]``, the rows read in sorted order (front to back through the file) by ``read(sorted index)``
+    (default: plain indexing), then put back in ``index``'s order."""
+    order = np.argsort(index, kind="stable")
+    rows = array[index[order]] if read is None else read(index[order])
+    out = np.empty_like(rows)
+    out[order] = rows
+    return out
+
+
 def _gather_file(array: np.memmap, files: list, index: np.ndarray, pool: ThreadPoolExecutor | None) -> np.ndarray:
     """``array[index]`` for a memory-mapped ``array``, read with ``pread`` through its file (one handle per part in
     ``files``) rather than through the map: the pages go to the OS page cache only, never into this process's
     resident memory, and with a thread ``pool`` as many reads are in flight as there are parts."""
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    rows = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
-    row_bytes = rows.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
-    bounds = np.linspace(0, len(index), len(files) + 1).astype(np.int64)
+    row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
 
-    def part(k: int) -> None:
-        _pread_rows(files[k], array.offset, row_bytes, ordered[bounds[k]:bounds[k + 1]], rows[bounds[k]:bounds[k + 1]])
-
-    if pool is None or len(files) == 1:
-        for k in range(len(files)):
-            part(k)
-    else:
-        list(pool.map(part, range(len(files))))
-    out = np.empty_like(rows)
-    out[order] = rows
-    return out
-
-
-def _gather(array: Any, index: np.ndarray, pool: ThreadPoolExecutor | None = None, parts: int = 1) -> np.ndarray:
-    """``array[index]`` read in sorted order (front to back through a memory map), returned in ``index``'s order.
-
-    With a thread ``pool`` the sorted rows are read in ``parts`` contiguous parts at once: on a store larger than the
-    page cache each missing page is a disk read that blocks its thread, so several threads keep several reads in
-    flight (numpy releases the GIL while it copies)."""
-    order = np.argsort(index, kind="stable")
-    ordered = index[order]
-    rows = np.empty((len(index), *array.shape[1:]), dtype=array.dtype)
-    if pool is None or parts < 2 or len(index) < 4096:
-        rows[:] = array[ordered]
-    else:
-        bounds = np.linspace(0, len(index), parts + 1).astype(np.int64)
+    def read(ordered: np.ndarray) -> np.ndarray:
+        rows = np.empty((len(ordered), *array.shape[1:]), dtype=array.dtype)
+        bounds = np.linspace(0, len(ordered), len(files) + 1).astype(np.int64)
 
         def part(k: int) -> None:
-            rows[bounds[k]:bounds[k + 1]] = array[ordered[bounds[k]:bounds[k + 1]]]
+            _pread_rows(files[k], array.offset, row_bytes, ordered[bounds[k]:bounds[k + 1]],
+                        rows[bounds[k]:bounds[k + 1]])
 
-        list(pool.map(part, range(len(bounds) - 1)))
-    out = np.empty_like(rows)
-    out[order] = rows
-    return out
+        if pool is None or len(files) == 1:
+            for k in range(len(files)):
+                part(k)
+        else:
+            list(pool.map(part, range(len(files))))
+        return rows
+
+    return _gather(array, index, read)
 
 
 def _pread_rows(file: Any, offset: int, row_bytes: int, index: np.ndarray, out: np.ndarray) -> None:
@@ -193,12 +181,12 @@ class NeighborLoader:
             raise OptionError("NeighborLoader: pin_memory=True needs CUDA, which this torch does not see")
         self.pin_memory = bool(pin_memory)
         self.release_every = release_every if hasattr(source, "release_pages") else None
-        self._pool, self.io_threads, self._files = None, int(io_threads), []
+        self._pool, self._files = None, []
         if not isinstance(self.features, Tensor):
-            if io_threads > 1:
-                self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="fivefold-gather")
             if isinstance(self.features, np.memmap) and self.features.filename is not None:
-                self._files = [open(self.features.filename, "rb", buffering=0) for _ in range(self.io_threads)]
+                if io_threads > 1:
+                    self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="fivefold-gather")
+                self._files = [open(self.features.filename, "rb", buffering=0) for _ in range(io_threads)]
                 for handle in self._files:
                     os.posix_fadvise(handle.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
             if hasattr(source, "advise"):
@@ -223,7 +211,7 @@ class NeighborLoader:
             if self._files:
                 rows = _gather_file(self.features, self._files, index, self._pool)
             else:
-                rows = _gather(self.features, index, self._pool, self.io_threads)
+                rows = _gather(self.features, index)
             x = torch.from_numpy(rows.astype(np.float32, copy=False))
         y = None
         if self.labels is not None:
