@@ -47,13 +47,18 @@ def test_uniform_sampling_is_uniform_and_reproducible():
     t = np.arange(8, dtype=float)
     stream = EventStream(np.zeros(8, dtype=int), np.arange(1, 9), t)
     sampler = TemporalSampler(stream, 4, strategy="uniform", seed=3)
-    _, _, ids, _ = sampler.sample(np.zeros(5000, dtype=int), np.full(5000, 8.0))
+    later = 8.0 + np.arange(5000)  # distinct queries (the draws are a hash of the query) with the same 8 events
+    _, _, ids, _ = sampler.sample(np.zeros(5000, dtype=int), later)
     counts = np.bincount(ids.numpy().ravel(), minlength=8)
     expected = 5000 * 4 / 8
     chi2 = ((counts - expected) ** 2 / expected).sum()
     assert chi2 < 24.3  # chi-square, 7 degrees of freedom, p = 0.001
-    again = TemporalSampler(stream, 4, strategy="uniform", seed=3).sample(np.zeros(5000, dtype=int), np.full(5000, 8.0))
+    again = TemporalSampler(stream, 4, strategy="uniform", seed=3).sample(np.zeros(5000, dtype=int), later)
     assert torch.equal(again[2], ids)
+    # a query draws the same neighbours whatever other queries share the call
+    fresh = TemporalSampler(stream, 4, strategy="uniform", seed=3)
+    alone = fresh.sample(np.zeros(1, dtype=int), later[7:8])[2]
+    assert torch.equal(alone[0], ids[7])
 
 
 def test_split_is_chronological_and_new_nodes_are_unseen():
@@ -93,7 +98,8 @@ def test_bad_sampler_arguments_are_refused():
         TemporalSampler(stream, 3, strategy="latest")
     sampler = TemporalSampler(stream, 3)
     with pytest.raises(StreamError, match="integer ids"):
-        sampler.sample([30], [1.0])
+        sampler.sample([-1], [1.0])
+    assert not sampler.sample([30], [1e9])[3].any()  # a node not seen yet has no neighbours
     with pytest.raises(StreamError, match="finite"):
         sampler.sample([1], [float("inf")])
     longer = EventStream(np.r_[stream.src.numpy(), 1], np.r_[stream.dst.numpy(), 2], np.r_[stream.t.numpy(), 1e9],
@@ -102,3 +108,33 @@ def test_bad_sampler_arguments_are_refused():
     assert sampler.sample([1], [2e9])[2][0].max() == len(stream)  # the new event is the most recent
     with pytest.raises(StreamError, match="start with the events"):
         sampler.extend(random_stream(2))
+    with pytest.raises(StreamError, match="earlier than the last event"):
+        sampler.append([0], [1], [5.0])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10**6), pieces=st.lists(st.integers(0, 60), min_size=1, max_size=8),
+       uniform=st.booleans())
+def test_appending_in_pieces_equals_indexing_at_once(seed, pieces, uniform):
+    """Incremental appends (rows moving as they fill, the pool growing, new node ids arriving) sample exactly what
+    one sampler built from the whole stream samples; a state_dict round trip continues identically."""
+    stream = random_stream(seed, events=sum(pieces) + 3, nodes=25)
+    strategy = "uniform" if uniform else "recent"
+    whole = TemporalSampler(stream, 5, strategy=strategy, seed=1)
+    grown = TemporalSampler(EventStream([], [], [], num_nodes=3), 5, strategy=strategy, seed=1)
+    at = 0
+    for size in [*pieces, 3]:
+        grown.append(stream.src[at:at + size], stream.dst[at:at + size], stream.t[at:at + size])
+        at += size
+    assert grown.num_events == len(stream) and grown.num_nodes >= 3
+    rng = np.random.default_rng(seed)
+    nodes, times = rng.integers(0, 25, 100), rng.uniform(-1, stream.t.max().item() + 1, 100)
+    for a, b in zip(whole.sample(nodes, times), grown.sample(nodes, times), strict=True):
+        assert torch.equal(a, b)
+    restored = TemporalSampler(EventStream([], [], [], num_nodes=1), 5, strategy=strategy, seed=1)
+    restored.load_state_dict(grown.state_dict())
+    late = stream.t.max().item() + 1
+    for sampler in (grown, restored):
+        sampler.append([0, 24], [24, 26], [late, late])
+    for a, b in zip(grown.sample(nodes, times + late), restored.sample(nodes, times + late), strict=True):
+        assert torch.equal(a, b)

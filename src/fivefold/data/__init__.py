@@ -9,12 +9,14 @@ from fivefold.data.own_graph import LabelledGraph, load_labelled_graph, split_no
 from fivefold.data.planetoid import load_embedded_cora, load_planetoid
 from fivefold.data.registry import DATASETS, find_datasets
 from fivefold.data.spherical import SphericalImageSet, load_spherical_mnist, project_digits
+from fivefold.data.streams import STREAMS, load_stream
 from fivefold.data.tu import load_tu, stratified_folds
 from fivefold.data.user import load_edge_list, load_npz
 
 __all__ = [
-    "DATASETS", "ImageSet", "LabelledGraph", "SphericalImageSet", "data_root", "data_root_given", "find_datasets",
+    "DATASETS", "ImageSet", "STREAMS", "LabelledGraph", "SphericalImageSet", "data_root", "data_root_given",
+    "find_datasets",
     "load_edge_list", "load_embedded_cora", "load_labelled_graph", "load_medmnist3d", "load_mnist", "load_npz",
-    "load_planetoid", "load_spherical_mnist", "load_tu", "project_digits", "sha256", "split_nodes",
+    "load_planetoid", "load_spherical_mnist", "load_stream", "load_tu", "project_digits", "sha256", "split_nodes",
     "stratified_folds", "verify",
 ]

@@ -1,11 +1,13 @@
-"""Dynamic graphs: continuous-time event streams (``EventStream``, chronological and inductive splits) and
-leak-free temporal neighbour sampling (``TemporalSampler``).
-
-Not written yet (issue 13): the models (TGN, JODIE, TGAT, EdgeBank), the loaders of the real streams, the evaluation
-protocols and the benchmarks.
+"""Dynamic graphs: continuous-time event streams (``EventStream``, chronological and inductive splits), leak-free
+temporal neighbour sampling (``TemporalSampler``), the models TGN, JODIE, TGAT and EdgeBank behind one streaming
+interface, and the standard link-prediction evaluation.
 """
 
+from fivefold.temporal.layers import MergeLayer, TemporalAttention, TimeEncoder
+from fivefold.temporal.memory import Memory
+from fivefold.temporal.models import JODIE, TGAT, TGN, EdgeBank, TemporalLinkModel
 from fivefold.temporal.sampler import TemporalSampler
 from fivefold.temporal.stream import EventStream, StreamSplit
 
-__all__ = ["EventStream", "StreamSplit", "TemporalSampler"]
+__all__ = ["EdgeBank", "EventStream", "JODIE", "Memory", "MergeLayer", "StreamSplit", "TGAT", "TGN",
+           "TemporalAttention", "TemporalLinkModel", "TemporalSampler", "TimeEncoder"]

@@ -1,0 +1,209 @@
+"""Building blocks of the temporal models: the time encoding of TGAT, temporal graph attention over a node's
+sampled earlier events, the two-layer merge MLP that scores a pair, and the growing table of event features.
+
+Shapes: ``Q`` queries (node, time), ``k`` sampled neighbours per query, ``D`` widths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["EventFeatures", "MergeLayer", "TemporalAttention", "TimeEncoder"]
+
+
+class TimeEncoder(nn.Module):
+    """``phi(dt) = cos(dt * w + b)`` (Xu et al. 2020, TGAT, "Bochner" time encoding), learnable ``w`` and ``b``.
+
+    ``w`` starts at ``10 ** -linspace(0, 9, dim)``, so the encoding spans periods from seconds to decades (the
+    initialisation of the TGN reference code). ``dt: [...]`` -> ``[..., dim]``.
+    """
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.frequency = nn.Parameter(torch.pow(10.0, -torch.linspace(0, 9, dim)))
+        self.phase = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, dt: Tensor) -> Tensor:
+        return torch.cos(dt.to(self.frequency.dtype).unsqueeze(-1) * self.frequency + self.phase)
+
+
+class MergeLayer(nn.Module):
+    """``fc2(relu(fc1([a || b])))``: TGN's and TGAT's merge of two vectors (their link decoder and the attention's
+    output layer). ``a: [..., A]``, ``b: [..., B]`` -> ``[..., out]``."""
+
+    def __init__(self, a: int, b: int, hidden: int, out: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(a + b, hidden)
+        self.fc2 = nn.Linear(hidden, out)
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        return self.fc2(torch.relu(self.fc1(torch.cat([a, b], dim=-1))))
+
+
+class TemporalAttention(nn.Module):
+    """Temporal graph attention (TGAT, Xu et al. 2020; TGN's embedding module, Rossi et al. 2020).
+
+    The query is ``[h_i || phi(0)]``; keys and values are ``[h_j || e_ij || phi(t - t_j)]`` of the sampled earlier
+    events; multi-head scaled dot-product attention over the ``k`` neighbours (padding masked), then
+    ``MergeLayer([attention || h_i])``. A query with no earlier event gets attention output 0.
+
+    Args: ``node_dim`` (width of ``h``), ``edge_dim``, ``time_dim``, ``out_dim``, ``heads`` (2 in both papers),
+    ``dropout`` (on the attention weights), ``attention_dim``: the queries', keys' and values' width over all heads
+    (default ``out_dim``, as in torch_geometric's TGN; the TGN reference code uses ``node_dim + time_dim``).
+
+    Forward: ``h [U, node_dim]`` the node states, ``self_index [Q]`` and ``neighbour_index [Q, k]`` rows of ``h``,
+    ``edge [Q, k, edge_dim]``, ``dt [Q, k]`` (query time minus event time), ``mask [Q, k]`` -> ``[Q, out_dim]``.
+    With both indices ``None``, ``h`` is ``[Q + Q * k, node_dim]``: the queries' rows, then each query's ``k``
+    neighbour rows (TGAT's recursion, where every neighbour has its own embedding).
+
+    How it is computed (the same function as ``reference``, in fewer operations): the key and value maps are linear
+    in ``[h_j || e || phi]``, so their node part is applied once per distinct node (``U`` rows, not ``Q * k``) and
+    gathered, and their time and edge parts never materialise per neighbour: a query's score against the time part
+    is ``(W_t^T q) . phi(dt)``, and the value's time part is ``W_t`` applied to the attention-weighted sum of
+    ``phi(dt)``. What remains per neighbour is the cosine of the time encoding and dot products with it. While
+    ``Q * U`` is at most ``DENSE_LIMIT``, the node part is a dense ``[Q, U]`` product per head (gathers of rows
+    replaced by a matmul and a gather of scores).
+    """
+
+    DENSE_LIMIT = 0
+
+    def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
+                 dropout: float = 0.1, attention_dim: int | None = None) -> None:
+        super().__init__()
+        self.node_dim, self.edge_dim, self.time_dim = node_dim, edge_dim, time_dim
+        query_dim = node_dim + time_dim
+        key_dim = node_dim + edge_dim + time_dim
+        self.heads = heads
+        self.head_dim = math.ceil((attention_dim or out_dim) / heads)
+        self.time = TimeEncoder(time_dim)
+        self.query = nn.Linear(query_dim, heads * self.head_dim, bias=False)
+        self.key = nn.Linear(key_dim, heads * self.head_dim, bias=False)
+        self.value = nn.Linear(key_dim, heads * self.head_dim, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.merge = MergeLayer(heads * self.head_dim, node_dim, out_dim, out_dim)
+
+    def _parts(self, weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """A key or value weight split by input: node ``[H*dh, node]``, edge ``[H, dh, edge]``, time
+        ``[H, dh, time]``."""
+        n, e = self.node_dim, self.edge_dim
+        shape = (self.heads, self.head_dim, -1)
+        return weight[:, :n], weight[:, n:n + e].reshape(shape), weight[:, n + e:].reshape(shape)
+
+    def forward(self, h: Tensor, self_index: Tensor | None, neighbour_index: Tensor | None, edge: Tensor,
+                dt: Tensor, mask: Tensor) -> Tensor:
+        count, k = mask.shape
+        heads, width = self.heads, self.head_dim
+        if self_index is None:  # h holds the Q query rows, then the Q * k neighbour rows in order
+            h_self, h_neighbours = h[:count], h[count:].view(count, k, -1)
+        else:
+            h_self = h.index_select(0, self_index)
+        query_weight = self.query.weight
+        # the query's time part is phi(0) = cos(phase) for every query: a constant vector
+        query = (h_self @ query_weight[:, :self.node_dim].t() + query_weight[:, self.node_dim:] @ torch.cos(
+            self.time.phase)).view(count, heads, width)
+        key_node, key_edge, key_time = self._parts(self.key.weight)
+        value_node, value_edge, value_time = self._parts(self.value.weight)
+        phi = self.time(dt)  # [Q, k, T]
+        # contractions over one query's k neighbours are written elementwise: batched matmuls of such small
+        # matrices (and the copies einsum makes for them) were three times slower
+        dense = self_index is not None and count * len(h) <= self.DENSE_LIMIT
+        if self_index is None:
+            keys = (h_neighbours @ key_node.t()).view(count, k, heads, width)
+            scores = (keys * query.unsqueeze(1)).sum(-1)  # [Q, k, H]
+        elif dense:  # every query against every distinct node (one matmul per head), then the neighbours' scores
+            every = torch.bmm(query.transpose(0, 1), (h @ key_node.t()).view(-1, heads, width).permute(1, 2, 0))
+            picks = neighbour_index.unsqueeze(0).expand(heads, count, k)
+            scores = every.gather(2, picks).permute(1, 2, 0)  # [Q, k, H]
+        else:
+            keys = (h @ key_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
+            scores = (keys * query.unsqueeze(1)).sum(-1)
+        time_query = torch.bmm(query.transpose(0, 1), key_time)  # [H, Q, T]: the time part of each key, dotted
+        scores = scores + torch.stack([(phi * time_query[j].unsqueeze(1)).sum(-1) for j in range(heads)], -1)
+        if self.edge_dim:
+            edge_query = torch.bmm(query.transpose(0, 1), key_edge)  # [H, Q, E]
+            scores = scores + torch.stack([(edge * edge_query[j].unsqueeze(1)).sum(-1) for j in range(heads)], -1)
+        scores = (scores / math.sqrt(width)).masked_fill(~mask.unsqueeze(-1), float("-inf"))
+        anyone = mask.any(dim=1).view(count, 1, 1)
+        weights = torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1)
+        weights = self.dropout(weights * anyone)  # [Q, k, H]
+        if self_index is None:
+            values = (h_neighbours @ value_node.t()).view(count, k, heads, width)
+            attended = (values * weights.unsqueeze(-1)).sum(1)  # [Q, H, dh]
+        elif dense:  # the weights spread over the distinct nodes, then one matmul per head with their values
+            spread = torch.zeros(heads, count, len(h), dtype=weights.dtype, device=weights.device)
+            spread = spread.scatter_add(2, picks, weights.permute(2, 0, 1))
+            attended = torch.bmm(spread, (h @ value_node.t()).view(-1, heads, width).transpose(0, 1)).transpose(0, 1)
+        else:
+            values = (h @ value_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
+            attended = (values * weights.unsqueeze(-1)).sum(1)
+        weighted_phi = torch.stack([(phi * weights[:, :, j:j + 1]).sum(1) for j in range(heads)])  # [H, Q, T]
+        attended = attended + torch.bmm(weighted_phi, value_time.transpose(1, 2)).transpose(0, 1)
+        if self.edge_dim:
+            weighted_edge = torch.stack([(edge * weights[:, :, j:j + 1]).sum(1) for j in range(heads)])
+            attended = attended + torch.bmm(weighted_edge, value_edge.transpose(1, 2)).transpose(0, 1)
+        return self.merge(attended.reshape(count, heads * width), h_self)
+
+    def reference(self, h: Tensor, self_index: Tensor | None, neighbour_index: Tensor | None, edge: Tensor,
+                  dt: Tensor, mask: Tensor) -> Tensor:
+        """The published rule written out directly (keys and values built per neighbour): the slow reference that
+        ``forward`` is tested against."""
+        count, k = mask.shape
+        if self_index is None:
+            h_self, h_neighbours = h[:count], h[count:].view(count, k, -1)
+        else:
+            h_self, h_neighbours = h[self_index], h[neighbour_index]
+        zero_time = self.time(torch.zeros(count, dtype=h.dtype, device=h.device))
+        query = self.query(torch.cat([h_self, zero_time], dim=-1)).view(count, 1, self.heads, self.head_dim)
+        keys_in = torch.cat([h_neighbours, edge, self.time(dt)], dim=-1)
+        keys = self.key(keys_in).view(count, k, self.heads, self.head_dim)
+        values = self.value(keys_in).view(count, k, self.heads, self.head_dim)
+        scores = (query * keys).sum(-1) / math.sqrt(self.head_dim)
+        scores = scores.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+        anyone = mask.any(dim=1).view(count, 1, 1)
+        weights = self.dropout(torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1) * anyone)
+        attended = (weights.unsqueeze(-1) * values).sum(1).reshape(count, self.heads * self.head_dim)
+        return self.merge(attended, h_self)
+
+
+class EventFeatures:
+    """The features of every event seen so far, by event id, in a table that doubles when full.
+    ``dim == 0`` (streams without event features) stores nothing."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self.count = 0
+        self.table = torch.zeros(0, dim)
+
+    def append(self, features: Tensor | None, count: int) -> None:
+        if self.dim:
+            if features is None or features.shape != (count, self.dim):
+                raise ValueError(f"events need features of shape [{count}, {self.dim}]")
+            if self.count == 0 and features.is_floating_point():
+                self.table = self.table.to(features.dtype)  # the first features fix the stored precision
+            if self.count + count > len(self.table):
+                grown = torch.zeros(max(2 * len(self.table), self.count + count, 1024), self.dim,
+                                    dtype=self.table.dtype)
+                grown[:self.count] = self.table[:self.count]
+                self.table = grown
+            self.table[self.count:self.count + count] = features.to(self.table.dtype)
+        self.count += count
+
+    def gather(self, ids: Tensor, dtype: torch.dtype) -> Tensor:
+        """``ids [...]`` (-1: padding, zeros) -> ``[..., dim]``."""
+        if not self.dim or self.count == 0:
+            return torch.zeros(*ids.shape, self.dim, dtype=dtype)
+        return self.table[ids.clamp(min=0)].to(dtype) * (ids >= 0).unsqueeze(-1)
+
+    def state(self) -> dict[str, Tensor | int]:
+        return {"count": self.count, "table": self.table[:self.count].clone()}
+
+    def load(self, state: dict) -> None:
+        self.count = int(state["count"])
+        self.table = state["table"].clone()
+
+    def reset(self) -> None:
+        self.count = 0

@@ -1,0 +1,264 @@
+"""Temporal link prediction models: TGN, JODIE, TGAT and EdgeBank, behind one streaming interface.
+
+Every model keeps the history of the events it has observed (a ``TemporalSampler`` grown incrementally, and the
+events' features) and, for TGN and JODIE, a per-node ``Memory``. The interface:
+
+- ``model(src, dst, t) -> logits [B]``: scores for the links ``src[b] -> dst[b]`` at times ``t[b]``, using only the
+  events observed so far (``observe``), and of those only the ones strictly before ``t[b]``;
+- ``model.observe(src, dst, t, features=None)``: the events happened; call after their batch was predicted (and,
+  in training, after the optimiser step). Events must come in time order;
+- ``model.reset()``: forget every event (memory, history), e.g. at the start of each training epoch;
+- ``state_dict()`` carries the parameters *and* the streaming state (memory, history, event features), so a saved
+  model resumes scoring where it stopped.
+
+Papers: TGN, Rossi et al. 2020, "Temporal Graph Networks for Deep Learning on Dynamic Graphs"; JODIE, Kumar, Zhang &
+Leskovec 2019, "Predicting Dynamic Embedding Trajectory in Temporal Interaction Networks"; TGAT, Xu et al. 2020,
+"Inductive Representation Learning on Temporal Graphs"; EdgeBank, Poursafaei et al. 2022, "Towards Better Evaluation
+for Dynamic Link Prediction".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fivefold.errors import OptionError, StreamError
+from fivefold.temporal.layers import EventFeatures, MergeLayer, TemporalAttention
+from fivefold.temporal.memory import Memory
+from fivefold.temporal.sampler import TemporalSampler
+from fivefold.temporal.stream import EventStream
+
+__all__ = ["EdgeBank", "JODIE", "TGAT", "TGN", "TemporalLinkModel"]
+
+
+def _ids(values: Any, name: str) -> Tensor:
+    ids = torch.as_tensor(values)
+    if ids.dim() != 1 or (ids.numel() and (ids.is_floating_point() or ids.min() < 0)):
+        raise StreamError(f"{name} must be a 1-D tensor of non-negative integer node ids")
+    return ids.long()
+
+
+def _times(values: Any, count: int) -> Tensor:
+    times = torch.as_tensor(values, dtype=torch.float64)
+    if times.shape != (count,) or not bool(torch.isfinite(times).all()):
+        raise StreamError(f"t must be {count} finite times, one per event")
+    return times
+
+
+class TemporalLinkModel(nn.Module):
+    """The streaming interface and the observed history shared by the models (see the module docstring).
+
+    Args:
+        num_nodes: node ids at the start (more arrive with events naming them).
+        edge_dim: width of event features (0: the stream has none).
+        neighbours: ``k`` temporal neighbours sampled per query.
+        strategy: ``"recent"`` or ``"uniform"`` (see ``TemporalSampler``).
+        seed: seed of the uniform strategy.
+    """
+
+    def __init__(self, num_nodes: int, edge_dim: int, neighbours: int, strategy: str, seed: int) -> None:
+        super().__init__()
+        for name, value in (("num_nodes", num_nodes), ("edge_dim", edge_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise OptionError(f"{type(self).__name__}: {name} must be a non-negative integer, got {value!r}")
+        self.num_nodes, self.edge_dim = num_nodes, edge_dim
+        self.history = TemporalSampler(EventStream([], [], [], num_nodes=num_nodes), neighbours, strategy=strategy,
+                                       seed=seed)
+        self.features = EventFeatures(edge_dim)
+
+    def embed(self, nodes: Tensor, times: Tensor) -> Tensor:
+        """Embeddings of ``nodes [Q]`` at ``times [Q]`` (float64): ``[Q, D]``."""
+        raise NotImplementedError
+
+    def forward(self, src: Any, dst: Any, t: Any) -> Tensor:
+        src, dst = _ids(src, "src"), _ids(dst, "dst")
+        if src.shape != dst.shape:
+            raise StreamError(f"src and dst must have one entry per link, got {len(src)} and {len(dst)}")
+        t = _times(t, len(src))
+        # each distinct (node, time) query is embedded once (a link's source often recurs among its negatives)
+        nodes, times = torch.cat([src, dst]), torch.cat([t, t])
+        distinct_times, time_rank = torch.unique(times, return_inverse=True)
+        keys, inverse = torch.unique(nodes * len(distinct_times) + time_rank, return_inverse=True)
+        z = self.embed(keys // len(distinct_times), distinct_times[keys % len(distinct_times)])
+        return self.decoder(z[inverse[:len(src)]], z[inverse[len(src):]]).squeeze(-1)
+
+    @torch.no_grad()
+    def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
+        src, dst = _ids(src, "src"), _ids(dst, "dst")
+        t = _times(t, len(src))
+        if len(src) == 0:
+            return
+        first = self.history.num_events
+        self.features.append(features, len(src))  # checks the shape first: nothing is half-observed
+        self.history.append(src.numpy(), dst.numpy(), t.numpy())
+        self._observed(src, dst, t, torch.arange(first, first + len(src)))
+
+    def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
+        """What a model does with new events besides keeping their history (memory updates)."""
+
+    def reset(self) -> None:
+        self.history.reset()
+        self.features.reset()
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return {"history": self.history.state_dict(), "features": self.features.state()}
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        self.history.load_state_dict(state["history"])
+        self.features.load(state["features"])
+
+
+class _MemoryModel(TemporalLinkModel):
+    """TGN and JODIE: a ``Memory`` updated with each observed batch (after it was predicted)."""
+
+    def __init__(self, num_nodes: int, edge_dim: int, memory_dim: int, time_dim: int, neighbours: int,
+                 strategy: str, seed: int, cell: str) -> None:
+        super().__init__(num_nodes, edge_dim, neighbours, strategy, seed)
+        self.memory = Memory(num_nodes, memory_dim, edge_dim, time_dim, cell=cell)
+
+    def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
+        self.memory.grow(self.history.num_nodes)
+        self.memory.commit(torch.unique(torch.cat([src, dst])), self.features)
+        self.memory.store(src, dst, t, event_ids)
+
+    def _read(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Memory (pending messages applied) of the distinct ids among ``nodes``: ``(states, last, inverse)``."""
+        self.memory.grow(int(nodes.max()) + 1 if len(nodes) else 0)
+        distinct, inverse = torch.unique(nodes, return_inverse=True)
+        state, last = self.memory.read(distinct, self.features)
+        return state, last, inverse
+
+    def reset(self) -> None:
+        super().reset()
+        self.memory.reset()
+
+
+class TGN(_MemoryModel):
+    """Temporal Graph Network (Rossi et al. 2020): GRU memory, one layer of temporal graph attention over the ``k``
+    most recent earlier events, MLP link decoder. Defaults are the paper's (memory, time, embedding 100 wide,
+    10 neighbours, 2 heads).
+
+    ``z_i(t) = TemporalAttention(s_i, {s_j, e_ij, phi(t - t_j)})`` with ``s`` the memory after pending messages.
+    """
+
+    def __init__(self, num_nodes: int, edge_dim: int = 0, *, memory_dim: int = 100, time_dim: int = 100,
+                 embedding_dim: int = 100, neighbours: int = 10, heads: int = 2, dropout: float = 0.1,
+                 strategy: str = "recent", seed: int = 0) -> None:
+        super().__init__(num_nodes, edge_dim, memory_dim, time_dim, neighbours, strategy, seed, "gru")
+        self.attention = TemporalAttention(memory_dim, edge_dim, time_dim, embedding_dim, heads, dropout)
+        self.decoder = MergeLayer(embedding_dim, embedding_dim, embedding_dim, 1)
+
+    def embed(self, nodes: Tensor, times: Tensor) -> Tensor:
+        neighbours, event_times, event_ids, mask = self.history.sample(nodes, times)
+        count, k = neighbours.shape
+        state, _, inverse = self._read(torch.cat([nodes, neighbours.flatten()]))
+        dt = ((times.unsqueeze(1) - event_times) * mask).to(state.dtype)
+        edge = self.features.gather(event_ids, state.dtype)
+        return self.attention(state, inverse[:count], inverse[count:].view(count, k), edge, dt, mask)
+
+
+class JODIE(_MemoryModel):
+    """JODIE (Kumar et al. 2019) in the memory framework of TGN: an RNN memory and the time projection embedding
+    ``z_i(t) = s_i * (1 + w (t - last_i) / time_scale)``, where ``time_scale`` normalises the time since the node's
+    last update (e.g. the standard deviation of those gaps in the training events)."""
+
+    def __init__(self, num_nodes: int, edge_dim: int = 0, *, memory_dim: int = 100, time_dim: int = 100,
+                 time_scale: float = 1.0, seed: int = 0) -> None:
+        super().__init__(num_nodes, edge_dim, memory_dim, time_dim, 1, "recent", seed, "rnn")
+        if not time_scale > 0:
+            raise OptionError(f"JODIE: time_scale must be positive, got {time_scale!r}")
+        self.time_scale = float(time_scale)
+        self.projection = nn.Linear(1, memory_dim)
+        nn.init.normal_(self.projection.weight, 0.0, 1.0 / memory_dim ** 0.5)
+        self.decoder = MergeLayer(memory_dim, memory_dim, memory_dim, 1)
+
+    def embed(self, nodes: Tensor, times: Tensor) -> Tensor:
+        state, last, inverse = self._read(nodes)
+        gap = ((times - last[inverse]) / self.time_scale).to(state.dtype).unsqueeze(1)
+        return state[inverse] * (1 + self.projection(gap))
+
+
+class TGAT(TemporalLinkModel):
+    """Temporal Graph Attention network (Xu et al. 2020): no memory; ``layers`` of temporal attention, each
+    neighbour embedded recursively at the time of its event, neighbours drawn uniformly (the paper's choice).
+    Streams without node features use zero node features of width ``embedding_dim`` (as benchmarks do), so the
+    model sees only event features and times."""
+
+    def __init__(self, num_nodes: int, edge_dim: int = 0, *, node_features: Tensor | None = None,
+                 time_dim: int = 100, embedding_dim: int = 100, layers: int = 2, neighbours: int = 20,
+                 heads: int = 2, dropout: float = 0.1, strategy: str = "uniform", seed: int = 0) -> None:
+        super().__init__(num_nodes, edge_dim, neighbours, strategy, seed)
+        if node_features is not None and (node_features.dim() != 2 or len(node_features) < num_nodes):
+            raise OptionError(f"TGAT: node_features must be [num_nodes={num_nodes}, F]")
+        self.register_buffer("node_features", node_features if node_features is not None
+                             else torch.zeros(0, embedding_dim))
+        first = self.node_features.shape[1]
+        self.layers = nn.ModuleList(
+            TemporalAttention(first if layer == 0 else embedding_dim, edge_dim, time_dim, embedding_dim, heads,
+                              dropout) for layer in range(layers))
+        self.decoder = MergeLayer(embedding_dim, embedding_dim, embedding_dim, 1)
+
+    def _input(self, nodes: Tensor) -> Tensor:
+        if len(self.node_features) == 0:
+            return torch.zeros(len(nodes), self.node_features.shape[1], dtype=self.node_features.dtype)
+        if len(nodes) and int(nodes.max()) >= len(self.node_features):
+            raise StreamError(f"TGAT: node {int(nodes.max())} has no features (node_features has "
+                              f"{len(self.node_features)} rows)")
+        return self.node_features[nodes]
+
+    def embed(self, nodes: Tensor, times: Tensor, depth: int | None = None) -> Tensor:
+        depth = len(self.layers) if depth is None else depth
+        if depth == 0:
+            return self._input(nodes)
+        neighbours, event_times, event_ids, mask = self.history.sample(nodes, times)
+        count, k = neighbours.shape
+        inner = self.embed(torch.cat([nodes, neighbours.flatten()]), torch.cat([times, event_times.flatten()]),
+                           depth - 1)
+        dt = ((times.unsqueeze(1) - event_times) * mask).to(inner.dtype)
+        edge = self.features.gather(event_ids, inner.dtype)
+        return self.layers[depth - 1](inner, None, None, edge, dt, mask)
+
+
+class EdgeBank(TemporalLinkModel):
+    """EdgeBank (Poursafaei et al. 2022): predicts a link iff the same (src, dst) pair was observed before; no
+    parameters. ``window=None`` remembers every pair (EdgeBank_inf); a number keeps pairs seen within that time
+    before the query (EdgeBank_tw, whose paper sets the window to the test period's length). Scores are 1 or 0."""
+
+    def __init__(self, num_nodes: int, *, window: float | None = None) -> None:
+        super().__init__(num_nodes, 0, 1, "recent", 0)
+        if window is not None and not window > 0:
+            raise OptionError(f"EdgeBank: window must be positive or None, got {window!r}")
+        self.window = window
+        self.last_seen: dict[tuple[int, int], float] = {}
+
+    def forward(self, src: Any, dst: Any, t: Any) -> Tensor:
+        src, dst = _ids(src, "src"), _ids(dst, "dst")
+        t = _times(t, len(src))
+        seen = np.array([self.last_seen.get(pair, -np.inf) for pair in zip(src.tolist(), dst.tolist(), strict=True)])
+        times = t.numpy()
+        hit = np.isfinite(seen) & (seen < times)
+        if self.window is not None:
+            hit &= seen >= times - self.window
+        return torch.from_numpy(hit.astype(np.float32))
+
+    def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
+        self.last_seen.update(zip(zip(src.tolist(), dst.tolist(), strict=True), t.tolist(), strict=True))
+
+    def reset(self) -> None:
+        super().reset()
+        self.last_seen.clear()
+
+    def get_extra_state(self) -> dict[str, Any]:
+        state = super().get_extra_state()
+        pairs = np.array(list(self.last_seen), dtype=np.int64).reshape(-1, 2)
+        state["bank"] = {"pairs": torch.from_numpy(pairs),
+                         "times": torch.tensor(list(self.last_seen.values()), dtype=torch.float64)}
+        return state
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        super().set_extra_state(state)
+        pairs, times = state["bank"]["pairs"].tolist(), state["bank"]["times"].tolist()
+        self.last_seen = {(a, b): time for (a, b), time in zip(pairs, times, strict=True)}

@@ -1,0 +1,219 @@
+"""Temporal models: the attention equals its slow reference and has correct gradients; the memory follows the
+published update rule (a slow reference); nothing leaks from an event at or after a query's time (hypothesis);
+feeding a stream in pieces, saving and restoring the streaming state, and resetting are exact."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fivefold.errors import OptionError, StreamError
+from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalAttention
+from fivefold.temporal.evaluation import NegativeSampler, link_pass, time_batches
+
+
+def random_stream(seed: int, events: int = 240, nodes: int = 20, edge_dim: int = 0, ties: bool = True):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, events // 2 if ties else 10**6, events)).astype(float)
+    features = rng.normal(size=(events, edge_dim)) if edge_dim else None
+    return EventStream(rng.integers(0, nodes, events), rng.integers(0, nodes, events), t, features=features,
+                       num_nodes=nodes)
+
+
+def make(name: str, nodes: int, edge_dim: int = 0, dtype=torch.float64):
+    torch.manual_seed(0)
+    small = {"memory_dim": 6, "time_dim": 5}
+    model = {"tgn": lambda: TGN(nodes, edge_dim, embedding_dim=7, neighbours=4, **small),
+             "jodie": lambda: JODIE(nodes, edge_dim, time_scale=10.0, **small),
+             "tgat": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2),
+             "tgat-recent": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2,
+                                         strategy="recent"),
+             "edgebank": lambda: EdgeBank(nodes)}[name]()
+    return model.to(dtype).eval()
+
+
+@pytest.mark.parametrize("edge_dim", [0, 3])
+def test_attention_equals_its_reference_and_has_correct_gradients(edge_dim):
+    torch.manual_seed(0)
+    layer = TemporalAttention(6, edge_dim, 5, 7, heads=2).double().eval()
+    U, Q, k = 9, 11, 4
+    h = torch.randn(U, 6, dtype=torch.double, requires_grad=True)
+    self_index, neighbour_index = torch.randint(0, U, (Q,)), torch.randint(0, U, (Q, k))
+    edge = torch.randn(Q, k, edge_dim, dtype=torch.double)
+    dt = torch.rand(Q, k, dtype=torch.double) * 100
+    mask = torch.rand(Q, k) > 0.3
+    mask[0] = False  # a query without earlier events
+    expected = layer.reference(h, self_index, neighbour_index, edge, dt, mask)
+    torch.testing.assert_close(layer(h, self_index, neighbour_index, edge, dt, mask), expected, rtol=0, atol=1e-12)
+    stacked = torch.cat([h[self_index], h[neighbour_index].reshape(-1, 6)])
+    torch.testing.assert_close(layer(stacked, None, None, edge, dt, mask), expected, rtol=0, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda h, dt: layer(h, self_index, neighbour_index, edge, dt, mask),
+                                    (h, dt.requires_grad_()))
+
+
+def slow_memory(stream: EventStream, bounds, memory, features=None):
+    """The TGN memory rule event by event in plain Python: per batch, first apply each batch node's pending (last)
+    message ``GRU([s_i, s_j, phi(t - last_i), e], s_i)`` from the stored states, then leave each node its last event
+    of the batch as its pending message."""
+    state = {n: torch.zeros(memory.memory_dim, dtype=torch.double) for n in range(stream.num_nodes)}
+    last = {n: 0.0 for n in range(stream.num_nodes)}
+    pending = {}
+    for start, stop in bounds:
+        nodes = sorted({int(x) for x in stream.src[start:stop]} | {int(x) for x in stream.dst[start:stop]})
+        new_state = dict(state)
+        for n in nodes:
+            if n in pending:
+                other, t, e = pending.pop(n)
+                edge = features[e] if features is not None else torch.zeros(0, dtype=torch.double)
+                message = torch.cat([state[n], state[other], memory.time(torch.tensor(t - last[n])).double(), edge])
+                new_state[n] = memory.cell(message[None], state[n][None])[0]
+                last[n] = t
+        state = new_state
+        for e in range(start, stop):
+            s, d, t = int(stream.src[e]), int(stream.dst[e]), float(stream.t[e])
+            pending[s] = (d, t, e)
+            pending[d] = (s, t, e)
+    return state, pending
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 50])
+def test_memory_follows_the_published_rule(batch_size):
+    stream = random_stream(3, events=120, nodes=12, edge_dim=2)
+    model = make("tgn", 12, edge_dim=2)
+    with torch.no_grad():
+        link_pass(model, stream, np.arange(len(stream)), batch_size=batch_size)
+    bounds = time_batches(stream.t.numpy(), batch_size)
+    state, pending = slow_memory(stream, bounds, model.memory, stream.features.double())
+    for node in range(12):
+        torch.testing.assert_close(model.memory.state[node], state[node], rtol=0, atol=1e-12)
+        if node in pending:
+            assert int(model.memory.pending_other[node]) == pending[node][0]
+            assert int(model.memory.pending_event[node]) == pending[node][2]
+        else:
+            assert int(model.memory.pending_other[node]) == -1
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank"]),
+       batch_size=st.sampled_from([1, 9, 40]))
+def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size):
+    """Replacing every event at or after time T (other than the scored ones) changes no score of an event at T."""
+    stream = random_stream(seed, events=150, nodes=15)
+    t = stream.t.numpy()
+    cut = float(np.quantile(t, 0.6))
+    model = make(name, 15)
+    scores = link_pass(model, stream, np.arange(len(stream)), batch_size=batch_size).positive
+    rng = np.random.default_rng(seed + 1)
+    at_cut = t == t[t >= cut][0]
+    later = (t >= cut) & ~at_cut
+    src, dst = stream.src.numpy().copy(), stream.dst.numpy().copy()
+    src[later], dst[later] = rng.integers(0, 15, later.sum()), rng.integers(0, 15, later.sum())
+    changed = EventStream(src, dst, t, num_nodes=15)
+    model = make(name, 15)
+    again = link_pass(model, changed, np.arange(len(stream)), batch_size=batch_size).positive
+    # float64: a leak would move scores by far more than the summation-order noise of a different batch mix
+    torch.testing.assert_close(again[t <= t[at_cut][0]], scores[t <= t[at_cut][0]], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["tgn", "jodie", "tgat", "edgebank"])
+def test_pieces_checkpoints_and_reset_are_exact(name, tmp_path):
+    stream = random_stream(5, events=200, nodes=16, edge_dim=0)
+    events = np.arange(len(stream))
+    bounds = time_batches(stream.t.numpy(), 20)
+    middle = bounds[len(bounds) // 2][0]
+    model = make(name, 16)
+
+    def negatives():  # the same negatives in every pass, so each batch holds the same queries
+        return {"random": NegativeSampler(stream, seed=0)}
+
+    whole = link_pass(model, stream, events, batch_size=20, negatives=negatives()).positive
+    model.reset()
+    shared = negatives()
+    first = link_pass(model, stream, events[:middle], batch_size=20, negatives=shared).positive
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    restored = make(name, 16)
+    restored.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    second = link_pass(restored, stream, events[middle:], batch_size=20, negatives=shared).positive
+    torch.testing.assert_close(torch.cat([first, second]), whole, rtol=0, atol=0)
+    model.reset()
+    again = link_pass(model, stream, events, batch_size=20, negatives=negatives()).positive
+    torch.testing.assert_close(again, whole, rtol=0, atol=0)
+
+
+def test_training_changes_parameters_and_is_deterministic():
+    stream = random_stream(7, events=300, nodes=20)
+    results = []
+    for _ in range(2):
+        model = make("tgn", 20, dtype=torch.float32).train()
+        before = copy.deepcopy(model.state_dict())
+        optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
+        torch.manual_seed(1)
+        scores = link_pass(model, stream, np.arange(300), batch_size=30, optimiser=optimiser,
+                           negatives={"random": NegativeSampler(stream, seed=4)})
+        results.append(scores.loss)
+        assert not torch.equal(before["attention.query.weight"], model.state_dict()["attention.query.weight"])
+    assert results[0] == results[1]
+
+
+def test_time_batches_never_split_a_timestamp():
+    times = np.array([0, 1, 1, 1, 2, 3, 3, 5], dtype=float)
+    assert time_batches(times, 2) == [(0, 4), (4, 7), (7, 8)]
+    assert time_batches(times, 100) == [(0, 8)]
+    with pytest.raises(OptionError):
+        time_batches(times, 0)
+
+
+def test_edgebank_remembers_pairs_and_forgets_outside_its_window():
+    bank = EdgeBank(5)
+    bank.observe([0, 1], [1, 2], [1.0, 5.0])
+    assert bank([0, 1, 2, 0], [1, 2, 0, 1], [6.0, 6.0, 6.0, 1.0]).tolist() == [1.0, 1.0, 0.0, 0.0]
+    window = EdgeBank(5, window=2.0)
+    window.observe([0, 1], [1, 2], [1.0, 5.0])
+    assert window([0, 1], [1, 2], [6.0, 6.0]).tolist() == [0.0, 1.0]
+
+
+def test_negative_samplers_follow_their_definitions():
+    stream = random_stream(9, events=400, nodes=30, ties=False)
+    split = stream.split()
+    keys = stream.src.numpy() * 30 + stream.dst.numpy()
+    history = np.flatnonzero(stream.t.numpy() <= split.val_time)
+    for kind in ("historical", "inductive"):
+        sampler = NegativeSampler(stream, kind, history_events=history, seed=0)
+        seen = set(keys[history])
+        for start in range(0, len(split.val), 25):
+            batch = split.val[start:start + 25]
+            src, dst = sampler.sample(batch)
+            drawn = set((src.numpy() * 30 + dst.numpy()).tolist())
+            pool = seen if kind == "historical" else seen - set(keys[history])
+            pool = pool - set(keys[batch])
+            if len(pool) >= len(batch):  # no random filler needed: all negatives come from the pool
+                assert drawn <= pool
+            sampler.observe(batch)
+            seen |= set(keys[batch])
+    random = NegativeSampler(stream, "random", candidates=split.train, seed=0)
+    src, dst = random.sample(split.val[:50])
+    assert torch.equal(src, stream.src[split.val[:50]])
+    assert set(dst.tolist()) <= set(stream.dst.numpy()[split.train].tolist())
+    with pytest.raises(OptionError, match="kind"):
+        NegativeSampler(stream, "hard")
+
+
+def test_bad_inputs_are_refused():
+    model = make("tgn", 5)
+    with pytest.raises(StreamError, match="non-negative integer"):
+        model(torch.tensor([-1]), torch.tensor([0]), torch.tensor([1.0]))
+    with pytest.raises(StreamError, match="finite"):
+        model(torch.tensor([1]), torch.tensor([0]), torch.tensor([float("nan")]))
+    model.observe([0], [1], [5.0])
+    with pytest.raises(StreamError, match="earlier than the last event"):
+        model.observe([0], [1], [4.0])
+    featured = make("tgn", 5, edge_dim=2)
+    with pytest.raises(ValueError, match="features of shape"):
+        featured.observe([0], [1], [1.0])
+    with pytest.raises(OptionError, match="time_scale"):
+        JODIE(5, time_scale=0.0)
+    with pytest.raises(OptionError, match="window"):
+        EdgeBank(5, window=-1.0)
