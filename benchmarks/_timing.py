@@ -1,10 +1,33 @@
-"""Timing helpers shared by the benchmark scripts: the median of repeated calls after a warm-up."""
+"""Helpers shared by the benchmark scripts: the median of repeated calls after a warm-up, and the peer venv
+(torch_geometric is a peer, never a dependency: ``ensure_peer`` re-runs the script in ``benchmarks/.venv-peer``,
+created on first use with torch==2.13.0, torch_geometric and fivefold)."""
 
 from __future__ import annotations
 
+import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+PEER_VENV = Path(__file__).resolve().parent / ".venv-peer"
+
+
+def ensure_peer() -> None:
+    """Return if torch_geometric imports here; else re-run this script with the peer venv's Python."""
+    try:
+        import torch_geometric  # noqa: F401
+    except ImportError:
+        python = PEER_VENV / "bin" / "python"
+        if not python.exists():
+            print(f"torch_geometric not found: creating {PEER_VENV}", flush=True)
+            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
+            pip = [str(python), "-m", "pip", "install", "--quiet"]
+            subprocess.run([*pip, "torch==2.13.0"], check=True)
+            subprocess.run([*pip, "torch_geometric", "-e", str(PEER_VENV.parent.parent)], check=True)
+        os.execv(str(python), [str(python), *sys.argv])
 
 
 def timed(fn: Callable[[], object], repeats: int) -> float:

@@ -19,35 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from _timing import timed
+from _timing import ensure_peer, timed
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-PEER_VENV = HERE / ".venv-peer"
 SIZES = {"tiny": (10_000, 100_000), "small": (100_000, 1_000_000), "large": (1_000_000, 10_000_000)}
-
-
-def ensure_peer() -> None:
-    try:
-        import torch_geometric  # noqa: F401
-    except ImportError:
-        python = PEER_VENV / "bin" / "python"
-        if not python.exists():
-            print(f"torch_geometric not found: creating {PEER_VENV}", flush=True)
-            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-            pip = [str(python), "-m", "pip", "install", "--quiet"]
-            subprocess.run([*pip, "torch==2.13.0"], check=True)
-            subprocess.run([*pip, "torch_geometric", "-e", str(REPO)], check=True)
-        os.execv(str(python), [str(python), *sys.argv])
-
-
 
 
 def bench_size(N: int, E: int, F: int, repeats: int, label: str) -> dict:

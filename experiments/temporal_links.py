@@ -32,7 +32,7 @@ import torch
 
 from fivefold.data import load_stream
 from fivefold.ops.metrics import average_precision
-from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, StreamSplit
+from fivefold.train.presets import build_stream_model, node_gap_scale
 from fivefold.train.temporal import fit_link_model, node_classification, test_link_model
 
 MODELS = ("tgn", "jodie", "tgat", "edgebank")
@@ -78,35 +78,14 @@ TGN_PAPER = {
 TGB_WIKI_MRR = {"tgn": "0.396 ± 0.060", "tgat": "0.141 ± 0.007", "edgebank": "0.495 (unlimited)"}
 
 
-def build_model(name: str, stream: EventStream, split: StreamSplit, seed: int) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    n = stream.num_nodes
-    if name == "tgn":
-        return TGN(n, seed=seed)
-    if name == "jodie":
-        return JODIE(n, time_scale=node_gap_scale(stream, split.train), seed=seed)
-    if name == "tgat":
-        return TGAT(n, neighbours=10, layers=2, seed=seed)
-    return EdgeBank(n)
-
-
-def node_gap_scale(stream: EventStream, events: np.ndarray) -> float:
-    """Standard deviation of the time between a node's consecutive training events (JODIE's normaliser)."""
-    node = np.concatenate([stream.src.numpy()[events], stream.dst.numpy()[events]])
-    t = np.concatenate([stream.t.numpy()[events]] * 2)
-    order = np.lexsort((t, node))
-    node, t = node[order], t[order]
-    gaps = np.diff(t)[np.diff(node) == 0]
-    return float(gaps.std()) if len(gaps) and gaps.std() > 0 else 1.0
-
-
 def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, out: Path) -> None:
     target = out / f"temporal_{stream_name}_{model_name}_{seed}.json"
     if target.exists():
         return
     stream = load_stream(stream_name, args.data_root)
     split = stream.split(seed=seed)
-    model = build_model(model_name, stream, split, seed)
+    torch.manual_seed(seed)
+    model = build_stream_model(model_name, stream.num_nodes, time_scale=node_gap_scale(stream, split.train), seed=seed)
     budget = args.budget if model_name != "tgat" else args.tgat_budget
     began = time.perf_counter()
     fitted = fit_link_model(model, stream, split, epochs=args.epochs, patience=5, lr=args.lr, seed=seed,

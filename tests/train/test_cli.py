@@ -86,6 +86,9 @@ def test_cli_choices_match_the_tasks_and_help_imports_no_torch():
     assert (cli.NODE_TASKS, cli.GRAPH_TASKS, cli.IMAGE_TASKS) == (tasks.NODE_TASKS, tasks.GRAPH_TASKS,
                                                                   tuple(tasks.IMAGE_TASKS))
     assert cli.NODE_MODELS == tuple(sorted(NODE_PRESETS)) and cli.IMAGE_MODELS == tuple(sorted(IMAGE_MODELS))
+    from fivefold.data import STREAMS
+    from fivefold.train.presets import STREAM_MODELS
+    assert cli.STREAM_NAMES == tuple(STREAMS) and cli.STREAM_MODELS == STREAM_MODELS
     code = "import sys, fivefold.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
@@ -102,3 +105,27 @@ def test_numeric_options_are_checked_when_parsed(option, value, message, capsys)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"argument {option}: " in err and message in err
+
+
+def test_train_on_an_event_stream_writes_a_loadable_run(data_root, tmp_path, capsys):
+    from fivefold.errors import RunError
+    from fivefold.train import load_run, predict_run
+
+    assert main(["train", "--stream", "collegemsg", "--model", "edgebank", "--no-progress", "--runs-dir",
+                 str(tmp_path), "--data-root", str(data_root)]) == 0
+    (run,) = list(tmp_path.iterdir())
+    for name in ("config.json", "metrics.json", "checkpoint.pt", "curves.png"):
+        assert (run / name).is_file(), name
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    assert 0.7 < final["transductive_random_ap"] < 0.85  # EdgeBank on CollegeMsg (DyGLib prints 76.20)
+    assert "test AP" in capsys.readouterr().out
+    loaded = load_run(run)
+    assert loaded.model([0], [1], [1e9]).shape == (1,)  # scores with its memory of train and validation
+    with pytest.raises(RunError, match="scores links"):
+        predict_run(loaded)
+    for argv, message in ((["--model", "tgn"], "is a temporal model: give --stream"),
+                          (["--stream", "enron", "--model", "gcn"], "is not a temporal model"),
+                          (["--stream", "enron", "--task", "cora"], "leave out --task")):
+        with pytest.raises(SystemExit):
+            main(["train", *argv])
+        assert message in capsys.readouterr().err

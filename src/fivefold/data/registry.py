@@ -39,6 +39,12 @@ DATASETS = {
                               "MNIST 10,000 test digits"),
     "adrenalmnist3d": DatasetInfo("adrenalmnist3d", "volume classification", "adrenalmnist3d",
                                   ("adrenalmnist3d.npz",), "MedMNIST v2 AdrenalMNIST3D, 1,584 CT shapes at 28^3"),
+    "wikipedia": DatasetInfo("wikipedia", "temporal link prediction", "jodie-wikipedia", ("wikipedia.csv.gz",),
+                             "JODIE Wikipedia edits: 157,474 events, 9,227 nodes, ban labels (no LIWC features)"),
+    "enron": DatasetInfo("enron", "temporal link prediction", "enron-temporal", ("ml_enron.txt.gz",),
+                         "Enron e-mails: 125,235 events among 184 people"),
+    "collegemsg": DatasetInfo("collegemsg", "temporal link prediction", "collegemsg", ("CollegeMsg.txt",),
+                              "SNAP CollegeMsg: 59,835 messages among 1,899 users"),
     "nodulemnist3d": DatasetInfo("nodulemnist3d", "volume classification", "nodulemnist3d", ("nodulemnist3d.npz",),
                                  "MedMNIST v2 NoduleMNIST3D lung nodules (not yet in the data folder)"),
 }

@@ -14,8 +14,9 @@ Incremental: ``append`` adds events at the end of their nodes' rows in amortised
 end of the pool with twice the room (a dynamic array per node, sharing one pool), so nothing is rebuilt; the pool
 itself doubles when full. Moved rows leave holes: the pool holds at most about four times the events' two endpoints.
 
-Why numba: a batch holds thousands of queries and each needs its own binary search and draw; numba runs them in
-parallel without a Python loop, and the append loop is serial but compiled.
+Why numba: a batch holds thousands of queries and each needs its own binary search and draw; numba runs them
+without a Python loop. Serially: a query costs well under a microsecond, so threads would cost more to start than
+they save (and spin when the machine is busy).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 from torch import Tensor
 
 from fivefold.errors import OptionError, StreamError
@@ -71,14 +72,14 @@ def _append(start, length, capacity, neighbour, times, event, used, src, dst, t,
     return src.shape[0], used
 
 
-@njit(parallel=True, nogil=True, cache=True)
+@njit(nogil=True, cache=True)
 def _sample(start, length, neighbour, times, event, nodes, query_times, k, uniform, seed):  # pragma: no cover
     count = nodes.shape[0]
     out_nodes = np.zeros((count, k), dtype=np.int64)
     out_times = np.zeros((count, k), dtype=np.float64)
     out_events = np.full((count, k), -1, dtype=np.int64)
     mask = np.zeros((count, k), dtype=np.bool_)
-    for q in prange(count):
+    for q in range(count):
         if nodes[q] >= start.shape[0]:
             continue  # a node with no events yet
         first = start[nodes[q]]

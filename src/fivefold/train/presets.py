@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
+import numpy as np
 from torch import nn
 
 from fivefold.data import data_root_given, load_embedded_cora, load_planetoid
 from fivefold.graphs import GAT, GCN, GIN, GINGraphClassifier, Graph, GraphSAGE, normalize_features
 from fivefold.grids import GCNNClassifier, count_parameters
 from fivefold.groups import FiniteGroup, cube_rotations, cyclic, dihedral, trivial
+from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalLinkModel
 
 __all__ = [
     "GRAPH_PRESET", "IMAGE_MODELS", "NODE_PRESETS", "GraphPreset", "NodePreset", "build_graph_model",
@@ -119,3 +122,33 @@ def build_image_model(name: str, cnn_base: int, in_channels: int, num_classes: i
     group = make_group()
     best = min(range(1, cnn_base + 1), key=lambda base: abs(count_parameters(make(group, base)) - target))
     return make(group, best)
+
+
+STREAM_MODELS = ("tgn", "jodie", "tgat", "edgebank")
+
+
+def build_stream_model(name: str, num_nodes: int, edge_dim: int = 0, *, time_scale: float = 1.0,
+                       seed: int = 0) -> TemporalLinkModel:
+    """A temporal link predictor with its paper's sizes (widths 100; TGN: 10 most recent neighbours; TGAT: 2 layers
+    of 10 uniformly drawn neighbours, fewer than the paper's 20 to fit a CPU; JODIE: ``time_scale`` normalises the
+    time since a node's last event)."""
+    if name == "tgn":
+        return TGN(num_nodes, edge_dim, seed=seed)
+    if name == "jodie":
+        return JODIE(num_nodes, edge_dim, time_scale=time_scale, seed=seed)
+    if name == "tgat":
+        return TGAT(num_nodes, edge_dim, neighbours=10, layers=2, seed=seed)
+    if name == "edgebank":
+        return EdgeBank(num_nodes)
+    raise ValueError(f"unknown stream model {name!r}; choose one of {STREAM_MODELS}")
+
+
+def node_gap_scale(stream: EventStream, events: Any) -> float:
+    """The standard deviation of the time between a node's consecutive events among ``events`` (JODIE's
+    normaliser of the time since a node's last update); 1 when there is no such gap."""
+    node = np.concatenate([stream.src.numpy()[events], stream.dst.numpy()[events]])
+    t = np.concatenate([stream.t.numpy()[events]] * 2)
+    order = np.lexsort((t, node))
+    node, t = node[order], t[order]
+    gaps = np.diff(t)[np.diff(node) == 0]
+    return float(gaps.std()) if len(gaps) and gaps.std() > 0 else 1.0

@@ -25,7 +25,14 @@ from fivefold.data.tables import load_array
 from fivefold.errors import DataError, RunError
 from fivefold.graphs import Batch
 from fivefold.train.images import predict_proba
-from fivefold.train.presets import GRAPH_PRESET, build_graph_model, build_image_model, build_node_model, load_node_task
+from fivefold.train.presets import (
+    GRAPH_PRESET,
+    build_graph_model,
+    build_image_model,
+    build_node_model,
+    build_stream_model,
+    load_node_task,
+)
 from fivefold.train.tasks import IMAGE_TASKS, prepare_images
 
 __all__ = ["LoadedRun", "FoldEnsemble", "load_run", "predict_run"]
@@ -120,7 +127,11 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if kind == "image":
         return build_image_model(config["model"], config["cnn_base"], config["in_channels"], config["num_classes"],
                                  **config.get("classifier", {}))
-    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph' or 'image' (a run of "
+    if kind == "stream":
+        return build_stream_model(config["model"], config["num_nodes"], config["edge_dim"],
+                                  time_scale=config["time_scale"])
+    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph', 'image' or 'stream' (a run "
+                   "of "
                    "fivefold >= 0.1)")
 
 
@@ -140,6 +151,10 @@ def predict_run(
     Each row holds an id, the predicted class and each class's probability; ``summary`` holds the accuracy where
     labels are known."""
     config, model = run.config, run.model
+    if config["kind"] == "stream":
+        raise RunError(f"run {run.path} is a temporal link predictor: it scores links, not classes. Load it with "
+                       "fivefold.train.load_run(path).model and call model(src, dst, t), then model.observe(...) "
+                       "as events arrive (its memory continues from the end of validation)")
     classes = [f"p{c}" for c in range(config["num_classes"])]
     with torch.no_grad():
         if config["kind"] == "node":

@@ -16,6 +16,8 @@ Every task takes explicit typed arguments; a hyper-parameter left as ``None`` ta
   with a stratified random split or given masks.
 - ``train_store_task``: node classification by sampled mini-batches over an on-disk graph store
   (``fivefold.scale``), for graphs larger than memory.
+- ``train_stream_task``: temporal link prediction on a real event stream (``fivefold.temporal``) with TGN, JODIE,
+  TGAT or EdgeBank, tested with the protocols of ``fivefold.train.temporal``.
 
 Long tasks default to a short run (``QUICK``) and take the full protocol of the paper with ``full=True``
 (``--full``); a value given explicitly always wins over both.
@@ -48,20 +50,25 @@ from fivefold.data import (
 from fivefold.errors import DataError, check_option
 from fivefold.train.graph import cross_validate
 from fivefold.train.images import fit_image_classifier, predict_proba, rotate_test_set
+from fivefold.train.loop import _show_progress
 from fivefold.train.node import fit_node_classifier
 from fivefold.train.presets import (
     GRAPH_PRESET,
     IMAGE_MODELS,
     NODE_PRESETS,
+    STREAM_MODELS,
     build_graph_model,
     build_image_model,
     build_node_model,
+    build_stream_model,
     load_node_task,
+    node_gap_scale,
 )
 from fivefold.train.run import RunFolder
 
 __all__ = ["NODE_TASKS", "GRAPH_TASKS", "IMAGE_TASKS", "QUICK", "STORE_DEFAULTS", "ImageTask", "settings",
-           "train_node_task", "train_graph_task", "train_image_task", "train_own_graph", "train_store_task"]
+           "train_node_task", "train_graph_task", "train_image_task", "train_own_graph", "train_store_task",
+           "STREAM_DEFAULTS", "train_stream_task"]
 
 NODE_TASKS = ("cora", "citeseer")
 GRAPH_TASKS = ("MUTAG", "PROTEINS", "ENZYMES")
@@ -390,3 +397,47 @@ def train_image_task(
 def prepare_images(task: str, images: torch.Tensor) -> torch.Tensor:
     """What an image task's model sees: MNIST as it is; volumes average-pooled to 14^3 as in the experiments."""
     return images if IMAGE_TASKS[task].dim == 2 else torch.nn.functional.avg_pool3d(images, 2)
+
+
+STREAM_DEFAULTS = {"epochs": 10, "lr": 1e-3, "batch_size": 200, "patience": 5}
+
+
+def train_stream_task(
+    stream: str, model: str = "tgn", *, epochs: int | None = None, lr: float | None = None,
+    batch_size: int | None = None, seed: int = 0, data_root: str | os.PathLike | None = None,
+    runs_dir: str | os.PathLike = "runs", progress: bool | None = None, echo: Any = print,
+) -> dict[str, Any]:
+    """Temporal link prediction on the real stream ``stream`` (``fivefold.data.STREAMS``): chronological 70/15/15
+    split with hidden new nodes, training with early stopping on validation AP (``fit_link_model``), then the test
+    protocols of ``test_link_model``. The checkpoint holds the model with its memory and history at the end of
+    validation, so a loaded run scores the test period's links as they arrive."""
+    from fivefold.data import load_stream
+    from fivefold.train.temporal import fit_link_model, test_link_model
+
+    check_option(model, STREAM_MODELS, "model", "train_stream_task")
+    events = load_stream(stream, data_root)
+    split = events.split(seed=seed)
+    config = {"kind": "stream", "task": stream, "model": model, "seed": seed,
+              **settings(STREAM_DEFAULTS, epochs=epochs, lr=lr, batch_size=batch_size),
+              "num_nodes": events.num_nodes, "edge_dim": 0 if events.features is None else events.features.shape[1],
+              "time_scale": node_gap_scale(events, split.train), "split": split.sizes(), "versions": _versions()}
+    echo(f"{stream}: {len(events):,} events among {events.num_nodes:,} nodes; {config['split']['train']:,} training "
+         f"events")
+    torch.manual_seed(seed)
+    network = build_stream_model(model, config["num_nodes"], config["edge_dim"], time_scale=config["time_scale"],
+                                 seed=seed)
+    run = RunFolder(f"{stream}-{model}", runs_dir)
+    with run.running():
+        run.write_json("config.json", config)
+        start = time.perf_counter()
+        fitted = fit_link_model(network, events, split, epochs=config["epochs"], patience=config["patience"],
+                                lr=config["lr"], batch_size=config["batch_size"], seed=seed,
+                                progress=_show_progress(progress))
+        final = {"best_epoch": fitted["best_epoch"], **test_link_model(network, events, split, fitted,
+                                                                       batch_size=config["batch_size"]),
+                 "seconds": time.perf_counter() - start}
+        network.load_state_dict(fitted["val_state"])
+        run.save_checkpoint({"model_state": network.state_dict(), "config": config})
+        run.plot_curves(fitted["history"])
+        run.finish({"final": final, "epochs": fitted["history"]})
+    return {"config": config, "final": final, "run": run.path}

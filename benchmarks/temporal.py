@@ -1,0 +1,212 @@
+"""Temporal training and streaming-inference speed: fivefold's TGN vs torch_geometric's TGN, same sizes, one run.
+
+Usage:
+    FIVEFOLD_DATA=../shared/data .venv/bin/python benchmarks/temporal.py [--epochs 3] [--stream wikipedia]
+
+Both train the TGN of Rossi et al. 2020 with the same sizes (memory, time encoding and embedding 100 wide, 2
+attention heads, 10 most recent neighbours, GRU memory with the last-message aggregator, batches of 200, Adam at
+1e-4, one random negative per positive drawn from the same seeded generator) on the training events of the largest
+stream here (JODIE Wikipedia, 157k events), alternating one epoch of each. Events carry a 1-wide zero feature in both
+(torch_geometric's message store cannot hold 0-wide messages). After each epoch both score the validation events
+(AP, random negatives) with their memory carried on, and at the end the test events: streaming inference (score a
+batch, then feed it) without gradients. Reported: training events/s, streaming events/s, validation AP per epoch and
+test AP. torch_geometric comes from ``benchmarks/.venv-peer`` (see ``_timing.ensure_peer``).
+
+The models are not identical, so accuracy is compared, not just speed: torch_geometric's example embeds each node
+once per batch at its memory's last update (``TransformerConv`` over the last neighbours), fivefold embeds each
+(node, time) query at its own time as the TGN paper does, and batches never split a timestamp.
+
+Writes ``benchmarks/results/temporal.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+from _timing import ensure_peer
+
+HERE = Path(__file__).resolve().parent
+
+
+def pyg_tgn(num_nodes: int, size: int):
+    import torch
+    from torch_geometric.nn import TGNMemory, TransformerConv
+    from torch_geometric.nn.models.tgn import IdentityMessage, LastAggregator, LastNeighborLoader
+
+    class Embedding(torch.nn.Module):  # the graph attention embedding of torch_geometric's examples/tgn.py
+        def __init__(self, time_enc) -> None:
+            super().__init__()
+            self.time_enc = time_enc
+            self.conv = TransformerConv(size, size // 2, heads=2, dropout=0.1, edge_dim=1 + time_enc.out_channels)
+
+        def forward(self, x, last_update, edge_index, t, msg):
+            rel_t = self.time_enc((last_update[edge_index[0]] - t).to(x.dtype))
+            return self.conv(x, edge_index, torch.cat([rel_t, msg], dim=-1))
+
+    class Decoder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.src, self.dst, self.out = (torch.nn.Linear(size, size), torch.nn.Linear(size, size),
+                                            torch.nn.Linear(size, 1))
+
+        def forward(self, z_src, z_dst):
+            return self.out((self.src(z_src) + self.dst(z_dst)).relu()).squeeze(-1)
+
+    memory = TGNMemory(num_nodes, 1, size, size, message_module=IdentityMessage(1, size, size),
+                       aggregator_module=LastAggregator())
+    embedding, decoder = Embedding(memory.time_enc), Decoder()
+    return memory, embedding, decoder, LastNeighborLoader(num_nodes, size=10)
+
+
+class PygRunner:
+    """torch_geometric's TGN training / streaming loop (examples/tgn.py), on our batches and negatives."""
+
+    def __init__(self, stream, seed: int) -> None:
+        import torch
+        torch.manual_seed(seed)
+        self.stream = stream
+        self.memory, self.embedding, self.decoder, self.neighbours = pyg_tgn(stream.num_nodes, 100)
+        self.parameters = (list(self.memory.parameters()) + list(self.embedding.parameters())
+                           + list(self.decoder.parameters()))
+        self.optimiser = torch.optim.Adam(set(self.parameters), lr=1e-4)
+        self.assoc = torch.empty(stream.num_nodes, dtype=torch.long)
+        self.t = stream.t.long()
+        self.msg = torch.zeros(len(stream), 1)
+
+    def reset(self) -> None:
+        self.memory.reset_state()
+        self.neighbours.reset_state()
+
+    def scores(self, src, dst, neg_dst):
+        import torch
+        n_id = torch.cat([src, dst, neg_dst]).unique()
+        n_id, edge_index, e_id = self.neighbours(n_id)
+        self.assoc[n_id] = torch.arange(n_id.size(0))
+        z, last_update = self.memory(n_id)
+        z = self.embedding(z, last_update, edge_index, self.t[e_id], self.msg[e_id])
+        return (self.decoder(z[self.assoc[src]], z[self.assoc[dst]]),
+                self.decoder(z[self.assoc[src]], z[self.assoc[neg_dst]]))
+
+    def run(self, events, bounds, negatives, train: bool):
+        import torch
+        for module in (self.memory, self.embedding, self.decoder):
+            module.train(train)
+        positive, negative = [], []
+        for start, stop in bounds:
+            batch = events[start:stop]
+            index = torch.from_numpy(batch)
+            src, dst, t, msg = self.stream.src[index], self.stream.dst[index], self.t[index], self.msg[index]
+            neg_dst = negatives.sample(batch)[1]
+            with torch.set_grad_enabled(train):
+                pos, neg = self.scores(src, dst, neg_dst)
+                if train:
+                    self.optimiser.zero_grad()
+                    loss = (torch.nn.functional.binary_cross_entropy_with_logits(pos, torch.ones_like(pos))
+                            + torch.nn.functional.binary_cross_entropy_with_logits(neg, torch.zeros_like(neg)))
+            self.memory.update_state(src, dst, t, msg)
+            self.neighbours.insert(src, dst)
+            if train:
+                loss.backward()
+                self.optimiser.step()
+                self.memory.detach()
+            positive.append(pos.detach())
+            negative.append(neg.detach())
+        return torch.cat(positive), torch.cat(negative)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stream", default="wikipedia")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--limit", type=int, default=None, help="use only this many training events (a quick try)")
+    parser.add_argument("--data-root", default=None)
+    parser.add_argument("--out", default=str(HERE / "results"))
+    args = parser.parse_args()
+    ensure_peer()
+
+    import numpy as np
+    import torch
+    import torch_geometric
+
+    from fivefold.data import load_stream
+    from fivefold.ops import average_precision
+    from fivefold.temporal import TGN, EventStream
+    from fivefold.temporal.evaluation import NegativeSampler, link_pass, time_batches
+
+    torch.set_num_threads(torch.get_num_threads())
+    loaded = load_stream(args.stream, args.data_root)
+    stream = EventStream(loaded.src, loaded.dst, loaded.t, features=torch.zeros(len(loaded), 1),
+                         num_nodes=loaded.num_nodes)
+    split = stream.split(seed=0)
+    train = split.train[:args.limit] if args.limit else split.train
+    times = stream.t.numpy()
+
+    def ap(pos, neg) -> float:
+        return average_precision(torch.cat([pos, neg]), torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]))
+
+    torch.manual_seed(0)
+    ours = TGN(stream.num_nodes, 1, memory_dim=100, time_dim=100, embedding_dim=100, neighbours=10)
+    our_optimiser = torch.optim.Adam(ours.parameters(), lr=1e-4, fused=True)
+    theirs = PygRunner(stream, seed=0)
+    rows = []
+    for epoch in range(1, args.epochs + 1):
+        for name in ("fivefold", "pyg"):
+            train_negatives = NegativeSampler(stream, "random", candidates=train, seed=epoch)
+            val_negatives = NegativeSampler(stream, "random", seed=1)
+            began = time.perf_counter()
+            if name == "fivefold":
+                ours.reset()
+                link_pass(ours, stream, train, optimiser=our_optimiser, negatives={"random": train_negatives})
+                trained = time.perf_counter() - began
+                scored = link_pass(ours, stream, split.val, negatives={"random": val_negatives})
+                val_ap = ap(scored.positive, scored.negative["random"])
+            else:
+                theirs.reset()
+                theirs.run(train, time_batches(times[train], 200), train_negatives, train=True)
+                trained = time.perf_counter() - began
+                val_ap = ap(*theirs.run(split.val, time_batches(times[split.val], 200), val_negatives, False))
+            rows.append({"epoch": epoch, "library": name, "train_seconds": trained,
+                         "train_events_per_s": len(train) / trained, "val_ap": val_ap})
+            print(f"epoch {epoch} {name:9s} train {len(train) / trained:8.0f} events/s, val AP {val_ap:.4f}",
+                  flush=True)
+    streaming = {}
+    for name in ("fivefold", "pyg"):
+        negatives = NegativeSampler(stream, "random", seed=2)
+        began = time.perf_counter()
+        if name == "fivefold":
+            with torch.no_grad():
+                scored = link_pass(ours, stream, split.test, negatives={"random": negatives})
+            pos, neg = scored.positive, scored.negative["random"]
+        else:
+            with torch.no_grad():
+                pos, neg = theirs.run(split.test, time_batches(times[split.test], 200), negatives, False)
+        seconds = time.perf_counter() - began
+        streaming[name] = {"events_per_s": len(split.test) / seconds, "test_ap": ap(pos, neg)}
+    summary = {}
+    for name in ("fivefold", "pyg"):
+        mine = [row for row in rows if row["library"] == name]
+        summary[name] = {"train_events_per_s_median": float(np.median([r["train_events_per_s"] for r in mine])),
+                         "val_ap_last": mine[-1]["val_ap"], **{f"streaming_{k}": v for k, v in streaming[name].items()}}
+    speedup = summary["fivefold"]["train_events_per_s_median"] / summary["pyg"]["train_events_per_s_median"]
+    stream_speedup = summary["fivefold"]["streaming_events_per_s"] / summary["pyg"]["streaming_events_per_s"]
+    print(f"\n{'':10s} {'train ev/s':>11s} {'stream ev/s':>12s} {'val AP':>8s} {'test AP':>8s}")
+    for name in ("fivefold", "pyg"):
+        s = summary[name]
+        print(f"{name:10s} {s['train_events_per_s_median']:11.0f} {s['streaming_events_per_s']:12.0f} "
+              f"{s['val_ap_last']:8.4f} {s['streaming_test_ap']:8.4f}")
+    print(f"speed-up: training {speedup:.2f}x, streaming inference {stream_speedup:.2f}x")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "temporal.json").write_text(json.dumps({
+        "stream": args.stream, "train_events": len(train), "epochs": args.epochs, "rows": rows, "summary": summary,
+        "train_speedup": speedup, "streaming_speedup": stream_speedup, "torch": torch.__version__,
+        "torch_geometric": torch_geometric.__version__, "threads": torch.get_num_threads(),
+        "machine": platform.processor() or platform.machine()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
