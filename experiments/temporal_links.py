@@ -185,7 +185,8 @@ def plot_over_time(out: Path, bins: int = 10) -> Path | None:
                 labels = np.r_[np.ones(chosen.sum()), np.zeros(chosen.sum())]
                 days.append((np.median(data["t"][chosen]) - float(data["train_end"])) / 86400)
                 aps.append(100 * average_precision(scores, labels))
-            axis.plot(days, aps, marker="o", label=path.stem.split("_")[3])
+            model = path.stem.split("_")[3]
+            axis.plot(days, aps, marker="o", label=model, color=f"C{MODELS.index(model)}")
         axis.set_title(stream)
         axis.set_xlabel("days after the end of training")
         axis.set_ylabel("test AP (random negatives)")

@@ -57,8 +57,6 @@ class TemporalAttention(nn.Module):
 
     Forward: ``h [U, node_dim]`` the node states, ``self_index [Q]`` and ``neighbour_index [Q, k]`` rows of ``h``,
     ``edge [Q, k, edge_dim]``, ``dt [Q, k]`` (query time minus event time), ``mask [Q, k]`` -> ``[Q, out_dim]``.
-    With both indices ``None``, ``h`` is ``[Q + Q * k, node_dim]``: the queries' rows, then each query's ``k``
-    neighbour rows (TGAT's recursion, where every neighbour has its own embedding).
 
     How it is computed (the same function as ``reference``, in fewer operations): the key and value maps are linear
     in ``[h_j || e || phi]``, so their node part is applied once per distinct node (``U`` rows, not ``Q * k``) and
@@ -93,14 +91,11 @@ class TemporalAttention(nn.Module):
         shape = (self.heads, self.head_dim, -1)
         return weight[:, :n], weight[:, n:n + e].reshape(shape), weight[:, n + e:].reshape(shape)
 
-    def forward(self, h: Tensor, self_index: Tensor | None, neighbour_index: Tensor | None, edge: Tensor,
-                dt: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, h: Tensor, self_index: Tensor, neighbour_index: Tensor, edge: Tensor, dt: Tensor,
+                mask: Tensor) -> Tensor:
         count, k = mask.shape
         heads, width = self.heads, self.head_dim
-        if self_index is None:  # h holds the Q query rows, then the Q * k neighbour rows in order
-            h_self, h_neighbours = h[:count], h[count:].view(count, k, -1)
-        else:
-            h_self = h.index_select(0, self_index)
+        h_self = h.index_select(0, self_index)
         query_weight = self.query.weight
         # the query's time part is phi(0) = cos(phase) for every query: a constant vector
         query = (h_self @ query_weight[:, :self.node_dim].t() + query_weight[:, self.node_dim:] @ torch.cos(
@@ -110,11 +105,8 @@ class TemporalAttention(nn.Module):
         phi = self.time(dt)  # [Q, k, T]
         # contractions over one query's k neighbours are written elementwise: batched matmuls of such small
         # matrices (and the copies einsum makes for them) were three times slower
-        dense = self_index is not None and count * len(h) <= self.DENSE_LIMIT
-        if self_index is None:
-            keys = (h_neighbours @ key_node.t()).view(count, k, heads, width)
-            scores = (keys * query.unsqueeze(1)).sum(-1)  # [Q, k, H]
-        elif dense:  # every query against every distinct node (one matmul per head), then the neighbours' scores
+        dense = count * len(h) <= self.DENSE_LIMIT
+        if dense:  # every query against every distinct node (one matmul per head), then the neighbours' scores
             every = torch.bmm(query.transpose(0, 1), (h @ key_node.t()).view(-1, heads, width).permute(1, 2, 0))
             picks = neighbour_index.unsqueeze(0).expand(heads, count, k)
             scores = every.gather(2, picks).permute(1, 2, 0)  # [Q, k, H]
@@ -130,10 +122,7 @@ class TemporalAttention(nn.Module):
         anyone = mask.any(dim=1).view(count, 1, 1)
         weights = torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1)
         weights = self.dropout(weights * anyone)  # [Q, k, H]
-        if self_index is None:
-            values = (h_neighbours @ value_node.t()).view(count, k, heads, width)
-            attended = (values * weights.unsqueeze(-1)).sum(1)  # [Q, H, dh]
-        elif dense:  # the weights spread over the distinct nodes, then one matmul per head with their values
+        if dense:  # the weights spread over the distinct nodes, then one matmul per head with their values
             spread = torch.zeros(heads, count, len(h), dtype=weights.dtype, device=weights.device)
             spread = spread.scatter_add(2, picks, weights.permute(2, 0, 1))
             attended = torch.bmm(spread, (h @ value_node.t()).view(-1, heads, width).transpose(0, 1)).transpose(0, 1)
@@ -147,15 +136,12 @@ class TemporalAttention(nn.Module):
             attended = attended + torch.bmm(weighted_edge, value_edge.transpose(1, 2)).transpose(0, 1)
         return self.merge(attended.reshape(count, heads * width), h_self)
 
-    def reference(self, h: Tensor, self_index: Tensor | None, neighbour_index: Tensor | None, edge: Tensor,
-                  dt: Tensor, mask: Tensor) -> Tensor:
+    def reference(self, h: Tensor, self_index: Tensor, neighbour_index: Tensor, edge: Tensor, dt: Tensor,
+                  mask: Tensor) -> Tensor:
         """The published rule written out directly (keys and values built per neighbour): the slow reference that
         ``forward`` is tested against."""
         count, k = mask.shape
-        if self_index is None:
-            h_self, h_neighbours = h[:count], h[count:].view(count, k, -1)
-        else:
-            h_self, h_neighbours = h[self_index], h[neighbour_index]
+        h_self, h_neighbours = h[self_index], h[neighbour_index]
         zero_time = self.time(torch.zeros(count, dtype=h.dtype, device=h.device))
         query = self.query(torch.cat([h_self, zero_time], dim=-1)).view(count, 1, self.heads, self.head_dim)
         keys_in = torch.cat([h_neighbours, edge, self.time(dt)], dim=-1)

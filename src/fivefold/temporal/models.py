@@ -41,6 +41,14 @@ def _ids(values: Any, name: str) -> Tensor:
     return ids.long()
 
 
+def distinct_queries(nodes: Tensor, times: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The distinct ``(node, time)`` pairs among ``nodes [Q]``, ``times [Q]``: ``(nodes [D], times [D], inverse [Q])``
+    with ``nodes[q] == distinct_nodes[inverse[q]]`` (each distinct query is then embedded once)."""
+    distinct_times, time_rank = torch.unique(times, return_inverse=True)
+    keys, inverse = torch.unique(nodes * len(distinct_times) + time_rank, return_inverse=True)
+    return keys // len(distinct_times), distinct_times[keys % len(distinct_times)], inverse
+
+
 def _times(values: Any, count: int) -> Tensor:
     times = torch.as_tensor(values, dtype=torch.float64)
     if times.shape != (count,) or not bool(torch.isfinite(times).all()):
@@ -79,10 +87,8 @@ class TemporalLinkModel(nn.Module):
             raise StreamError(f"src and dst must have one entry per link, got {len(src)} and {len(dst)}")
         t = _times(t, len(src))
         # each distinct (node, time) query is embedded once (a link's source often recurs among its negatives)
-        nodes, times = torch.cat([src, dst]), torch.cat([t, t])
-        distinct_times, time_rank = torch.unique(times, return_inverse=True)
-        keys, inverse = torch.unique(nodes * len(distinct_times) + time_rank, return_inverse=True)
-        z = self.embed(keys // len(distinct_times), distinct_times[keys % len(distinct_times)])
+        nodes, times, inverse = distinct_queries(torch.cat([src, dst]), torch.cat([t, t]))
+        z = self.embed(nodes, times)
         return self.decoder(z[inverse[:len(src)]], z[inverse[len(src):]]).squeeze(-1)
 
     @torch.no_grad()
@@ -215,11 +221,13 @@ class TGAT(TemporalLinkModel):
             return self._input(nodes)
         neighbours, event_times, event_ids, mask = self.history.sample(nodes, times)
         count, k = neighbours.shape
-        inner = self.embed(torch.cat([nodes, neighbours.flatten()]), torch.cat([times, event_times.flatten()]),
-                           depth - 1)
+        # the queries and their neighbours at their events' times, each distinct (node, time) embedded once
+        inner_nodes, inner_times, inverse = distinct_queries(torch.cat([nodes, neighbours.flatten()]),
+                                                             torch.cat([times, event_times.flatten()]))
+        inner = self.embed(inner_nodes, inner_times, depth - 1)
         dt = ((times.unsqueeze(1) - event_times) * mask).to(inner.dtype)
         edge = self.features.gather(event_ids, inner.dtype)
-        return self.layers[depth - 1](inner, None, None, edge, dt, mask)
+        return self.layers[depth - 1](inner, inverse[:count], inverse[count:].view(count, k), edge, dt, mask)
 
 
 class EdgeBank(TemporalLinkModel):
