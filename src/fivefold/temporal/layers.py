@@ -67,7 +67,7 @@ class TemporalAttention(nn.Module):
     replaced by a matmul and a gather of scores).
     """
 
-    DENSE_LIMIT = 0
+    DENSE_LIMIT = 2097152
 
     def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
                  dropout: float = 0.1, attention_dim: int | None = None) -> None:
@@ -105,14 +105,8 @@ class TemporalAttention(nn.Module):
         phi = self.time(dt)  # [Q, k, T]
         # contractions over one query's k neighbours are written elementwise: batched matmuls of such small
         # matrices (and the copies einsum makes for them) were three times slower
-        dense = count * len(h) <= self.DENSE_LIMIT
-        if dense:  # every query against every distinct node (one matmul per head), then the neighbours' scores
-            every = torch.bmm(query.transpose(0, 1), (h @ key_node.t()).view(-1, heads, width).permute(1, 2, 0))
-            picks = neighbour_index.unsqueeze(0).expand(heads, count, k)
-            scores = every.gather(2, picks).permute(1, 2, 0)  # [Q, k, H]
-        else:
-            keys = (h @ key_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
-            scores = (keys * query.unsqueeze(1)).sum(-1)
+        keys = (h @ key_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
+        scores = (keys * query.unsqueeze(1)).sum(-1)  # [Q, k, H]
         time_query = torch.bmm(query.transpose(0, 1), key_time)  # [H, Q, T]: the time part of each key, dotted
         scores = scores + torch.stack([(phi * time_query[j].unsqueeze(1)).sum(-1) for j in range(heads)], -1)
         if self.edge_dim:
@@ -122,13 +116,8 @@ class TemporalAttention(nn.Module):
         anyone = mask.any(dim=1).view(count, 1, 1)
         weights = torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1)
         weights = self.dropout(weights * anyone)  # [Q, k, H]
-        if dense:  # the weights spread over the distinct nodes, then one matmul per head with their values
-            spread = torch.zeros(heads, count, len(h), dtype=weights.dtype, device=weights.device)
-            spread = spread.scatter_add(2, picks, weights.permute(2, 0, 1))
-            attended = torch.bmm(spread, (h @ value_node.t()).view(-1, heads, width).transpose(0, 1)).transpose(0, 1)
-        else:
-            values = (h @ value_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
-            attended = (values * weights.unsqueeze(-1)).sum(1)
+        values = (h @ value_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
+        attended = (values * weights.unsqueeze(-1)).sum(1)  # [Q, H, dh]
         weighted_phi = torch.stack([(phi * weights[:, :, j:j + 1]).sum(1) for j in range(heads)])  # [H, Q, T]
         attended = attended + torch.bmm(weighted_phi, value_time.transpose(1, 2)).transpose(0, 1)
         if self.edge_dim:
