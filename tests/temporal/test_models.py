@@ -209,7 +209,7 @@ def test_bad_inputs_are_refused():
     with pytest.raises(StreamError, match="earlier than the last event"):
         model.observe([0], [1], [4.0])
     featured = make("tgn", 5, edge_dim=2)
-    with pytest.raises(ValueError, match="features of shape"):
+    with pytest.raises(StreamError, match="features of shape"):
         featured.observe([0], [1], [1.0])
     with pytest.raises(OptionError, match="time_scale"):
         JODIE(5, time_scale=0.0)

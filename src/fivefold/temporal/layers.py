@@ -11,6 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from fivefold.errors import StreamError
+
 __all__ = ["EventFeatures", "MergeLayer", "TemporalAttention", "TimeEncoder"]
 
 
@@ -156,7 +158,7 @@ class EventFeatures:
     def append(self, features: Tensor | None, count: int) -> None:
         if self.dim:
             if features is None or features.shape != (count, self.dim):
-                raise ValueError(f"events need features of shape [{count}, {self.dim}]")
+                raise StreamError(f"events need features of shape [{count}, {self.dim}]")
             if self.count == 0 and features.is_floating_point():
                 self.table = self.table.to(features.dtype)  # the first features fix the stored precision
             if self.count + count > len(self.table):

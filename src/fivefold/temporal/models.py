@@ -57,7 +57,8 @@ def _times(values: Any, count: int) -> Tensor:
 
 
 class TemporalLinkModel(nn.Module):
-    """The streaming interface and the observed history shared by the models (see the module docstring).
+    """The streaming interface and the observed history shared by the models (see the module docstring). A model
+    defines ``embed(nodes [Q], times [Q] float64) -> [Q, D]`` and ``decoder``, or overrides ``forward`` (EdgeBank).
 
     Args:
         num_nodes: node ids at the start (more arrive with events naming them).
@@ -76,10 +77,6 @@ class TemporalLinkModel(nn.Module):
         self.history = TemporalSampler(EventStream([], [], [], num_nodes=num_nodes), neighbours, strategy=strategy,
                                        seed=seed)
         self.features = EventFeatures(edge_dim)
-
-    def embed(self, nodes: Tensor, times: Tensor) -> Tensor:
-        """Embeddings of ``nodes [Q]`` at ``times [Q]`` (float64): ``[Q, D]``."""
-        raise NotImplementedError
 
     def forward(self, src: Any, dst: Any, t: Any) -> Tensor:
         src, dst = _ids(src, "src"), _ids(dst, "dst")

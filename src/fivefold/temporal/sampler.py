@@ -199,7 +199,8 @@ class TemporalSampler:
 
     def extend(self, stream: EventStream) -> None:
         """Sample from ``stream`` from now on: the events already held followed by new ones (only the new ones are
-        appended)."""
+        appended). That ``stream`` starts with the held events is checked on their first 64 sources and the last
+        held time, not event by event."""
         held = self.num_events
         if len(stream) < held or not np.array_equal(stream.src.numpy()[:len(self._src_prefix)], self._src_prefix) \
                 or (held and stream.t[held - 1].item() != self.last_time):
