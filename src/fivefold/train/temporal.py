@@ -112,6 +112,9 @@ def test_link_model(model: TemporalLinkModel, stream: EventStream, split: Stream
     return out
 
 
+test_link_model.__test__ = False  # a library function, not a pytest test (its name starts with "test")
+
+
 def node_classification(model: TemporalLinkModel, stream: EventStream, *, val: float = 0.15, test: float = 0.15,
                         epochs: int = 30, patience: int = 5, lr: float = 3e-4, batch_size: int = 200, seed: int = 0,
                         progress: bool = False) -> dict[str, float]:
