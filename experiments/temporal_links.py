@@ -90,7 +90,7 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
     began = time.perf_counter()
     fitted = fit_link_model(model, stream, split, epochs=args.epochs, patience=5, lr=args.lr, seed=seed,
                             time_budget=budget)
-    test = test_link_model(model, stream, split, fitted)
+    test, scores = test_link_model(model, stream, split, fitted, return_scores=True)
     result = {"stream": stream_name, "model": model_name, "seed": seed, "lr": args.lr, "epochs_run":
               len(fitted["history"]), "best_epoch": fitted["best_epoch"], "history": fitted["history"],
               "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"]}
@@ -99,10 +99,6 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
         result["node_classification"] = node_classification(model, stream, seed=seed)
     result["seconds"] = time.perf_counter() - began
     if seed == 0:  # per-event test scores for the AP-over-time plot
-        model.load_state_dict(fitted["val_state"])
-        from fivefold.temporal.evaluation import NegativeSampler, link_pass
-        scores = link_pass(model, stream, split.test, negatives={"random": NegativeSampler(stream, "random",
-                                                                                           seed=2)})
         np.savez_compressed(out / f"temporal_scores_{stream_name}_{model_name}.npz",
                             t=stream.t.numpy()[split.test], positive=scores.positive.numpy(),
                             negative=scores.negative["random"].numpy(), train_end=split.val_time)

@@ -77,11 +77,11 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
 
 def test_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, fitted: dict[str, Any], *,
                     batch_size: int = 200, ranking_count: int = 100, ranking_fraction: float = 0.1, seed: int = 2,
-                    progress: bool = False) -> dict[str, float]:
+                    progress: bool = False, return_scores: bool = False) -> Any:
     """Test metrics (see the module docstring): ``transductive_{random,historical,inductive}_{ap,auc}``,
     ``transductive_mrr`` (ranking the true destination of a seeded ``ranking_fraction`` of the test events among
     ``ranking_count`` fixed candidates), ``inductive_random_{ap,auc}`` and the same on validation new nodes
-    (``val_inductive_random_ap``)."""
+    (``val_inductive_random_ap``). With ``return_scores``: ``(metrics, LinkScores of the transductive test pass)``."""
     t = stream.t.numpy()
     before_test = np.flatnonzero(t <= split.test_time)
     out: dict[str, float] = {}
@@ -109,7 +109,7 @@ def test_link_model(model: TemporalLinkModel, stream: EventStream, split: Stream
                         negatives={"random": NegativeSampler(stream, "random", seed=1)})
     out["val_inductive_random_ap"] = new_val.metrics()["random_ap"]
     model.load_state_dict(fitted["val_state"])
-    return out
+    return (out, test) if return_scores else out
 
 
 test_link_model.__test__ = False  # a library function, not a pytest test (its name starts with "test")
