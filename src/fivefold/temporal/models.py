@@ -73,10 +73,15 @@ class TemporalLinkModel(nn.Module):
         for name, value in (("num_nodes", num_nodes), ("edge_dim", edge_dim)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise OptionError(f"{type(self).__name__}: {name} must be a non-negative integer, got {value!r}")
-        self.num_nodes, self.edge_dim = num_nodes, edge_dim
+        self.edge_dim = edge_dim
         self.history = TemporalSampler(EventStream([], [], [], num_nodes=num_nodes), neighbours, strategy=strategy,
                                        seed=seed)
         self.features = EventFeatures(edge_dim)
+
+    @property
+    def num_nodes(self) -> int:
+        """Node ids known so far (the start's, grown by observed events naming new ones)."""
+        return self.history.num_nodes
 
     def forward(self, src: Any, dst: Any, t: Any) -> Tensor:
         src, dst = _ids(src, "src"), _ids(dst, "dst")
