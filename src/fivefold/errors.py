@@ -7,7 +7,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 
 __all__ = [
     "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
-    "RunError", "StoreError", "StreamError", "check_option",
+    "RunError", "StoreError", "StreamError", "MoleculeError", "check_option",
 ]
 
 
@@ -65,3 +65,8 @@ class StoreError(FivefoldError, OSError):
 class StreamError(FivefoldError, ValueError):
     """A temporal event stream is malformed: ids, times or features of different lengths, negative or non-integer
     node ids, non-finite times, or times that go backwards (the message names the first bad row)."""
+
+
+class MoleculeError(FivefoldError, ValueError):
+    """A molecule cannot be read or is malformed: a SMILES that RDKit cannot parse (the message quotes it and, for a
+    list, names its row), atomic numbers out of range, positions that are not ``[N, 3]`` finite numbers."""

@@ -5,6 +5,16 @@ Data are read from a folder passed as ``root`` or named by ``$FIVEFOLD_DATA``; n
 
 from fivefold.data.files import data_root, data_root_given, sha256, verify
 from fivefold.data.images import ImageSet, load_medmnist3d, load_mnist
+from fivefold.data.molecules import (
+    MOLECULENET,
+    QM9,
+    QM9_PROPERTIES,
+    QM9_UNITS,
+    MoleculeTable,
+    load_md17_ethanol,
+    load_moleculenet,
+    load_qm9,
+)
 from fivefold.data.own_graph import LabelledGraph, load_labelled_graph, split_nodes
 from fivefold.data.planetoid import load_embedded_cora, load_planetoid
 from fivefold.data.registry import DATASETS, find_datasets
@@ -18,5 +28,6 @@ __all__ = [
     "find_datasets",
     "load_edge_list", "load_embedded_cora", "load_labelled_graph", "load_medmnist3d", "load_mnist", "load_npz",
     "load_planetoid", "load_spherical_mnist", "load_stream", "load_tu", "project_digits", "sha256", "split_nodes",
-    "stratified_folds", "verify",
+    "stratified_folds", "verify", "MOLECULENET", "QM9", "QM9_PROPERTIES", "QM9_UNITS", "MoleculeTable",
+    "load_md17_ethanol", "load_moleculenet", "load_qm9",
 ]

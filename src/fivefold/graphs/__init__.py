@@ -27,8 +27,10 @@ from fivefold.graphs.sage import SAGEConv
 from fivefold.graphs.transforms import (
     add_self_loops,
     coalesce,
+    knn_graph,
     normalize_features,
     permute_nodes,
+    radius_graph,
     remove_self_loops,
     subgraph,
     to_undirected,
@@ -40,5 +42,6 @@ __all__ = [
     "Batch", "Block", "EdgeConv", "GATConv", "GCNConv", "GINConv", "GINEConv", "GlobalAttentionPool", "Graph", "NNConv",
     "SAGEConv", "add_self_loops", "coalesce", "from_networkx", "from_pyg", "from_scipy", "global_max_pool",
     "global_mean_pool", "global_sum_pool", "remove_self_loops", "subgraph", "to_networkx", "to_pyg", "to_scipy",
-    "to_undirected", "permute_nodes", "check_features", "check_edge_weight", "check_edge_attr", "edge_input",
+    "to_undirected", "permute_nodes", "radius_graph", "knn_graph",
+    "check_features", "check_edge_weight", "check_edge_attr", "edge_input",
 ]

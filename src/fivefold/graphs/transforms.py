@@ -1,4 +1,5 @@
-"""Pure functions from a ``Graph`` to a new ``Graph``: self-loops, coalescing, undirected form, subgraphs."""
+"""Pure functions from a ``Graph`` to a new ``Graph``: self-loops, coalescing, undirected form, subgraphs; and the
+graphs of point clouds and molecules: ``radius_graph`` and ``knn_graph`` (edge indices from coordinates)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from torch import Tensor
 from fivefold.errors import GraphError, check_option
 from fivefold.graphs.graph import EDGE_FIELDS, NODE_FIELDS, Graph
 from fivefold.ops import REDUCTIONS, scatter
+from fivefold.ops.neighbours import knn_pairs, radius_pairs
 
 __all__ = ["add_self_loops", "remove_self_loops", "coalesce", "to_undirected", "subgraph", "normalize_features",
-           "permute_nodes"]
+           "permute_nodes", "radius_graph", "knn_graph"]
 
 
 def _edge_fields(graph: Graph, change) -> dict[str, Tensor | None]:
@@ -114,3 +116,41 @@ def normalize_features(graph: Graph) -> Graph:
         raise GraphError("normalize_features needs node features x")
     row_sum = graph.x.sum(dim=-1, keepdim=True)
     return graph.replace(x=graph.x / row_sum.masked_fill(row_sum == 0, 1.0))
+
+
+def radius_graph(pos: Tensor, cutoff: float, batch: Tensor | None = None, *, loop: bool = False,
+                 max_num_neighbors: int | None = None) -> Tensor:
+    """Edges between all points of the same graph closer than ``cutoff``: ``edge_index [2, E]`` (row 0 the neighbour
+    ``j``, row 1 the centre ``i``; both directions of every pair). Cell lists: linear in the number of points for a
+    fixed cutoff (see ``fivefold.ops.neighbours``).
+
+    Args:
+        pos: ``[N, 3]`` coordinates.
+        cutoff: the distance below which two points are joined (``|p_j - p_i| < cutoff``).
+        batch: ``[N]`` graph id per point (a ``Batch``'s ``batch``); points of different graphs are never joined.
+        loop: also join each point to itself.
+        max_num_neighbors: keep only the nearest this many neighbours of each centre (``None``: all). Unlike a cap on
+            the first ones found, the result does not depend on the point order; it may no longer be symmetric.
+    """
+    source, target = radius_pairs(pos, cutoff, batch, loop=loop)
+    if max_num_neighbors is not None:
+        if isinstance(max_num_neighbors, bool) or not isinstance(max_num_neighbors, int) or max_num_neighbors < 1:
+            raise GraphError(f"radius_graph: max_num_neighbors must be a positive integer or None, got "
+                             f"{max_num_neighbors!r}")
+        distance = (pos[source] - pos[target]).detach().norm(dim=1).to(torch.float64)
+        order = torch.argsort(distance, stable=True)
+        order = order[torch.argsort(target[order], stable=True)]  # by target, nearest first
+        source, target = source[order], target[order]
+        first = torch.searchsorted(target, target)
+        rank = torch.arange(target.numel(), device=target.device) - first
+        keep = rank < max_num_neighbors
+        source, target = source[keep], target[keep]
+    return torch.stack([source, target])
+
+
+def knn_graph(pos: Tensor, k: int, batch: Tensor | None = None, *, loop: bool = False) -> Tensor:
+    """Edges from each point's ``k`` nearest points of the same graph to it: ``edge_index [2, N k]`` (row 0 the
+    neighbour, row 1 the centre; not symmetric in general: apply ``to_undirected`` on a graph for that). A graph with
+    fewer than ``k + 1`` points joins each point to all the others. scipy's k-d tree does the search."""
+    source, target = knn_pairs(pos, k, batch, loop=loop)
+    return torch.stack([source, target])

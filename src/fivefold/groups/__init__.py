@@ -1,5 +1,6 @@
 """Symmetry groups as data: finite groups of rotations and reflections, their representations, and their action on
-grids. Shared by the grid, sphere, mesh and molecule domains.
+grids; SO(3) and O(3) with their irreps, real spherical harmonics and Clebsch-Gordan coefficients. Shared by the
+grid, sphere, mesh and molecule domains.
 
 Example::
 
@@ -26,6 +27,17 @@ from fivefold.groups.finite import (
     trivial,
 )
 from fivefold.groups.grid import act_on_grid, permute_group_axis, rotate_images, transform_grid
+from fivefold.groups.o3 import (
+    O3,
+    SO3,
+    clebsch_gordan,
+    irrep_slices,
+    o3_irrep,
+    o3_irreps,
+    so3_irrep,
+    spherical_harmonics,
+    wigner_D,
+)
 from fivefold.groups.permutations import SymmetricGroup
 from fivefold.groups.representations import (
     SO2,
@@ -42,5 +54,7 @@ __all__ = [
     "Action", "FieldType", "trivial_field", "regular_field", "irreps_field",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
     "SymmetricGroup", "random_rotation", "random_rotations",
+    "SO3", "O3", "o3_irrep", "so3_irrep", "o3_irreps", "spherical_harmonics", "wigner_D", "clebsch_gordan",
+    "irrep_slices",
     "transform_grid", "rotate_images", "act_on_grid", "permute_group_axis",
 ]

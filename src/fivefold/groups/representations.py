@@ -93,6 +93,8 @@ class Representation:
         """How it reads inside a field type: ``trivial``, ``regular(C4)``, ``irrep1(C8)``, ``irrep1,0(D4)``."""
         if self.name == "trivial":
             return "trivial"
+        if getattr(self.group, "short_labels", False):  # O(3) irreps print as e3nn writes them: "1o"
+            return self.name
         return f"{self.name.replace('(', '').replace(')', '')}({self.group.name})"
 
     def character(self) -> np.ndarray:
