@@ -23,8 +23,7 @@ import torch
 
 from fivefold.data.files import data_root, require_file, verify
 from fivefold.errors import DataError, OptionError
-from fivefold.graphs import Graph
-from fivefold.molecules import from_xyz
+from fivefold.graphs import Graph, radius_graph
 
 __all__ = ["MOLECULENET", "MoleculeTable", "load_moleculenet", "QM9", "QM9_PROPERTIES", "QM9_UNITS", "load_qm9",
            "load_md17_ethanol"]
@@ -120,11 +119,24 @@ class QM9:
 
     def graphs(self, rows: Sequence[int] | np.ndarray, *, cutoff: float = 5.0,
                dtype: torch.dtype = torch.float32) -> list[Graph]:
-        """``from_xyz`` graphs (``x [n, 1]`` atomic numbers, ``pos``, radius-graph edges) of the molecules ``rows``."""
+        """Graphs of the molecules ``rows`` as ``from_xyz`` builds them (``x [n, 1]`` atomic numbers, ``pos``, the
+        radius graph with ``cutoff``), made with one neighbour search over all their atoms."""
+        rows = np.asarray(rows, dtype=np.int64)
+        starts, ends = self.ptr[rows], self.ptr[rows + 1]
+        counts = ends - starts
+        atoms = np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)]) if len(rows) else \
+            np.zeros(0, dtype=np.int64)
+        pos = torch.from_numpy(self.pos[atoms]).to(dtype)
+        z = torch.from_numpy(self.z[atoms]).to(dtype)[:, None]
+        molecule = torch.from_numpy(np.repeat(np.arange(len(rows)), counts))
+        source, target = radius_graph(pos, cutoff, molecule)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        edge_offsets = np.searchsorted(target.numpy(), offsets)  # edges come grouped by target, so by molecule
         out = []
-        for k in np.asarray(rows, dtype=np.int64):
-            start, end = int(self.ptr[k]), int(self.ptr[k + 1])
-            out.append(from_xyz(self.z[start:end], torch.from_numpy(self.pos[start:end]).to(dtype), cutoff=cutoff))
+        for k in range(len(rows)):
+            a, b, e0, e1 = offsets[k], offsets[k + 1], edge_offsets[k], edge_offsets[k + 1]
+            edge_index = torch.stack([source[e0:e1], target[e0:e1]]) - int(a)
+            out.append(Graph(edge_index, int(b - a), x=z[a:b], pos=pos[a:b]))
         return out
 
 
