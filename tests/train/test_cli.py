@@ -129,3 +129,33 @@ def test_train_on_an_event_stream_writes_a_loadable_run(data_root, tmp_path, cap
         with pytest.raises(SystemExit):
             main(["train", *argv])
         assert message in capsys.readouterr().err
+
+
+def test_train_on_molecules_writes_a_run_that_predicts_smiles(data_root, tmp_path, capsys):
+    pytest.importorskip("rdkit")
+    from fivefold.train import load_run
+
+    assert main(["train", "--molecules", "freesolv", "--epochs", "4", "--no-progress", "--runs-dir", str(tmp_path),
+                 "--data-root", str(data_root)]) == 0
+    (run,) = list(tmp_path.iterdir())
+    for name in ("config.json", "metrics.json", "checkpoint.pt", "curves.png"):
+        assert (run / name).is_file(), name
+    final = json.loads((run / "metrics.json").read_text())["final"]
+    assert final["test_rmse"] < 4.5  # FreeSolv's targets spread over about 4 kcal/mol (std); 4 epochs learn some
+    assert "test_rmse" in capsys.readouterr().out
+    loaded = load_run(run)
+    assert loaded.config["features_version"] == 1 and loaded.config["split"] == "random"
+    smiles = tmp_path / "new.csv"
+    smiles.write_text("smiles\nCCO\nC1CC\nc1ccccc1O\n")
+    out = tmp_path / "predictions.csv"
+    assert main(["predict", str(run), "--smiles", str(smiles), "--out", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "row,smiles,expt" and lines[2] == "1,C1CC," and len(lines) == 4
+    assert "unparsable 1" in capsys.readouterr().out
+    for argv, message in ((["--model", "dmpnn"], "give --molecules"),
+                          (["--molecules", "esol", "--model", "gcn"], "is not a molecule model"),
+                          (["--scaffold"], "applies to --molecules only"),
+                          (["--molecules", "esol", "--task", "cora"], "leave out --task")):
+        with pytest.raises(SystemExit):
+            main(["train", *argv])
+        assert message in capsys.readouterr().err

@@ -18,7 +18,8 @@ from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalL
 
 __all__ = [
     "GRAPH_PRESET", "IMAGE_MODELS", "NODE_PRESETS", "GraphPreset", "NodePreset", "build_graph_model",
-    "build_image_model", "build_node_model", "image_widths", "load_node_task",
+    "build_image_model", "build_node_model", "image_widths", "load_node_task", "MOLECULE_MODELS",
+    "MOLECULE_DEFAULTS", "build_molecule_model",
 ]
 
 
@@ -152,3 +153,16 @@ def node_gap_scale(stream: EventStream, events: Any) -> float:
     node, t = node[order], t[order]
     gaps = np.diff(t)[np.diff(node) == 0]
     return float(gaps.std()) if len(gaps) and gaps.std() > 0 else 1.0
+
+
+MOLECULE_MODELS = ("dmpnn",)
+MOLECULE_DEFAULTS = {"epochs": 50, "lr": 1e-3, "batch_size": 64, "hidden": 300}
+
+
+def build_molecule_model(name: str, targets: int, hidden: int = 300) -> nn.Module:
+    """A molecular property model for SMILES graphs: ``"dmpnn"`` (chemprop's D-MPNN, depth 3, FFN of ``hidden``)."""
+    from fivefold.molecules import DMPNN
+
+    if name != "dmpnn":
+        raise ValueError(f"unknown molecule model {name!r}; choose one of {MOLECULE_MODELS}")
+    return DMPNN(targets, hidden=hidden, ffn_hidden=hidden)

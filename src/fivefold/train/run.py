@@ -162,8 +162,8 @@ class RunFolder:
                                                 "ended": ended, "checkpoint": self.checkpoint})
 
     def plot_curves(self, history: list[dict[str, float]], name: str = "curves.png", x: str = "epoch") -> Path:
-        """Loss (left) and accuracy or ranking scores (right) per epoch (or per ``x``, e.g. ``"step"``), for every
-        ``*_loss`` / ``*_acc`` / ``*_ap`` / ``*_auc`` key of ``history``."""
+        """Loss (left) and accuracy, ranking scores or errors (right) per epoch (or per ``x``, e.g. ``"step"``), for
+        every ``*_loss`` / ``*_acc`` / ``*_ap`` / ``*_auc`` / ``*_rmse`` / ``*_mae`` key of ``history``."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -175,11 +175,13 @@ class RunFolder:
             values = [row[key] for row in history]
             if key.endswith("_loss"):
                 ax_loss.plot(epochs, values, label=key)
-            elif key.endswith(("_acc", "_ap", "_auc")):
+            elif key.endswith(("_acc", "_ap", "_auc", "_rmse", "_mae")):
                 ax_acc.plot(epochs, values, label=key)
-        ax_loss.set(xlabel=x, ylabel="cross-entropy", title="loss")
+        errors = any(key.endswith(("_rmse", "_mae")) for key in history[0])
+        ax_loss.set(xlabel=x, ylabel="mean squared error" if errors else "cross-entropy", title="loss")
         scores = any(key.endswith(("_ap", "_auc")) for key in history[0])
-        ax_acc.set(xlabel=x, ylabel="AP / ROC-AUC" if scores else "accuracy", title="scores" if scores else "accuracy")
+        ax_acc.set(xlabel=x, ylabel="RMSE / MAE" if errors else "AP / ROC-AUC" if scores else "accuracy",
+                   title="errors" if errors else "scores" if scores else "accuracy")
         for ax in (ax_loss, ax_acc):
             if ax.get_legend_handles_labels()[0]:
                 ax.legend()

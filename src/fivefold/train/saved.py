@@ -29,6 +29,7 @@ from fivefold.train.presets import (
     GRAPH_PRESET,
     build_graph_model,
     build_image_model,
+    build_molecule_model,
     build_node_model,
     build_stream_model,
     load_node_task,
@@ -130,15 +131,16 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     if kind == "stream":
         return build_stream_model(config["model"], config["num_nodes"], config["edge_dim"],
                                   time_scale=config["time_scale"])
-    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph', 'image' or 'stream' (a run "
-                   "of "
-                   "fivefold >= 0.1)")
+    if kind == "molecule":
+        return build_molecule_model(config["model"], config["targets"], config["hidden"])
+    raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph', 'image', 'stream' or "
+                   "'molecule' (a run of fivefold >= 0.1)")
 
 
 def predict_run(
     run: LoadedRun, *, data_root: str | os.PathLike | None = None, images: str | os.PathLike | None = None,
     edges: str | os.PathLike | None = None, labels: str | os.PathLike | None = None,
-    features: str | os.PathLike | None = None,
+    features: str | os.PathLike | None = None, smiles: str | os.PathLike | None = None,
 ) -> tuple[list[str], list[list[Any]], dict[str, float]]:
     """Score data with a loaded run: ``(header, rows, summary)`` for a CSV of predictions.
 
@@ -148,9 +150,16 @@ def predict_run(
     - image runs: the task's test set (from ``data_root``) or the ``.npy`` array ``images`` (``[N, H, W]``,
       ``[N, 1, H, W]`` or the volume forms, values 0..255 for uint8 or 0..1 for floats).
 
+    - molecule runs: the SMILES of the file ``smiles`` (one per line, or a CSV with a ``smiles`` column), else every
+      molecule of the run's data set (from ``data_root``); each row holds the row number, the SMILES and a prediction
+      per target (regression: in the targets' units; classification: the probability of class 1). Unparsable SMILES
+      get empty predictions.
+
     Each row holds an id, the predicted class and each class's probability; ``summary`` holds the accuracy where
     labels are known."""
     config, model = run.config, run.model
+    if config["kind"] == "molecule":
+        return _predict_molecules(run, data_root, smiles)
     if config["kind"] == "stream":
         raise RunError(f"run {run.path} is a temporal link predictor: it scores links, not classes. Load it with "
                        "fivefold.train.load_run(path).model and call model(src, dst, t), then model.observe(...) "
@@ -277,3 +286,39 @@ def _read_images(path: Path, dim: int, side: int) -> Tensor:
         raise DataError(f"images {path}: float images must lie in [0, 1] (got {array.min():g}..{array.max():g}); "
                         "divide 0..255 values by 255 or save them as uint8")
     return torch.from_numpy(array.astype(np.float32))
+
+
+def _read_smiles(path: Path) -> list[str]:
+    import csv
+
+    if not path.is_file():
+        raise DataError(f"SMILES file {path} does not exist")
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if lines and "smiles" in [c.strip().lower() for c in lines[0].split(",")]:
+        rows = list(csv.DictReader(lines))
+        column = next(c for c in rows[0] if c.strip().lower() == "smiles") if rows else "smiles"
+        return [row[column].strip() for row in rows]
+    return [line.split(",")[0].strip() for line in lines]
+
+
+def _predict_molecules(run: LoadedRun, data_root: Any, smiles_file: Any) -> tuple[list[str], list[list[Any]],
+                                                                                   dict[str, float]]:
+    from fivefold.molecules import smiles_to_graphs
+    from fivefold.train.molecules import TargetScaler, predict_molecules
+
+    config = run.config
+    if smiles_file is not None:
+        smiles = _read_smiles(Path(smiles_file))
+    else:
+        from fivefold.data import load_moleculenet
+
+        smiles = load_moleculenet(config["task"], data_root).smiles
+    graphs, rows = smiles_to_graphs(smiles, verbose=False)
+    scaler = TargetScaler(torch.tensor(config["target_mean"]), torch.tensor(config["target_std"]))
+    predictions = predict_molecules(run.model, graphs, task=config["task_type"], scaler=scaler) if graphs else \
+        torch.zeros(0, config["targets"])
+    by_row = dict(zip(rows.tolist(), predictions.tolist(), strict=True))
+    table = [[r, s, *([f"{v:.6g}" for v in by_row[r]] if r in by_row else [""] * config["targets"])]
+             for r, s in enumerate(smiles)]
+    summary = {"molecules": len(smiles), "unparsable": len(smiles) - len(graphs)}
+    return ["row", "smiles", *config["task_names"]], table, summary
