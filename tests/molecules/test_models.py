@@ -46,7 +46,7 @@ def _random_molecule(seed: int, atoms: int) -> Graph:
     generator = torch.Generator().manual_seed(seed)
     z = torch.tensor([1, 6, 7, 8, 9])[torch.randint(0, 5, (atoms,), generator=generator)]
     pos = 1.6 * torch.randn(atoms, 3, generator=generator, dtype=torch.float64)
-    return from_xyz(z, pos, cutoff=4.0)
+    return from_xyz(z, pos, cutoff=4.0, dtype=torch.float64)
 
 
 @pytest.fixture(scope="module")

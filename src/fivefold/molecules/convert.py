@@ -98,9 +98,11 @@ def smiles_to_graphs(smiles: Sequence[str], *, on_invalid: str = "skip", progres
     return graphs, np.asarray(rows, dtype=np.int64)
 
 
-def from_xyz(atomic_numbers, positions, *, cutoff: float = 5.0) -> Graph:
+def from_xyz(atomic_numbers, positions, *, cutoff: float = 5.0, dtype: torch.dtype | None = None) -> Graph:
     """A 3D molecule: every atom a node, ``x [N, 1]`` its atomic number (float), ``pos [N, 3]``, edges of the
-    radius graph with ``cutoff`` (Angstrom, in the units of ``positions``).
+    radius graph with ``cutoff`` (Angstrom, in the units of ``positions``). ``x`` and ``pos`` are in ``dtype``
+    (default: torch's default dtype, float32 unless changed, so that they meet a model's parameters; pass
+    ``torch.float64`` for exactness checks).
 
     Raises ``MoleculeError`` for atomic numbers outside 1..118 or positions that are not ``[N, 3]`` and finite.
 
@@ -117,9 +119,7 @@ def from_xyz(atomic_numbers, positions, *, cutoff: float = 5.0) -> Graph:
     if z.numel() and (int(z.min()) < 1 or int(z.max()) > 118):
         row = int(torch.nonzero((z < 1) | (z > 118))[0, 0])
         raise MoleculeError(f"from_xyz: atomic number {int(z[row])} at row {row} is not an element (1..118)")
-    pos = torch.as_tensor(np.asarray(positions))
-    if not pos.is_floating_point():
-        pos = pos.double()
+    pos = torch.as_tensor(np.asarray(positions)).to(dtype or torch.get_default_dtype())
     if pos.shape != (z.numel(), 3):
         raise MoleculeError(f"from_xyz: positions must be [{z.numel()}, 3] (one row per atom), got {tuple(pos.shape)}")
     if not torch.isfinite(pos).all():
@@ -128,7 +128,7 @@ def from_xyz(atomic_numbers, positions, *, cutoff: float = 5.0) -> Graph:
     return Graph(edge_index, z.numel(), x=z.to(pos.dtype)[:, None], pos=pos)
 
 
-def conformer(smiles: str, *, seed: int = 0, cutoff: float = 5.0) -> Graph:
+def conformer(smiles: str, *, seed: int = 0, cutoff: float = 5.0, dtype: torch.dtype | None = None) -> Graph:
     """A 3D structure of ``smiles`` with its hydrogens, embedded by RDKit (ETKDG v3, then MMFF94 relaxation when the
     force field covers the molecule), as ``from_xyz`` returns it. Deterministic for a seed."""
     Chem = rdkit()
@@ -143,7 +143,7 @@ def conformer(smiles: str, *, seed: int = 0, cutoff: float = 5.0) -> Graph:
         AllChem.MMFFOptimizeMolecule(mol)
     positions = mol.GetConformer().GetPositions()
     numbers = [atom.GetAtomicNum() for atom in mol.GetAtoms()]
-    return from_xyz(numbers, positions, cutoff=cutoff)
+    return from_xyz(numbers, positions, cutoff=cutoff, dtype=dtype)
 
 
 def atomic_numbers(graph: Graph) -> Tensor:
