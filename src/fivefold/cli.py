@@ -23,7 +23,7 @@ IMAGE_MODELS = ("c4", "c8", "cnn", "cnn3d", "d4", "o")
 STREAM_NAMES = ("wikipedia", "enron", "collegemsg")
 STREAM_MODELS = ("tgn", "jodie", "tgat", "edgebank")
 MOLECULE_SETS = ("esol", "freesolv", "lipophilicity", "bbbp", "bace", "tox21", "hiv")
-MOLECULE_MODELS = ("dmpnn",)
+MOLECULE_MODELS = ("dmpnn", "gine")
 
 
 def _number(kind: type, low: float, *, low_open: bool = False, high: float | None = None, high_open: bool = True):
@@ -148,8 +148,9 @@ def _parser() -> argparse.ArgumentParser:
     mols = train.add_argument_group("molecules (property prediction from SMILES, fivefold.molecules; needs RDKit)")
     mols.add_argument("--molecules", choices=MOLECULE_SETS,
                       help="train --model dmpnn (chemprop's D-MPNN and training protocol: 50 epochs, batches of 64, "
-                           "Noam schedule) on a MoleculeNet set from the data folder; test RMSE (regression) or "
-                           "ROC-AUC (classification). ESOL takes about 1 minute on 2 CPU cores, Lipophilicity about 4")
+                           "Noam schedule; or --model gine) on a MoleculeNet set from the data folder; test RMSE "
+                           "(regression) or ROC-AUC (classification). ESOL takes about 1 minute on 2 CPU cores, "
+                           "Lipophilicity about 4")
     mols.add_argument("--scaffold", action="store_true",
                       help="molecules: split 80/10/10 by Bemis-Murcko scaffold (new chemotypes at test time) instead "
                            "of at random")
@@ -230,7 +231,7 @@ def _train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
         parser.error("--molecules trains on a MoleculeNet set; leave out --task, --edges, --store and --stream")
     if (args.model in MOLECULE_MODELS) != bool(args.molecules) and args.model is not None and not args.stream:
         parser.error(f"--model {args.model} " + ("is a molecule model: give --molecules" if args.model in
-                                                 MOLECULE_MODELS else "is not a molecule model: choose dmpnn"))
+                                                 MOLECULE_MODELS else "is not a molecule model: choose dmpnn or gine"))
     if store_only and not args.store:
         parser.error(f"--{store_only[0].replace('_', '-')} applies to --store only")
     if args.store and args.steps and args.epochs:

@@ -14,6 +14,7 @@ from fivefold.molecules import (
     ATOM_FEATURES,
     DMPNN,
     EGNN,
+    GINE,
     EGNNLayer,
     SchNet,
     TensorProductConv,
@@ -86,6 +87,14 @@ def test_dmpnn_matches_the_published_rule(smiles):
     graph = _double(Batch.from_graphs([from_smiles(smiles)]))
     model = DMPNN(2, hidden=12, ffn_hidden=8, depth=4).double()
     assert torch.allclose(model(graph), _dmpnn_reference(model, graph), atol=1e-12)
+
+
+def test_gine_on_molecular_graphs_is_invariant_to_renumbering(smiles_batch):
+    model = GINE(2, hidden=16, layers=3).double().eval()  # eval: batch norm with its running statistics
+    assert model(smiles_batch).shape == (len(SMILES), 2)
+    assert_equivariant(model, molecule_action(), "invariant", smiles_batch, atol=1e-12, samples=6)
+    with pytest.raises(MoleculeError, match="atom features"):
+        model(smiles_batch.replace(x=smiles_batch.x[:, :5]))
 
 
 def test_dmpnn_gradients_and_bad_inputs(smiles_batch):
