@@ -246,11 +246,15 @@ def test_tensor_product_conv_matches_the_rule_edge_by_edge():
     assert coupling_paths(1) == [(0, 0, 0), (0, 1, 1), (1, 0, 1), (1, 1, 0)]
 
 
-def test_3d_gradients_and_float32(batch3d):
+def test_tensor_product_gradients():
     model = TensorProductNet(1, channels=4, layers=1, cutoff=4.0).double()
     small = Batch.from_graphs([_random_molecule(5, 4)])
     pos = small.pos.clone().requires_grad_(True)
     assert torch.autograd.gradcheck(lambda p: model(small.replace(pos=p)), (pos,))
+
+
+@pytest.mark.float32
+def test_tensor_product_float32_matches_float64(batch3d):
     model32 = TensorProductNet(1, channels=4, layers=2, cutoff=4.0)
     batch32 = batch3d.replace(x=batch3d.x.float(), pos=batch3d.pos.float())
     model64 = TensorProductNet(1, channels=4, layers=2, cutoff=4.0)
