@@ -15,18 +15,25 @@ from pathlib import Path
 PEER_VENV = Path(__file__).resolve().parent / ".venv-peer"
 
 
+def build_venv(path: Path, *packages: str) -> Path:
+    """A venv at ``path`` with torch 2.13.0 (the CPU build this project pins) and ``packages``, created on first use;
+    returns its Python."""
+    python = path / "bin" / "python"
+    if not python.exists():
+        print(f"creating {path} (torch 2.13.0, {', '.join(packages)})", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet"]
+        subprocess.run([*pip, "torch==2.13.0"], check=True)
+        subprocess.run([*pip, *packages], check=True)
+    return python
+
+
 def ensure_peer() -> None:
     """Return if torch_geometric imports here; else re-run this script with the peer venv's Python."""
     try:
         import torch_geometric  # noqa: F401
     except ImportError:
-        python = PEER_VENV / "bin" / "python"
-        if not python.exists():
-            print(f"torch_geometric not found: creating {PEER_VENV}", flush=True)
-            subprocess.run([sys.executable, "-m", "venv", str(PEER_VENV)], check=True)
-            pip = [str(python), "-m", "pip", "install", "--quiet"]
-            subprocess.run([*pip, "torch==2.13.0"], check=True)
-            subprocess.run([*pip, "torch_geometric", "-e", str(PEER_VENV.parent.parent)], check=True)
+        python = build_venv(PEER_VENV, "torch_geometric", "-e", str(PEER_VENV.parent.parent))
         os.execv(str(python), [str(python), *sys.argv])
 
 

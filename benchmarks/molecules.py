@@ -26,14 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _timing import ensure_peer  # noqa: E402
+from _timing import ensure_peer, timed  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CHEMPROP_PYTHON = ROOT / "benchmarks" / ".venv-chemprop" / "bin" / "python"
@@ -71,17 +70,6 @@ print(json.dumps({"featurise_per_s": len(smiles) / featurise, "dmpnn_step_s": st
 """
 
 
-def median_step(step, steps: int) -> float:
-    for _ in range(2):
-        step()
-    samples = []
-    for _ in range(steps):
-        began = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - began)
-    return statistics.median(samples)
-
-
 def fivefold_2d(smiles: list[str], targets, steps: int) -> dict:
     import numpy as np
     import torch
@@ -105,7 +93,7 @@ def fivefold_2d(smiles: list[str], targets, steps: int) -> dict:
         loss.backward()
         optimiser.step()
 
-    return {"featurise_per_s": len(smiles) / featurise, "dmpnn_step_s": median_step(step, steps)}
+    return {"featurise_per_s": len(smiles) / featurise, "dmpnn_step_s": timed(step, steps)}
 
 
 def three_d(root: str | None, steps: int) -> dict:
@@ -133,7 +121,7 @@ def three_d(root: str | None, steps: int) -> dict:
             torch.nn.functional.l1_loss(call(model, batch), targets).backward()
             optimiser.step()
 
-        return median_step(step, steps)
+        return timed(step, steps)
 
     out["fivefold_schnet_step_s"] = timer(SchNet(1, cutoff=5.0), lambda m, b: m(b))
     out["fivefold_egnn_step_s"] = timer(EGNN(1), lambda m, b: m(b))

@@ -39,19 +39,16 @@ from fivefold.molecules import DMPNN, random_split, scaffold_split, smiles_to_gr
 from fivefold.train.molecules import fit_molecule_model, molecule_targets, predict_molecules, score_molecules
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from _timing import build_venv  # noqa: E402  (the venv helper the benchmarks use)
+
 CHEMPROP_VENV = ROOT / "benchmarks" / ".venv-chemprop"
 SETS = ("esol", "freesolv", "lipophilicity", "bbbp", "bace")
 METRIC = {"regression": "rmse", "classification": "roc_auc"}
 
 
 def ensure_chemprop() -> Path:
-    python = CHEMPROP_VENV / "bin" / "python"
-    if not python.exists():
-        print(f"building {CHEMPROP_VENV} (torch 2.13.0 + chemprop) ...", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", str(CHEMPROP_VENV)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet"]
-        subprocess.run([*pip, "torch==2.13.0"], check=True)
-        subprocess.run([*pip, "chemprop>=2,<3"], check=True)
+    build_venv(CHEMPROP_VENV, "chemprop>=2,<3")
     return CHEMPROP_VENV / "bin" / "chemprop"
 
 

@@ -53,6 +53,24 @@ def _find_cell(keys, b, x, y, z):  # pragma: no cover - compiled
     return -1
 
 
+@njit(cache=True, inline="always")
+def _scan(pos, order, i, first, last, cutoff2, loop, fill, out, at, found):  # pragma: no cover - compiled
+    """Points ``order[first:last]`` within the cutoff of point ``i``: counted from ``found``, and written to
+    ``out[at + found]`` when ``fill``. Returns the new count."""
+    for s in range(first, last):
+        j = order[s]
+        if j == i and not loop:
+            continue
+        d0 = pos[j, 0] - pos[i, 0]
+        d1 = pos[j, 1] - pos[i, 1]
+        d2 = pos[j, 2] - pos[i, 2]
+        if d0 * d0 + d1 * d1 + d2 * d2 < cutoff2:
+            if fill:
+                out[at + found] = j
+            found += 1
+    return found
+
+
 @njit(cache=True, parallel=True)
 def _radius_kernel(pos, batch, cells, order, keys, starts, cutoff2, loop, counts, offsets, out):  # pragma: no cover
     """For each point i: the points j with |p_j - p_i|^2 < cutoff2 in i's and the adjacent cubes. With ``offsets``
@@ -64,19 +82,9 @@ def _radius_kernel(pos, batch, cells, order, keys, starts, cutoff2, loop, counts
             for dy in range(-1, 2):
                 for dz in range(-1, 2):
                     c = _find_cell(keys, batch[i], cells[i, 0] + dx, cells[i, 1] + dy, cells[i, 2] + dz)
-                    if c < 0:
-                        continue
-                    for s in range(starts[c], starts[c + 1]):
-                        j = order[s]
-                        if j == i and not loop:
-                            continue
-                        d0 = pos[j, 0] - pos[i, 0]
-                        d1 = pos[j, 1] - pos[i, 1]
-                        d2 = pos[j, 2] - pos[i, 2]
-                        if d0 * d0 + d1 * d1 + d2 * d2 < cutoff2:
-                            if fill:
-                                out[offsets[i] + found] = j
-                            found += 1
+                    if c >= 0:
+                        at = offsets[i] if fill else 0
+                        found = _scan(pos, order, i, starts[c], starts[c + 1], cutoff2, loop, fill, out, at, found)
         counts[i] = found
 
 
@@ -99,18 +107,10 @@ def _radius_dense_kernel(pos, batch, cells, shape, order, starts, cutoff2, loop,
                     continue
                 z0 = max(cells[i, 2] - 1, 0)
                 z1 = min(cells[i, 2] + 1, nz - 1)
-                row = ((batch[i] * nx + x) * ny + y) * nz
-                for s in range(starts[row + z0], starts[row + z1 + 1]):  # cubes z0..z1 are consecutive rows
-                    j = order[s]
-                    if j == i and not loop:
-                        continue
-                    d0 = pos[j, 0] - pos[i, 0]
-                    d1 = pos[j, 1] - pos[i, 1]
-                    d2 = pos[j, 2] - pos[i, 2]
-                    if d0 * d0 + d1 * d1 + d2 * d2 < cutoff2:
-                        if fill:
-                            out[offsets[i] + found] = j
-                        found += 1
+                row = ((batch[i] * nx + x) * ny + y) * nz  # cubes z0..z1 are consecutive rows
+                at = offsets[i] if fill else 0
+                found = _scan(pos, order, i, starts[row + z0], starts[row + z1 + 1], cutoff2, loop, fill, out, at,
+                              found)
         counts[i] = found
 
 
