@@ -98,9 +98,11 @@ def test_gine_on_molecular_graphs_is_invariant_to_renumbering(smiles_batch):
 
 
 def test_dmpnn_gradients_and_bad_inputs(smiles_batch):
-    model = DMPNN(1, hidden=8, ffn_hidden=4, depth=2).double()
-    x = smiles_batch.x.clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda t: model(smiles_batch.replace(x=t)), (x,))
+    model = DMPNN(1, hidden=8, ffn_hidden=4, depth=3).double()
+    small = _double(Batch.from_graphs([from_smiles("CC(N)=O"), from_smiles("C#N")]))
+    x = small.x.clone().requires_grad_(True)
+    edge_attr = small.edge_attr.clone().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda a, e: model(small.replace(x=a, edge_attr=e)), (x, edge_attr))
     with pytest.raises(MoleculeError, match="atom features"):
         model(smiles_batch.replace(x=smiles_batch.x[:, :10]))
     one_way = Graph(torch.tensor([[0], [1]]), x=torch.zeros(2, ATOM_FEATURES, dtype=torch.float64),
