@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,6 +41,29 @@ def _first_position(bad: Tensor) -> tuple[int, ...]:
     return tuple(int(v) for v in bad.nonzero()[0])
 
 
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.int64, torch.int32)
+
+
+def _as_numpy(value: Tensor) -> np.ndarray | None:
+    """A numpy view of a CPU tensor of a common dtype, or None: checks of small tensors are many times faster in
+    numpy than through torch's dispatcher (molecules are built one small graph at a time)."""
+    if value.device.type == "cpu" and value.dtype in _NUMPY_DTYPES:
+        return value.detach().numpy()
+    return None
+
+
+def _any_negative_or_too_large(edge_index: Tensor, num_nodes: int | None) -> bool:
+    array = _as_numpy(edge_index)
+    if array is not None:
+        return bool(array.min() < 0 or (num_nodes is not None and array.max() >= num_nodes))
+    return bool((edge_index < 0).any()) or (num_nodes is not None and bool((edge_index >= num_nodes).any()))
+
+
+def _all_finite(value: Tensor) -> bool:
+    array = _as_numpy(value)
+    return bool(np.isfinite(array).all()) if array is not None else bool(torch.isfinite(value).all())
+
+
 def _check_edge_index(edge_index: Any, num_nodes: int | None) -> Tensor:
     if not isinstance(edge_index, Tensor):
         raise GraphError(f"edge_index must be a torch.Tensor of shape [2, E], got {type(edge_index).__name__}")
@@ -50,7 +74,9 @@ def _check_edge_index(edge_index: Any, num_nodes: int | None) -> Tensor:
             f"edge_index must have shape [2, E] (row 0 sources, row 1 targets), got {tuple(edge_index.shape)}"
         )
     edge_index = edge_index.long()
-    if edge_index.numel() and bool((edge_index < 0).any()):
+    if not edge_index.numel() or not _any_negative_or_too_large(edge_index, num_nodes):
+        return edge_index.contiguous()
+    if bool((edge_index < 0).any()):
         r, e = _first_position(edge_index < 0)
         raise GraphError(f"edge_index[{r}, {e}] = {int(edge_index[r, e])} is negative; node ids start at 0")
     if num_nodes is not None and edge_index.numel() and bool((edge_index >= num_nodes).any()):
@@ -71,7 +97,7 @@ def _check_rows(name: str, value: Any, rows: int, what: str, *, floating: bool, 
         raise GraphError(f"{name} has {got} rows but the graph has {rows} {what}")
     if floating and not value.is_floating_point():
         raise GraphError(f"{name} must be floating point, got {value.dtype}")
-    if finite and value.is_floating_point() and value.numel() and not bool(torch.isfinite(value).all()):
+    if finite and value.is_floating_point() and value.numel() and not _all_finite(value):
         pos = _first_position(~torch.isfinite(value))
         raise GraphError(f"{name}{list(pos)} = {value[pos].item()} is not finite (NaN or inf)")
     return value
