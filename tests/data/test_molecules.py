@@ -61,3 +61,21 @@ def test_md17_ethanol_sample_loads(data_root):
     assert z.tolist() == [6, 6, 8, 1, 1, 1, 1, 1, 1]
     assert pos.shape == (2000, 9, 3) and forces.shape == (2000, 9, 3) and energy.shape == (2000,)
     assert abs(energy[0] - -97195.01189948035) < 1e-9 and abs(forces[0, 0, 0] - 26.23068692) < 1e-9
+
+
+@pytest.mark.parametrize("name,molecules,atoms,bonds,sizes", [
+    ("esol", 1128, 14991, 15428, [902, 113, 113]), ("freesolv", 642, 5600, 5385, [513, 64, 65]),
+    ("bbbp", 2039, 49068, 52921, [1631, 204, 204]), ("bace", 1513, 51577, 55768, [1210, 151, 152]),
+])
+def test_ogb_molecular_sets_load_with_the_official_scaffold_split(data_root, name, molecules, atoms, bonds, sizes):
+    from fivefold.data import load_ogb_molecules
+
+    data = load_ogb_molecules(name, data_root)
+    assert len(data.graphs) == len(data.smiles) == molecules and [len(p) for p in data.split] == sizes
+    assert sum(g.num_nodes for g in data.graphs) == atoms and sum(g.num_edges for g in data.graphs) == 2 * bonds
+    assert sorted(np.concatenate(data.split).tolist()) == list(range(molecules))
+    first = data.graphs[0]
+    assert first.x.shape[1] == 174 and first.edge_attr.shape[1] == 13
+    assert float(first.x.sum()) == 9 * first.num_nodes  # nine one-hot blocks per atom
+    assert first.edge_index[:, 0].tolist() == first.edge_index[:, 1].tolist()[::-1]  # each bond both ways
+    assert float(first.graph_y[0]) == data.targets[0, 0]

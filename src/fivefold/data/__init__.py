@@ -11,8 +11,10 @@ from fivefold.data.molecules import (
     QM9_PROPERTIES,
     QM9_UNITS,
     MoleculeTable,
+    OGBMolecules,
     load_md17_ethanol,
     load_moleculenet,
+    load_ogb_molecules,
     load_qm9,
 )
 from fivefold.data.own_graph import LabelledGraph, load_labelled_graph, split_nodes
@@ -29,5 +31,5 @@ __all__ = [
     "load_edge_list", "load_embedded_cora", "load_labelled_graph", "load_medmnist3d", "load_mnist", "load_npz",
     "load_planetoid", "load_spherical_mnist", "load_stream", "load_tu", "project_digits", "sha256", "split_nodes",
     "stratified_folds", "verify", "MOLECULENET", "QM9", "QM9_PROPERTIES", "QM9_UNITS", "MoleculeTable",
-    "load_md17_ethanol", "load_moleculenet", "load_qm9",
+    "load_md17_ethanol", "load_moleculenet", "load_qm9", "OGBMolecules", "load_ogb_molecules",
 ]

@@ -7,6 +7,8 @@ MD17-style ethanol sample (energies and forces). Every file's sha256 is checked 
   own units) and ``QM9.graphs(rows, cutoff)``; ``QM9_UNITS`` converts to the units papers report (meV, Debye, ...).
 - ``load_md17_ethanol()``: ``(atomic_numbers [9], positions [2000, 9, 3], energies [2000] kcal/mol,
   forces [2000, 9, 3] kcal/mol/Angstrom)``.
+- ``load_ogb_molecules(name)``: OGB's ogbg-molesol, -molfreesolv, -molbbbp and -molbace with OGB's features (one-hot),
+  their SMILES, and OGB's official scaffold split.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from fivefold.errors import DataError, OptionError
 from fivefold.graphs import Graph, radius_graph
 
 __all__ = ["MOLECULENET", "MoleculeTable", "load_moleculenet", "QM9", "QM9_PROPERTIES", "QM9_UNITS", "load_qm9",
-           "load_md17_ethanol"]
+           "load_md17_ethanol", "OGBMolecules", "load_ogb_molecules", "OGB_ATOM_VALUES", "OGB_BOND_VALUES"]
 
 # name -> (file, sha256, SMILES column, target columns (None: every column but SMILES), kind)
 MOLECULENET = {
@@ -185,3 +187,133 @@ def load_md17_ethanol(root: str | os.PathLike | None = None) -> tuple[np.ndarray
         k += 2 + count
     data = np.stack(frames)
     return z, data[:, :, :3], np.array(energies), data[:, :, 3:]
+
+
+
+# ----- OGB's molecular sets (official scaffold splits) ---------------------------------------------------------------
+# OGB's integer atom and bond features and how many values each takes (ogb.utils.features: atomic number - 1,
+# chirality, degree, formal charge + 5, hydrogens, radical electrons, hybridisation, aromatic, in ring; bond type,
+# stereo, conjugated). ``load_ogb_molecules`` one-hot encodes them: 174 atom and 13 bond columns.
+OGB_ATOM_VALUES = (119, 5, 12, 12, 10, 6, 6, 2, 2)
+OGB_BOND_VALUES = (5, 6, 2)
+OGB_FILES = {
+    "bace": {
+        "mapping/mol.csv.gz": "7a7aed697887bbd1ddcca1aa9e83d069d39e09d800e5961d20b80f1704ba86b5",
+        "raw/edge-feat.csv.gz": "089c1ee7c5561a0e81623780d0808e10feb2aa789a48b1fef260ad3f3494013b",
+        "raw/edge.csv.gz": "014e9475134c9c20300fda5d8115bd0c5f192185cd74c6f8921afc28f6359ce7",
+        "raw/graph-label.csv.gz": "a93fed4e7bf6ef1fe8b6bd79e5a4eb984d9a5ccaa4f51d6cb1accecff836b632",
+        "raw/node-feat.csv.gz": "bd031b6fd3d699c2ee4527e778e298bc0ae52439b9b720311789f83803a6025a",
+        "raw/num-edge-list.csv.gz": "78e201ed1abfd581096a3e5ba32a18ccca8e872f89c05bec1f9e52f25a7a5f76",
+        "raw/num-node-list.csv.gz": "ca6e661f0d4323c90543e9539971ba8695a763aac0df2e8e1c6d141985a9a2fa",
+        "split/scaffold/test.csv.gz": "8e6ede054b28f5953912996c1d59c0d8b0c7ef252b3f2679c251d205c8438755",
+        "split/scaffold/train.csv.gz": "5f20fb296650872fc91d8af37ed3afdd6d4cd32b52e53763d543bf1b6aa89b26",
+        "split/scaffold/valid.csv.gz": "f06cb03da9a5f5609c4600f1e01148eb54779351086aede3305643335657bd66",
+    },
+    "bbbp": {
+        "mapping/mol.csv.gz": "7ec2b3b15450d30547e0f9ce2e17d1ba88f43f71e2a5a4e9df69bbb03c34c5c7",
+        "raw/edge-feat.csv.gz": "63c88ff2aa95429411dce45f9cba68a7e06bbc793524a9bc4ec13179a5cea125",
+        "raw/edge.csv.gz": "1b5843cd8221fda188809da6e60c1c27b4831cc01c568ecbe362e3532b1ccb25",
+        "raw/graph-label.csv.gz": "99ae33f3f36ac7fed4a755c4912a170c0f1810e0688e6fba76d75831d4686f4f",
+        "raw/node-feat.csv.gz": "90b47004f3ce80a6495c8add546ae360d4c6e7356f5360664c0b041eac07df34",
+        "raw/num-edge-list.csv.gz": "552429af844e8d806155bb5e8bd59308528dc8d7d34d6a3f19a27e0d910fc87f",
+        "raw/num-node-list.csv.gz": "859b4d14247fc8d03b50661d17b453a23d966e3bfa22b66edb46d2e54acf36d6",
+        "split/scaffold/test.csv.gz": "2561d4164f8e33163d6484bcce005578b7a3de3b00b4630c072bf56219a21451",
+        "split/scaffold/train.csv.gz": "e1ae77b817d05b63af3ec5aa7ab1e170ebebc0849cb7712fe11b29a48999cc75",
+        "split/scaffold/valid.csv.gz": "0b20d30453c99a703a672e0c023bea9e198315db3c92c094cfc610b9853b8ca6",
+    },
+    "esol": {
+        "mapping/mol.csv.gz": "9d35028b2adf47376c1a74d89bb1f21aa584605d17eca8193b37b0c88ef2515d",
+        "raw/edge-feat.csv.gz": "da5e2351193a7ef5cd3d4d78a9527797d52ca64e5af52ea4f14adcafdb0c1693",
+        "raw/edge.csv.gz": "d4fbb9ea8127e76ac915bb650d61db36e5e5ae2695b2e869818e7632d7bec0af",
+        "raw/graph-label.csv.gz": "049ab083983327bd4e2d0bcdb019d6ae4c0316ae676e6add0403a5a7e94c5cad",
+        "raw/node-feat.csv.gz": "1500decb89013de31586a9725b3fe984b84cb2696f8411880ddbb09ecb3112f0",
+        "raw/num-edge-list.csv.gz": "8cc54b817d1f5c999cfd69dc9c09aebdddee942f8fd95f2462fb53699eae9ce0",
+        "raw/num-node-list.csv.gz": "57de66bbe53142b5bd7329e8aa5e7812dfbeffe80b6ba500b14e7d354aaa17ac",
+        "split/scaffold/test.csv.gz": "3a2367389a4d0f2d3cada1ba19d82c83edcb4db58bd564273b14b8a33749cde2",
+        "split/scaffold/train.csv.gz": "07a08a743001b8faa61ffb62130ac60e4f89355912fd798da7a471e233cb5d1b",
+        "split/scaffold/valid.csv.gz": "fc4ddf102e27ab6436128e151dc1e83c9f2cf2be3e8c4007543dcf97bd13ff53",
+    },
+    "freesolv": {
+        "mapping/mol.csv.gz": "81d2ed64f4366ba1459e4cdb697c080b14e220b73074380ee968b35ed65e175d",
+        "raw/edge-feat.csv.gz": "4452afab3488e10c904273869772d56dbe8999d05f59c295c5da771b243b08d6",
+        "raw/edge.csv.gz": "adafd5b17b4d744d165993e47b1c4b9594ab15b443d4b06914b556ce8068b981",
+        "raw/graph-label.csv.gz": "70f2a5492e15e12efd8232e77de4bcc424a8592ebb59512df511c80047aa5dff",
+        "raw/node-feat.csv.gz": "27bbc31354d94d402d5d3b4036192a0f8dd0cd522cf4ceb579b451e7e3b58098",
+        "raw/num-edge-list.csv.gz": "e33e4a165783062b81f2d163907153f7cc19e6fc177b8039873b11f094d713c2",
+        "raw/num-node-list.csv.gz": "ea4163f5cf6745a8f18f270fea7a492765057a8eafb1f54300a2febafb353df9",
+        "split/scaffold/test.csv.gz": "03bd483c8c2b4997aa560dd9e2c201faacb1768fb6411df7cfc5b96959e73a6d",
+        "split/scaffold/train.csv.gz": "6fbefde21d5380762445203528e5d8f4cee22b2ca57c40047a679c5528f48e83",
+        "split/scaffold/valid.csv.gz": "b5c18ff6c6974d6da6f3567ba4eebc9c66f5670b93ea12e0a7bb4f6b82c16bda",
+    },
+}
+
+
+@dataclass(frozen=True)
+class OGBMolecules:
+    """An OGB molecular set: ``graphs`` with OGB's features one-hot encoded (``x [n, 174]``, ``edge_attr [2B, 13]``,
+    each bond as two directed edges ``2k`` and ``2k + 1``, ``graph_y [1]``), the same molecules' ``smiles`` (to
+    featurise with ``from_smiles`` instead), ``targets [M, 1]`` and OGB's official scaffold ``split``
+    ``(train, val, test)`` index arrays."""
+
+    name: str
+    graphs: list[Graph]
+    smiles: list[str]
+    targets: np.ndarray
+    split: tuple[np.ndarray, np.ndarray, np.ndarray]
+    kind: str
+
+
+def _read_ints(path) -> np.ndarray:
+    with gzip.open(path, "rt") as handle:
+        return np.loadtxt(handle, delimiter=",", dtype=np.int64, ndmin=2)
+
+
+def _one_hot(codes: np.ndarray, sizes: tuple[int, ...], where: str) -> np.ndarray:
+    if codes.shape[1] != len(sizes):
+        raise DataError(f"{where}: expected {len(sizes)} integer features per row, got {codes.shape[1]}")
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    bad = (codes < 0) | (codes >= np.array(sizes))
+    if bad.any():
+        row, column = np.argwhere(bad)[0]
+        raise DataError(f"{where}: feature {column} of row {row} is {codes[row, column]}, outside "
+                        f"0..{sizes[column] - 1}")
+    out = np.zeros((len(codes), sum(sizes)), dtype=np.float32)
+    out[np.arange(len(codes))[:, None], codes + offsets] = 1.0
+    return out
+
+
+def load_ogb_molecules(name: str, root: str | os.PathLike | None = None) -> OGBMolecules:
+    """Load ``ogbg-mol<name>`` (``esol``, ``freesolv``, ``bbbp``, ``bace``) from ``<root>/ogbg-mol`` with OGB's
+    scaffold split; every file's sha256 is checked."""
+    if name not in OGB_FILES:
+        raise OptionError(f"load_ogb_molecules: unknown set {name!r}; choose one of {sorted(OGB_FILES)}")
+    base = data_root(root) / "ogbg-mol" / f"ogbg_mol{name}"
+    paths = {rel: verify(require_file(base / rel, f"ogbg-mol{name}"), digest)
+             for rel, digest in OGB_FILES[name].items()}
+    atoms = _read_ints(paths["raw/num-node-list.csv.gz"])[:, 0]
+    bonds = _read_ints(paths["raw/num-edge-list.csv.gz"])[:, 0]
+    x = _one_hot(_read_ints(paths["raw/node-feat.csv.gz"]), OGB_ATOM_VALUES, f"ogbg-mol{name} node-feat")
+    ends = _read_ints(paths["raw/edge.csv.gz"])
+    bond_x = _one_hot(_read_ints(paths["raw/edge-feat.csv.gz"]), OGB_BOND_VALUES, f"ogbg-mol{name} edge-feat")
+    with gzip.open(paths["raw/graph-label.csv.gz"], "rt") as handle:
+        targets = np.loadtxt(handle, delimiter=",", dtype=np.float64, ndmin=2)
+    if len(x) != atoms.sum() or len(ends) != bonds.sum() or len(targets) != len(atoms):
+        raise DataError(f"ogbg-mol{name}: the counts of atoms, bonds and labels do not match their lists")
+    with gzip.open(paths["mapping/mol.csv.gz"], "rt") as handle:
+        rows = list(csv.DictReader(handle))
+    smiles = [row["smiles"].strip() for row in rows]
+    graphs = []
+    atom_start = np.concatenate([[0], np.cumsum(atoms)])
+    bond_start = np.concatenate([[0], np.cumsum(bonds)])
+    for k in range(len(atoms)):
+        local = ends[bond_start[k]:bond_start[k + 1]]
+        edge_index = np.empty((2, 2 * len(local)), dtype=np.int64)
+        edge_index[:, 0::2], edge_index[:, 1::2] = local.T, local.T[::-1]
+        graphs.append(Graph(torch.from_numpy(edge_index), int(atoms[k]),
+                            x=torch.from_numpy(x[atom_start[k]:atom_start[k + 1]]),
+                            edge_attr=torch.from_numpy(np.repeat(bond_x[bond_start[k]:bond_start[k + 1]], 2, axis=0)),
+                            graph_y=torch.from_numpy(targets[k])))
+    split = tuple(np.sort(_read_ints(paths[f"split/scaffold/{part}.csv.gz"])[:, 0])
+                  for part in ("train", "valid", "test"))
+    kind = "regression" if name in ("esol", "freesolv") else "classification"
+    return OGBMolecules(name, graphs, smiles, targets, split, kind)
