@@ -59,6 +59,18 @@ DATASETS = {
                          "MoleculeNet Tox21: 7,831 compounds x 12 toxicity assays (SMILES)"),
     "hiv": DatasetInfo("hiv", "molecular classification", "moleculenet", ("hiv.csv.gz",),
                        "MoleculeNet HIV: 41,127 compounds, active against HIV or not (SMILES)"),
+    "ogbg-molesol": DatasetInfo(
+        "ogbg-molesol", "molecular regression", "ogbg-mol/ogbg_molesol", ("raw/node-feat.csv.gz",),
+        "OGB's ESOL: OGB features and the official scaffold split"),
+    "ogbg-molfreesolv": DatasetInfo(
+        "ogbg-molfreesolv", "molecular regression", "ogbg-mol/ogbg_molfreesolv", ("raw/node-feat.csv.gz",),
+        "OGB's FreeSolv: OGB features and the official scaffold split"),
+    "ogbg-molbbbp": DatasetInfo(
+        "ogbg-molbbbp", "molecular classification", "ogbg-mol/ogbg_molbbbp", ("raw/node-feat.csv.gz",),
+        "OGB's BBBP: OGB features and the official scaffold split"),
+    "ogbg-molbace": DatasetInfo(
+        "ogbg-molbace", "molecular classification", "ogbg-mol/ogbg_molbace", ("raw/node-feat.csv.gz",),
+        "OGB's BACE: OGB features and the official scaffold split"),
     "qm9": DatasetInfo("qm9", "3D molecular regression", "qm9-full", ("qm9_geometry.npz", "qm9_properties.npz"),
                        "QM9 complete: 130,831 molecules, 3D geometry and 15 quantum-chemical properties"),
     "md17-ethanol": DatasetInfo("md17-ethanol", "energies and forces", "md17-ethanol-sample",
