@@ -327,10 +327,10 @@ def _predict(args: argparse.Namespace) -> None:
 def _datasets(args: argparse.Namespace) -> None:
     from fivefold.data import find_datasets
 
-    print(f"{'name':<15} {'task':<23} {'status':<12} location")
-    print(f"{'cora':<15} {'node classification':<23} {'embedded':<12} inside the package (fivefold/data/embedded)")
+    print(f"{'name':<17} {'task':<24} {'status':<12} location")
+    print(f"{'cora':<17} {'node classification':<24} {'embedded':<12} inside the package (fivefold/data/embedded)")
     for info, folder, status in find_datasets(args.data_root):
-        print(f"{info.name:<15} {info.task:<23} {status:<12} {folder if folder else '-'}")
+        print(f"{info.name:<17} {info.task:<24} {status:<12} {folder if folder else '-'}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
