@@ -40,6 +40,8 @@ COMMANDS: list[tuple[str, list[str], str]] = [
     ("mnist-cnn", ["--task", "mnist", "--model", "cnn"], "same"),
     ("mnist-c8", ["--task", "mnist", "--model", "c8"], "same"),
     ("adrenalmnist3d-o", ["--task", "adrenalmnist3d"], "same"),
+    ("esol-dmpnn", ["--molecules", "esol"], "same"),
+    ("lipophilicity-dmpnn", ["--molecules", "lipophilicity"], "same"),
 ]
 
 
@@ -94,6 +96,8 @@ def _metric(metrics: dict) -> str:
     final = metrics["final"]
     if "best_epoch_mean" in final:
         return f"CV accuracy {100 * final['last_epoch_mean']:.1f} % (last epoch)"
+    if "test_rmse" in final:
+        return f"test RMSE {final['test_rmse']:.3f}"
     return f"test accuracy {100 * final['test_acc']:.1f} %"
 
 
