@@ -141,6 +141,8 @@ def test_bad_degrees_and_elements_are_refused():
         o3_irrep(1, 0)
     with pytest.raises(GroupError):
         wigner_D(1, torch.eye(2))
+    with pytest.raises(GroupError, match="not orthogonal"):
+        wigner_D(1, 2 * torch.eye(3))
     with pytest.raises(GroupError):
         clebsch_gordan(1, 1, 3)
     with pytest.raises(FieldError):

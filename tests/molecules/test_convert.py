@@ -132,3 +132,5 @@ def test_stratified_split_keeps_class_shares_and_bad_sizes_are_refused():
         random_split(10, (0.5, 0.5, 0.5))
     with pytest.raises(MoleculeError):
         stratified_split(np.zeros((3, 2)))
+    with pytest.raises(MoleculeError, match="row 1"):
+        stratified_split(np.array([0.0, np.nan, 1.0]))

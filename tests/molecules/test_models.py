@@ -231,8 +231,9 @@ def test_tensor_product_conv_matches_the_rule_edge_by_edge():
     sh = spherical_harmonics(2, vectors)
     harmonics = {l: sh[:, l * l:(l + 1) ** 2] for l in range(3)}
     basis = torch.randn(graph.num_edges, 4, dtype=torch.float64, generator=generator)
-    out = conv(h, harmonics, basis, graph.edge_index)
-    weights = conv.radial(basis).view(-1, len(conv.paths), 3)
+    envelope = torch.rand(graph.num_edges, dtype=torch.float64, generator=generator)
+    out = conv(h, harmonics, basis, envelope, graph.edge_index)
+    weights = conv.radial(basis).view(-1, len(conv.paths), 3) * envelope[:, None, None]
     aggregated = {l: torch.zeros(6, 3, 2 * l + 1, dtype=torch.float64) for l in range(3)}
     for e, (j, i) in enumerate(graph.edge_index.T.tolist()):
         for p, (l1, l2, l3) in enumerate(coupling_paths(2)):
@@ -273,3 +274,22 @@ def test_3d_models_refuse_graphs_without_geometry(smiles_batch, batch3d):
         SchNet(1)(batch3d.replace(pos=None))
     with pytest.raises(MoleculeError, match="energies"):
         energy_and_forces(SchNet(2).double(), batch3d)
+
+
+@pytest.mark.parametrize("name", ["schnet", "tensor_product"])
+def test_energy_is_continuous_where_an_atom_crosses_the_cutoff(name):
+    """Just inside the cutoff the pair is an edge, just outside it is not; the energies must agree."""
+    model = {"schnet": SchNet(1, hidden=8, filters=8, interactions=2, cutoff=5.0),
+             "tensor_product": TensorProductNet(1, channels=4, layers=2, cutoff=5.0)}[name].double()
+    energies = []
+    for distance in (5.0 - 1e-7, 5.0 + 1e-7):
+        pair = from_xyz([6, 8], [[0.0, 0.0, 0.0], [distance, 0.0, 0.0]], cutoff=5.0, dtype=torch.float64)
+        assert pair.num_edges == (2 if distance < 5.0 else 0)
+        energies.append(float(model(pair).detach()))
+    assert abs(energies[0] - energies[1]) < 1e-9
+
+
+def test_the_e3_action_carries_node_masks_with_their_nodes(batch3d):
+    marked = batch3d.replace(train_mask=batch3d.x[:, 0] == 1.0)  # the hydrogens
+    moved = molecule_action()(marked, molecule_action().group.sample(1, torch.Generator().manual_seed(0))[0])
+    assert torch.equal(moved.train_mask, moved.x[:, 0] == 1.0)

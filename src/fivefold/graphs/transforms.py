@@ -130,7 +130,8 @@ def radius_graph(pos: Tensor, cutoff: float, batch: Tensor | None = None, *, loo
         batch: ``[N]`` graph id per point (a ``Batch``'s ``batch``); points of different graphs are never joined.
         loop: also join each point to itself.
         max_num_neighbors: keep only the nearest this many neighbours of each centre (``None``: all). Unlike a cap on
-            the first ones found, the result does not depend on the point order; it may no longer be symmetric.
+            the first ones found, the result does not depend on the point order (except among neighbours at exactly
+            the same distance); it may no longer be symmetric.
     """
     source, target = radius_pairs(pos, cutoff, batch, loop=loop)
     if max_num_neighbors is not None:

@@ -47,9 +47,14 @@ def _check_degree(l: int, where: str) -> int:
 
 
 def _as_matrix(g, where: str) -> Tensor:
-    matrix = torch.as_tensor(g, dtype=torch.float64)
+    """``g`` as a float64 CPU ``[3, 3]`` tensor, checked to be orthogonal (to 1e-5: float32 rotations pass)."""
+    matrix = torch.as_tensor(g).detach().to("cpu", torch.float64)
     if matrix.shape != (3, 3):
         raise GroupError(f"{where}: an element of O(3) is a [3, 3] orthogonal matrix, got shape {tuple(matrix.shape)}")
+    error = float((matrix.T @ matrix - torch.eye(3, dtype=torch.float64)).abs().max())
+    if not error <= 1e-5:
+        raise GroupError(f"{where}: the matrix is not orthogonal (max |g^T g - I| = {error:.3g}); an element of O(3) "
+                         "is a rotation or a rotation times -1")
     return matrix
 
 
@@ -284,7 +289,7 @@ def _clebsch_gordan(l1: int, l2: int, l3: int) -> np.ndarray:
         b = wigner_D(l3, rotation).numpy()  # [d3, d3]
         # vec(C) with C [d3, d1 d2]: D3 C - C A = 0  ->  (I ⊗ D3 - A^T ⊗ I) vec_col(C) = 0
         blocks.append(np.kron(np.eye(d1 * d2), b) - np.kron(a.T, np.eye(d3)))
-    _, singular, vt = np.linalg.svd(np.concatenate(blocks))
+    _, singular, vt = np.linalg.svd(np.concatenate(blocks), full_matrices=False)
     solution = vt[-1].reshape(d1 * d2, d3).T  # column-major vec -> C [d3, d1 d2]
     if singular[-1] > 1e-9 or (len(singular) > 1 and singular[-2] < 1e-6):
         raise GroupError(f"clebsch_gordan: no unique coupling of degrees {l1} and {l2} to {l3}")

@@ -53,11 +53,13 @@ class TensorProductConv(nn.Module):
         lmax: highest degree of features and harmonics.
         radial: size of the radial basis the weights are computed from.
         radial_hidden: width of the radial MLP.
-        avg_neighbours: the aggregated messages are divided by it (NequIP's normalisation).
+        avg_neighbours: the aggregated messages are divided by it (a constant scale; NequIP divides by its square
+            root).
 
     Shapes: ``h {l: [N, C, 2l+1]}`` (degrees missing from ``h`` are zero), ``harmonics {l: [E, 2l+1]}``,
-    ``basis [E, radial]`` (already multiplied by the cutoff envelope), ``edge_index [2, E]`` ->
-    ``{l: [N, C, 2l+1]}`` for every ``l <= lmax``.
+    ``basis [E, radial]`` (the radial basis), ``envelope [E]`` (the cutoff envelope: the weights are multiplied by
+    it, so a message fades to exactly zero at the cutoff), ``edge_index [2, E]`` -> ``{l: [N, C, 2l+1]}`` for every
+    ``l <= lmax``.
     """
 
     def __init__(self, channels: int, lmax: int = 2, *, radial: int = 8, radial_hidden: int = 64,
@@ -77,11 +79,11 @@ class TensorProductConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
         self.gate = nn.Linear(channels, channels * lmax) if lmax > 0 else None
 
-    def forward(self, h: dict[int, Tensor], harmonics: dict[int, Tensor], basis: Tensor,
+    def forward(self, h: dict[int, Tensor], harmonics: dict[int, Tensor], basis: Tensor, envelope: Tensor,
                 edge_index: Tensor) -> dict[int, Tensor]:
         source, target = edge_index
         n = h[0].shape[0]
-        weights = self.radial(basis).view(-1, len(self.paths), self.channels)  # [E, P, C]
+        weights = (self.radial(basis) * envelope[:, None]).view(-1, len(self.paths), self.channels)  # [E, P, C]
         messages: dict[int, Tensor] = {}
         for p, (l1, l2, l3) in enumerate(self.paths):
             if l1 not in h:
@@ -141,10 +143,10 @@ class TensorProductNet(nn.Module):
         vectors, distance = edge_vectors(pos, batch.edge_index)
         sh = spherical_harmonics(self.lmax, vectors)
         harmonics = {l: sh[:, l * l:(l + 1) ** 2] for l in range(self.lmax + 1)}
-        basis = self.basis(distance) * polynomial_cutoff(distance, self.cutoff)[:, None]
+        basis, envelope = self.basis(distance), polynomial_cutoff(distance, self.cutoff)
         h: dict[int, Tensor] = {0: self.embedding(z).to(pos.dtype)[:, :, None]}
         for block in self.blocks:
-            h = block(h, harmonics, basis, batch.edge_index)
+            h = block(h, harmonics, basis, envelope, batch.edge_index)
         return h
 
     def node_features(self, batch: Graph) -> Tensor:

@@ -10,7 +10,7 @@ Atoms (``ATOM_FEATURES = 73`` columns, in this order):
 block                  values                                                columns
 =====================  ====================================================  =======
 element                atomic numbers 1-36 and 53 (I), other                 38
-degree                 0-5 heavy and explicit neighbours, other              7
+degree                 0-5 neighbours, hydrogens included, other             7
 formal charge          -1, -2, 1, 2, 0, other                                6
 chirality              RDKit ChiralType 0-3, other                           5
 hydrogens              total attached H 0-4, other                           6
@@ -20,8 +20,9 @@ in ring                1 if the atom is in a ring                            1
 mass                   atomic mass / 100                                     1
 =====================  ====================================================  =======
 
-Bonds (``BOND_FEATURES = 14`` columns): bond type (single, double, triple, aromatic, other: 5), conjugated (1), in
-ring (1), stereo (RDKit BondStereo 0-5, other: 7).
+Bonds (``BOND_FEATURES = 14`` columns): bond type (single, double, triple, aromatic, other: 5; read from the bond
+order, so a dative bond counts as single, where chemprop sets no type), conjugated (1), in ring (1), stereo (RDKit
+BondStereo 0-5, other: 7).
 
 Featurisation loops over atoms in Python (RDKit's API is per atom), collects small integer codes, and one-hot encodes a
 whole molecule at once with numpy.

@@ -52,5 +52,8 @@ class GINE(nn.Module):
                                 f"{None if batch.x is None else tuple(batch.x.shape)}")
         h = self.embed(batch.x)
         for conv, norm in zip(self.convs, self.norms, strict=True):
-            h = self.dropout(norm(conv(h, batch)).relu())
+            h = conv(h, batch)
+            if h.shape[0] > 1 or not self.training:  # batch statistics need two atoms (a batch of one methane)
+                h = norm(h)
+            h = self.dropout(h.relu())
         return self.head(global_mean_pool(h, batch))

@@ -90,6 +90,9 @@ def stratified_split(labels, sizes: Sequence[float] = (0.8, 0.1, 0.1), seed: int
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise MoleculeError(f"stratified_split: labels must be one class per row [n], got shape {labels.shape}")
+    if labels.dtype.kind == "f" and np.isnan(labels).any():
+        raise MoleculeError(f"stratified_split: label of row {int(np.argmax(np.isnan(labels)))} is missing (NaN); "
+                            "every row needs a class")
     rng = np.random.default_rng(seed)
     parts: tuple[list, list, list] = ([], [], [])
     for value in np.unique(labels):

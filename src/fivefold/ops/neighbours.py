@@ -155,6 +155,10 @@ def radius_pairs(pos: Tensor, cutoff: float, batch: Tensor | None = None, *, loo
         empty = torch.zeros(0, dtype=torch.long, device=pos.device)
         return empty, empty.clone()
     lowest = points.min(axis=0)
+    span = float((points.max(axis=0) - lowest).max())
+    if span / cutoff > 2.0**40:
+        raise OpsError(f"radius_pairs: the points span {span:.3g} but the cutoff is {cutoff:.3g}; more than 2^40 "
+                       "cubes per axis cannot be indexed (rescale the coordinates or use a larger cutoff)")
     cells = np.floor((points - lowest) / cutoff).astype(np.int64)
     shape = cells.max(axis=0) + 1
     graphs = int(ids.max()) + 1
@@ -199,7 +203,7 @@ def knn_pairs(pos: Tensor, k: int, batch: Tensor | None = None, *, loop: bool = 
         batch: ``[N]`` graph id of every point; ``None``: one graph.
         loop: count ``i`` itself as one of its neighbours.
 
-    Returns: ``(source, target)``, grouped by target, nearest first (ties: lower index first).
+    Returns: ``(source, target)``, grouped by target, nearest first (equidistant neighbours in no promised order).
     """
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise OpsError(f"knn_pairs: k must be a positive integer, got {k!r}")

@@ -5,7 +5,7 @@ An element of ``E3()`` is an ``E3Element``: an orthogonal matrix ``R`` (``[3, 3]
 ``t`` (``[3]``) and a seed for the permutations. The actions:
 
 - ``molecule_action()``: on a ``Graph`` or ``Batch``: ``pos -> pos R^T + t`` (a graph without ``pos``, such as a
-  SMILES graph, is only renumbered); nodes renumbered inside each graph (``x``, ``pos``, ``y`` follow,
+  SMILES graph, is only renumbered); nodes renumbered inside each graph (``x``, ``pos``, ``y`` and the masks follow,
   ``edge_index`` relabelled), edges reordered inside each graph
   (``edge_attr``, ``edge_weight`` follow). A ``Batch`` stays a ``Batch`` with the same graphs in the same order.
 - ``node_action(graph, field_type)``: on per-node outputs ``[N, C]`` of that graph: rows renumbered as the nodes were,
@@ -111,8 +111,8 @@ def _act_on_graph(graph: Any, g: E3Element) -> Any:
     changes: dict[str, Any] = {"edge_index": new_id[graph.edge_index[:, edge_perm]]}
     if graph.pos is not None:
         changes["pos"] = _move(graph.pos, g)[perm]
-    for name in ("x", "y"):
-        value = getattr(graph, name)
+    for name in ("x", "y", "train_mask", "val_mask", "test_mask"):
+        value = getattr(graph, name, None)
         if value is not None:
             changes[name] = value[perm]
     for name in ("edge_attr", "edge_weight"):
