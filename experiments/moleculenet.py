@@ -177,7 +177,10 @@ def summarise(out: Path) -> None:
         cells = []
         for system in ("fivefold", "chemprop"):
             s = row.get(system)
-            cells.append(f"{s['mean']:.3f} ± {s['std']:.3f}" if s else "-")
+            if not s:
+                cells.append("-")
+            else:
+                cells.append(f"{s['mean']:.3f} ± {s['std']:.3f}" if s["runs"] > 1 else f"{s['mean']:.3f}")
         walls = " / ".join(f"{row[s]['wall_seconds']:.0f}" if s in row else "-" for s in ("fivefold", "chemprop"))
         lines.append(f"| {row['set']} | {row['split']} | {row['metric']} | {cells[0]} | {cells[1]} | "
                      f"{len(row['seeds'])} | {walls} |")
