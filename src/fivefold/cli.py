@@ -149,8 +149,8 @@ def _parser() -> argparse.ArgumentParser:
     mols.add_argument("--molecules", choices=MOLECULE_SETS,
                       help="train --model dmpnn (chemprop's D-MPNN and training protocol: 50 epochs, batches of 64, "
                            "Noam schedule; or --model gine) on a MoleculeNet set from the data folder; test RMSE "
-                           "(regression) or ROC-AUC (classification). ESOL takes about 1 minute on 2 CPU cores, "
-                           "Lipophilicity about 4")
+                           "(regression) or ROC-AUC (classification). ESOL took 1 to 4 minutes on a 2-core machine "
+                           "(quiet / busy), Lipophilicity about 6 times as long")
     mols.add_argument("--scaffold", action="store_true",
                       help="molecules: split 80/10/10 by Bemis-Murcko scaffold (new chemotypes at test time) instead "
                            "of at random")
