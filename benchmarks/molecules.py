@@ -12,7 +12,8 @@ Usage:
   ``Batch.from_graphs``, chemprop's ``collate_batch`` of its featurised datapoints).
 - 3D step: the same on 64 QM9 molecules with their 5 Angstrom radius graph, SchNet (hidden 128, 128 filters, 6
   interactions, 50 Gaussians) against torch_geometric's ``SchNet`` with the same sizes and the same edges (its
-  ``interaction_graph`` returns our edge list, so neither side pays for the neighbour search); fivefold's EGNN (7
+  ``interaction_graph`` returns our edge list, so neither side pays for the neighbour search), timed alternately,
+  twice each, keeping each side's faster median; fivefold's EGNN (7
   layers, 128) and tensor-product network (32 channels, l <= 2, 3 blocks) are timed beside them; DimeNet++ from
   torch_geometric if its triplet code runs without the optional compiled packages.
 
