@@ -71,13 +71,8 @@ def atom_reference(qm9, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
 def one_run(model_name: str, target: str, minutes: float, eval_every: int, root: str | None, out: Path) -> dict:
     torch.set_num_threads(1)
     qm9 = load_qm9(root)
-    train_rows, val_rows, test_rows = split(len(qm9))
-    factor, unit = QM9_UNITS[target]
-    values = qm9.properties[target] * factor
-    if target == "U0_hartree":
-        reference = atom_reference(qm9, train_rows, values[train_rows])
-        per_molecule = np.array([reference[qm9.z[qm9.ptr[k]:qm9.ptr[k + 1]]].sum() for k in range(len(qm9))])
-        values = values - per_molecule
+    values, (train_rows, val_rows, test_rows) = targets_and_split(qm9, target)
+    unit = QM9_UNITS[target][1]
     graphs = qm9.graphs(np.arange(len(qm9)))
     graphs = [g.replace(graph_y=torch.tensor([v])) for g, v in zip(graphs, values, strict=True)]
     train = [graphs[i] for i in train_rows]
@@ -108,7 +103,28 @@ def one_run(model_name: str, target: str, minutes: float, eval_every: int, root:
     return record
 
 
-def summarise(out: Path) -> None:
+def targets_and_split(qm9, target: str) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """The target values a run learns (reported units; U0 minus the fitted atom references) and the split."""
+    rows = split(len(qm9))
+    factor, _ = QM9_UNITS[target]
+    values = qm9.properties[target] * factor
+    if target == "U0_hartree":
+        reference = atom_reference(qm9, rows[0], values[rows[0]])
+        values = values - np.array([reference[qm9.z[qm9.ptr[k]:qm9.ptr[k + 1]]].sum() for k in range(len(qm9))])
+    return values, rows
+
+
+def mean_baselines(root: str | None) -> dict[str, float]:
+    """Test MAE of predicting the training mean (for U0: the per-element references alone): what a model must beat."""
+    qm9 = load_qm9(root)
+    out = {}
+    for target in TARGETS:
+        values, (train_rows, _, test_rows) = targets_and_split(qm9, target)
+        out[target] = float(np.abs(values[test_rows] - values[train_rows].mean()).mean())
+    return out
+
+
+def summarise(out: Path, root: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -120,6 +136,10 @@ def summarise(out: Path) -> None:
     lines = [f"| model | target | test MAE | val MAE ({VAL_SUBSET:,} molecules) | training | epochs | parameters | "
              "published (EGNN / SchNet) |",
              "|---|---|---|---|---|---|---|---|"]
+    baselines = mean_baselines(root)
+    for target in TARGETS:
+        unit = QM9_UNITS[target][1]
+        lines.append(f"| training mean (no model) | {target} | {baselines[target]:.4g} {unit} | - | - | - | - | - |")
     for r in sorted(records, key=lambda r: (TARGETS.index(r["target"]), r["model"])):
         published = PUBLISHED[r["target"]]
         lines.append(f"| {r['model']} | {r['target']} | {r['test_mae']:.4g} {r['unit']} | {r['val_subset_mae']:.4g} | "
@@ -163,7 +183,7 @@ def main() -> None:
     else:
         for job in jobs:
             one_run(*job)
-    summarise(args.out)
+    summarise(args.out, args.data_root)
 
 
 if __name__ == "__main__":
