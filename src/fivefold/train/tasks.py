@@ -459,7 +459,7 @@ def train_molecule_task(
     protocol (``lr`` is the Noam schedule's peak), the epoch of lowest validation loss kept, test RMSE / MAE
     (regression) or ROC-AUC (classification)."""
     from fivefold.data import load_moleculenet
-    from fivefold.molecules import random_split, scaffold_split, smiles_to_graphs
+    from fivefold.molecules import FEATURES_VERSION, random_split, scaffold_split, smiles_to_graphs
     from fivefold.train.molecules import fit_molecule_model, molecule_targets, predict_molecules, score_molecules
 
     check_option(model, MOLECULE_MODELS, "model", "train_molecule_task")
@@ -472,10 +472,8 @@ def train_molecule_task(
     config = {"kind": "molecule", "task": name, "model": model, "seed": seed, "split": split,
               **settings(MOLECULE_DEFAULTS, epochs=epochs, lr=lr, batch_size=batch_size, hidden=hidden),
               "targets": len(table.task_names), "task_names": table.task_names, "task_type": table.kind,
-              "sizes": [len(p) for p in parts], "skipped_rows": len(table) - len(graphs), "versions": _versions()}
-    from fivefold.molecules import FEATURES_VERSION
-
-    config["features_version"] = FEATURES_VERSION
+              "sizes": [len(p) for p in parts], "skipped_rows": len(table) - len(graphs),
+              "features_version": FEATURES_VERSION, "versions": _versions()}
     echo(f"{name}: {len(graphs):,} molecules ({config['skipped_rows']} unparsable rows skipped), {split} split "
          f"{config['sizes']}")
     torch.manual_seed(seed)
