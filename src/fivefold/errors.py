@@ -7,7 +7,7 @@ exception a Python user would expect (``ValueError`` for bad values, ``OSError``
 
 __all__ = [
     "FivefoldError", "OptionError", "GraphError", "OpsError", "GroupError", "FieldError", "DataError", "ChecksumError",
-    "RunError", "StoreError", "StreamError", "MoleculeError", "check_option",
+    "RunError", "StoreError", "StreamError", "MoleculeError", "MeshError", "check_option",
 ]
 
 
@@ -70,3 +70,9 @@ class StreamError(FivefoldError, ValueError):
 class MoleculeError(FivefoldError, ValueError):
     """A molecule cannot be read or is malformed: a SMILES that RDKit cannot parse (the message quotes it and, for a
     list, names its row), atomic numbers out of range, positions that are not ``[N, 3]`` finite numbers."""
+
+
+class MeshError(FivefoldError, ValueError):
+    """A triangle mesh is malformed: vertices that are not ``[V, 3]`` finite numbers, faces that are not ``[F, 3]``
+    integers in range, a degenerate face (a repeated vertex or zero area), an edge shared by more than two faces
+    (non-manifold), or a mesh file that cannot be read; the message names the bad vertex, face or edge."""

@@ -5,6 +5,15 @@ Data are read from a folder passed as ``root`` or named by ``$FIVEFOLD_DATA``; n
 
 from fivefold.data.files import data_root, data_root_given, sha256, verify
 from fivefold.data.images import ImageSet, load_medmnist3d, load_mnist
+from fivefold.data.meshes import (
+    FAUST_TEMPLATE_VERTICES,
+    PSB,
+    FaustRemeshed,
+    RNASurfaces,
+    load_faust_remeshed,
+    load_psb,
+    load_rna_sample,
+)
 from fivefold.data.molecules import (
     MOLECULENET,
     QM9,
@@ -32,4 +41,6 @@ __all__ = [
     "load_planetoid", "load_spherical_mnist", "load_stream", "load_tu", "project_digits", "sha256", "split_nodes",
     "stratified_folds", "verify", "MOLECULENET", "QM9", "QM9_PROPERTIES", "QM9_UNITS", "MoleculeTable",
     "load_md17_ethanol", "load_moleculenet", "load_qm9", "OGBMolecules", "load_ogb_molecules",
+    "FAUST_TEMPLATE_VERTICES", "FaustRemeshed", "load_faust_remeshed", "PSB", "load_psb", "RNASurfaces",
+    "load_rna_sample",
 ]

@@ -76,6 +76,15 @@ DATASETS = {
     "md17-ethanol": DatasetInfo("md17-ethanol", "energies and forces", "md17-ethanol-sample",
                                 ("ethanol_sampledata.xyz.gz",),
                                 "2,000 ethanol MD configurations with energies and forces (a sample, not a benchmark)"),
+    "faust-remeshed": DatasetInfo(
+        "faust-remeshed", "mesh correspondence", "faust-remeshed-test", ("faust_remeshed_iso_dense.npz",),
+        "FAUST shapes 80-99 remeshed (iso, dense) with the template vertex of every vertex; not FAUST 0-79"),
+    "psb": DatasetInfo("psb", "mesh segmentation and classification", "psb-labeled-meshes",
+                       ("psb_labeled_10class.npz",),
+                       "Labelled Princeton Segmentation Benchmark, 10 categories: 200 meshes, a part label per face"),
+    "rna-surface-sample": DatasetInfo(
+        "rna-surface-sample", "mesh segmentation", "rna-surface-seg-sample", ("rna_test20.npz",),
+        "20 RNA molecular-surface meshes, a region label per vertex (a sample, not a benchmark)"),
     "nodulemnist3d": DatasetInfo("nodulemnist3d", "volume classification", "nodulemnist3d", ("nodulemnist3d.npz",),
                                  "MedMNIST v2 NoduleMNIST3D lung nodules (not yet in the data folder)"),
 }

@@ -48,11 +48,13 @@ from fivefold.groups.representations import (
     trivial_representation,
 )
 from fivefold.groups.rotations import random_rotation, random_rotations
+from fivefold.groups.so2 import so2_band_field, so2_frequencies, so2_rotate
 
 __all__ = [
     "FiniteGroup", "cyclic", "dihedral", "cube_rotations", "cube_symmetries", "icosahedral_rotations", "trivial",
     "Action", "FieldType", "trivial_field", "regular_field", "irreps_field",
     "Representation", "trivial_representation", "regular_representation", "irreps", "SO2", "so2_irrep",
+    "so2_frequencies", "so2_band_field", "so2_rotate",
     "SymmetricGroup", "random_rotation", "random_rotations",
     "SO3", "O3", "o3_irrep", "so3_irrep", "o3_irreps", "spherical_harmonics", "wigner_D", "clebsch_gordan",
     "irrep_slices",

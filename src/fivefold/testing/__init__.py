@@ -3,6 +3,7 @@ tests use."""
 
 from fivefold.testing.e3 import E3, E3Element, molecule_action, node_action, position_action
 from fivefold.testing.equivariance import Action, EquivarianceReport, assert_equivariant, grid_action, random_rotation
+from fivefold.testing.gauge import gauge_transform, random_gauge
 from fivefold.testing.tolerance import SAFETY, CloseReport, assert_close, collect_reports, float_tolerance
 
 __all__ = [
@@ -21,4 +22,6 @@ __all__ = [
     "float_tolerance",
     "grid_action",
     "random_rotation",
+    "random_gauge",
+    "gauge_transform",
 ]

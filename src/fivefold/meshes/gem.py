@@ -1,0 +1,290 @@
+"""Gauge-equivariant mesh convolution (GEM-CNN) and its regular nonlinearity.
+
+de Haan, Weiler, Cohen & Welling, "Gauge Equivariant Mesh CNNs: Anisotropic convolutions on geometric graphs",
+ICLR 2021. A feature at vertex ``p`` is a sum of SO(2) irreps expressed in ``p``'s tangent frame. The layer is
+
+    out_p = K_self x_p + (1 / deg p) sum_{q -> p} K_neigh(theta_pq) rho_in(g_{q->p}) x_q
+
+with ``theta_pq`` the angle of ``q`` in ``p``'s frame, ``g_{q->p}`` the connection (parallel transport of ``x_q``
+into ``p``'s frame), and kernels that satisfy the gauge constraint
+
+    K_neigh(theta - g) = rho_out(-g) K_neigh(theta) rho_in(g),     K_self = rho_out(-g) K_self rho_in(g),
+
+so that turning every frame by any angle turns the output as the input (Sec. 4 of the paper). The paper writes the
+solutions out (its Table 1); here they are computed as the null space of the constraint over trigonometric
+polynomials (``gem_kernel_basis``), which gives the same spaces (1, 2, 2 and 4 functions for frequencies 0->0,
+0->m, n->0 and n->m) and is tested against the constraint directly. The paper aggregates with a sum; we average over
+the neighbours so the layer's scale does not depend on vertex degree (a per-vertex scalar, so still equivariant).
+
+Implementation: ``K_neigh(theta)`` is a trigonometric polynomial of degree ``max_in + max_out``, so the sum over
+edges is a few sparse products (``fivefold.ops.spmm``) of the vertex features with per-edge weights
+``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)`` (one per Fourier term ``phi_f`` and input frequency ``n``),
+followed by one dense matrix product with the kernel coefficients. No per-edge feature tensor is formed.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cache
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from fivefold.errors import FieldError
+from fivefold.groups import SO2, FieldType, so2_frequencies
+from fivefold.meshes.precompute import MeshOperators
+from fivefold.ops import spmm
+
+__all__ = ["GEMConv", "RegularNonlinearity", "gem_kernel_basis", "fourier_features"]
+
+
+def _rho(k: int, angle: np.ndarray) -> np.ndarray:
+    """``[..., d, d]`` the frequency-``k`` irrep at ``angle``."""
+    if k == 0:
+        return np.ones(np.shape(angle) + (1, 1))
+    c, s = np.cos(k * angle), np.sin(k * angle)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)
+
+
+def _fourier(angle: np.ndarray, degree: int) -> np.ndarray:
+    """``[..., 1 + 2 degree]``: ``1, cos t, sin t, cos 2t, sin 2t, ...``."""
+    columns = [np.ones_like(angle)]
+    for k in range(1, degree + 1):
+        columns += [np.cos(k * angle), np.sin(k * angle)]
+    return np.stack(columns, -1)
+
+
+def fourier_features(angle: Tensor, degree: int) -> Tensor:
+    """``[E, 1 + 2 degree]``: ``1, cos t, sin t, ..., cos(degree t), sin(degree t)`` of each angle."""
+    columns = [torch.ones_like(angle)]
+    for k in range(1, degree + 1):
+        columns += [torch.cos(k * angle), torch.sin(k * angle)]
+    return torch.stack(columns, -1)
+
+
+@cache
+def gem_kernel_basis(n: int, m: int, degree: int, *, self_interaction: bool = False) -> Tensor:
+    """An orthonormal basis of the gauge-equivariant kernels from frequency ``n`` to frequency ``m``.
+
+    Args:
+        n, m: input and output frequencies.
+        degree: the highest Fourier degree of the kernel's angle dependence (``>= n + m`` gives the full space).
+        self_interaction: the angle-independent kernels ``K_self`` instead.
+
+    Returns:
+        ``[B, 1 + 2 degree, d_m, d_n]`` float64: kernel ``b`` is ``K_b(theta) = sum_f basis[b, f] phi_f(theta)``
+        (``phi = fourier_features``); for ``self_interaction`` only ``f = 0`` is non-zero.
+    """
+    d_n, d_m = (1 if n == 0 else 2), (1 if m == 0 else 2)
+    terms = 1 if self_interaction else 1 + 2 * degree
+    rng = np.random.default_rng(n * 1000 + m)
+    samples = 8 * terms + 16
+    theta, g = rng.uniform(0, 2 * np.pi, samples), rng.uniform(0, 2 * np.pi, samples)
+    phi_shift = _fourier(theta - g, degree)[:, :terms]  # [S, F]
+    phi = _fourier(theta, degree)[:, :terms]
+    rho_out, rho_in = _rho(m, -g), _rho(n, g)  # [S, dm, dm], [S, dn, dn]
+    # constraint, linear in the coefficients c[f, i, j]:  sum_f c_f (phi_f(theta - g) - rho_out c_f rho_in phi_f) = 0
+    rows = []
+    eye_out, eye_in = np.eye(d_m), np.eye(d_n)
+    for s in range(samples):
+        left = np.kron(eye_out, eye_in)  # vec(c) -> vec(c)
+        right = np.kron(rho_out[s], rho_in[s].T)  # vec(A c B) = (A kron B^T) vec(c) for row-major vec
+        rows.append(np.concatenate([phi_shift[s, f] * left - phi[s, f] * right for f in range(terms)], axis=1))
+    system = np.concatenate(rows, axis=0)
+    _, singular, vt = np.linalg.svd(system)
+    rank = int((singular > 1e-9 * singular[0]).sum())
+    null = vt[rank:]  # [B, terms * dm * dn], orthonormal
+    basis = null.reshape(-1, terms, d_m, d_n)
+    # a canonical sign and order so the basis does not depend on the LAPACK build
+    basis = np.stack([b * np.sign(b.flat[np.flatnonzero(np.abs(b) > 1e-8)[0]]) for b in basis]) if len(basis) else \
+        basis
+    full = np.zeros((basis.shape[0], 1 + 2 * degree, d_m, d_n))
+    full[:, :terms] = basis
+    return torch.from_numpy(full)
+
+
+def _channel_groups(field_type: FieldType) -> dict[int, np.ndarray]:
+    """Frequency -> ``[fields, d]`` channel indices of the fields of that frequency."""
+    groups: dict[int, list[list[int]]] = {}
+    start = 0
+    for k in so2_frequencies(field_type):
+        d = 1 if k == 0 else 2
+        groups.setdefault(k, []).append(list(range(start, start + d)))
+        start += d
+    return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
+
+
+def _rotate_quarter(x: Tensor, frequencies: list[int]) -> Tensor:
+    """``J x`` on every 2-dimensional field (``(a, b) -> (-b, a)``), zero on scalars, so that
+    ``rho_n(g) = cos(ng) + sin(ng) J``."""
+    parts, start = [], 0
+    for k in frequencies:
+        if k == 0:
+            parts.append(torch.zeros_like(x[:, start:start + 1]))
+            start += 1
+        else:
+            parts.append(torch.stack([-x[:, start + 1], x[:, start]], dim=1))
+            start += 2
+    return torch.cat(parts, dim=1)
+
+
+class GEMConv(nn.Module):
+    """Gauge-equivariant mesh convolution between fields of SO(2) irreps (de Haan et al., ICLR 2021).
+
+    Args:
+        in_type, out_type: field types of ``SO2()`` irreps (e.g. ``so2_band_field(16, 2)``, or
+            ``trivial_field(SO2(), 3)`` for xyz input).
+        bias: a learned bias on the output's scalar (frequency-0) channels, the only gauge-invariant ones.
+
+    Shapes:
+        ``x: [V, in_type.size]`` -> ``[V, out_type.size]``; ``ops``: the mesh's ``MeshOperators``.
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, *, bias: bool = True) -> None:
+        super().__init__()
+        for name, field in (("in_type", in_type), ("out_type", out_type)):
+            if not isinstance(field, FieldType) or not isinstance(field.group, SO2):
+                raise FieldError(f"GEMConv: {name} must be a field type of SO(2) irreps, got {field!r}")
+        self.in_type, self.out_type = in_type, out_type
+        self.in_frequencies = so2_frequencies(in_type)
+        self.out_frequencies = so2_frequencies(out_type)
+        self.degree = max(self.in_frequencies) + max(self.out_frequencies)
+        in_groups, out_groups = _channel_groups(in_type), _channel_groups(out_type)
+        self._pairs: list[tuple[int, int]] = []
+        fan_in = {m: 0 for m in out_groups}
+        for n, in_index in in_groups.items():
+            for m in out_groups:
+                fan_in[m] += len(in_index) * (gem_kernel_basis(n, m, self.degree).shape[0]
+                                              + gem_kernel_basis(n, m, 0, self_interaction=True).shape[0])
+        for n, in_index in in_groups.items():
+            for m, out_index in out_groups.items():
+                neigh = gem_kernel_basis(n, m, self.degree)
+                own = gem_kernel_basis(n, m, 0, self_interaction=True)[:, :1]
+                tag = f"{n}_{m}"
+                std = math.sqrt(1.0 / max(fan_in[m], 1))
+                self.register_buffer(f"basis_{tag}", neigh.to(torch.get_default_dtype()), persistent=False)
+                self.register_buffer(f"self_basis_{tag}", own.to(torch.get_default_dtype()), persistent=False)
+                self.register_buffer(f"rows_{tag}", torch.from_numpy(in_index.reshape(-1)), persistent=False)
+                self.register_buffer(f"cols_{tag}", torch.from_numpy(out_index.reshape(-1)), persistent=False)
+                self.register_parameter(f"weight_{tag}", nn.Parameter(
+                    torch.randn(len(out_index), len(in_index), neigh.shape[0]) * std))
+                self.register_parameter(f"self_weight_{tag}", nn.Parameter(
+                    torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
+                self._pairs.append((n, m))
+        self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
+        scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
+        self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
+        self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
+
+    def _out_offsets(self) -> list[int | None]:
+        """For each output channel, its index if it is a scalar channel, else None."""
+        out, start = [], 0
+        for k in self.out_frequencies:
+            out += [start] if k == 0 else [None, None]
+            start += 1 if k == 0 else 2
+        return out
+
+    def kernel_matrices(self) -> tuple[Tensor, Tensor]:
+        """``(W [F, C_in, C_out], W_self [C_in, C_out])``: the layer's kernel as Fourier coefficients
+        (``K_neigh(theta) = sum_f phi_f(theta) W[f]^T``)."""
+        terms = 1 + 2 * self.degree
+        c_in, c_out = self.in_type.size, self.out_type.size
+        dtype = next(self.parameters()).dtype
+        full = torch.zeros(terms, c_in, c_out, dtype=dtype, device=self.bias_index.device)
+        full_self = torch.zeros(c_in, c_out, dtype=dtype, device=self.bias_index.device)
+        for n, m in self._pairs:
+            tag = f"{n}_{m}"
+            basis = getattr(self, f"basis_{tag}").to(dtype)  # [B, F, dm, dn]
+            own = getattr(self, f"self_basis_{tag}").to(dtype)  # [B', 1, dm, dn]
+            rows, cols = getattr(self, f"rows_{tag}"), getattr(self, f"cols_{tag}")
+            w, w_self = getattr(self, f"weight_{tag}"), getattr(self, f"self_weight_{tag}")
+            # block[f, (a, j), (o, i)] = sum_b w[o, a, b] basis[b, f, i, j]
+            block = torch.einsum("oab,bfij->fajoi", w, basis).reshape(terms, rows.numel(), cols.numel())
+            full = full.index_put((torch.arange(terms, device=rows.device)[:, None, None], rows[None, :, None],
+                                   cols[None, None, :]), block, accumulate=True)
+            block_self = torch.einsum("oab,bfij->fajoi", w_self, own).reshape(rows.numel(), cols.numel())
+            full_self = full_self.index_put((rows[:, None], cols[None, :]), block_self, accumulate=True)
+        return full, full_self
+
+    def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_type.size or x.shape[0] != ops.num_vertices:
+            raise FieldError(f"GEMConv: x must be [{ops.num_vertices}, {self.in_type.size}] for {self.in_type!r}, "
+                             f"got {tuple(x.shape)}")
+        csr = ops.edge_csr
+        entries = csr.perm  # CSR entry k is edge perm[k]
+        theta = ops.angle.to(x.dtype)[entries]
+        transport = ops.transport.to(x.dtype)[entries]
+        inv_degree = 1.0 / csr.degree().clamp_min(1).to(x.dtype)
+        norm = inv_degree[csr.rows]
+        phi = fourier_features(theta, self.degree) * norm[:, None]  # [nnz, F]
+        x_quarter = _rotate_quarter(x, self.in_frequencies)
+        # transported neighbour:  rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q, per input frequency n
+        terms = phi.shape[1]
+        aggregated = x.new_zeros(x.shape[0], terms, x.shape[1])
+        for n, index in self._in_channels.items():
+            channels = index.to(x.device)
+            own = x[:, channels].unsqueeze(1).expand(-1, terms, -1)
+            if n == 0:
+                summed = spmm(csr, own, phi)
+            else:
+                turned = x_quarter[:, channels].unsqueeze(1).expand(-1, terms, -1)
+                weights = torch.cat([phi * torch.cos(n * transport)[:, None],
+                                     phi * torch.sin(n * transport)[:, None]], dim=1)  # [nnz, 2F]
+                both = spmm(csr, torch.cat([own, turned], dim=1), weights)  # [V, 2F, c]
+                summed = both[:, :terms] + both[:, terms:]
+            aggregated[:, :, channels] = summed
+        weight, weight_self = self.kernel_matrices()
+        out = aggregated.reshape(x.shape[0], -1) @ weight.reshape(-1, weight.shape[2]) + x @ weight_self
+        if self.bias is not None:
+            out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_type!r} -> {self.out_type!r}"
+
+
+class RegularNonlinearity(nn.Module):
+    """GEM-CNN's regular nonlinearity on band-limited fields (de Haan et al. 2021, Sec. 5): read each copy of
+    frequencies ``0..M`` as a function on the circle, sample it at ``N`` equally spaced angles, apply ``activation``
+    pointwise, and project back onto frequencies ``0..M`` (least squares).
+
+    Exactly gauge equivariant for frame rotations by multiples of ``2 pi / N``, approximately for others (the error
+    falls as ``N`` grows).
+
+    Args:
+        field_type: ``so2_band_field(copies, M)``.
+        samples: ``N`` (default ``4 M + 4``).
+        activation: a pointwise function (default ReLU).
+    """
+
+    def __init__(self, field_type: FieldType, samples: int | None = None, activation=torch.relu) -> None:
+        super().__init__()
+        frequencies = so2_frequencies(field_type)
+        top = max(frequencies)
+        band = list(range(top + 1))
+        if len(frequencies) % len(band) or frequencies != band * (len(frequencies) // len(band)):
+            raise FieldError(f"RegularNonlinearity: needs copies of frequencies 0..M side by side "
+                             f"(so2_band_field), got {field_type!r}")
+        samples = 4 * top + 4 if samples is None else samples
+        if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2 * top + 1:
+            raise FieldError(f"RegularNonlinearity: samples must be an integer >= 2 M + 1 = {2 * top + 1}, "
+                             f"got {samples!r}")
+        self.field_type, self.samples, self.activation = field_type, samples, activation
+        self.copies, self.width = len(frequencies) // len(band), 2 * top + 1
+        angles = 2 * np.pi * np.arange(samples) / samples
+        synthesis = _fourier(angles, top)  # [N, 2M+1]
+        self.register_buffer("synthesis", torch.from_numpy(synthesis).to(torch.get_default_dtype()),
+                             persistent=False)
+        self.register_buffer("analysis", torch.from_numpy(np.linalg.pinv(synthesis)).to(torch.get_default_dtype()),
+                             persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] != self.field_type.size:
+            raise FieldError(f"RegularNonlinearity: x must have {self.field_type.size} channels, got {x.shape[-1]}")
+        coefficients = x.reshape(*x.shape[:-1], self.copies, self.width)
+        values = self.activation(coefficients @ self.synthesis.to(x.dtype).T)  # [..., copies, N]
+        return (values @ self.analysis.to(x.dtype).T).reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return f"{self.field_type!r}, samples={self.samples}"
