@@ -7,7 +7,7 @@ import pytest
 
 MODULES = ["fivefold.groups", "fivefold.groups.fields", "fivefold.testing.equivariance", "fivefold.testing.tolerance",
            "fivefold.grids", "fivefold.grids.conv", "fivefold.spheres.grid", "fivefold.spheres.fields",
-           "fivefold.train.loop"]
+           "fivefold.train.loop", "fivefold.groups.so2", "fivefold.meshes"]
 
 
 @pytest.mark.parametrize("name", MODULES)
