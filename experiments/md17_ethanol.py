@@ -25,7 +25,7 @@ import torch
 from fivefold.data import load_md17_ethanol
 from fivefold.graphs import Batch
 from fivefold.molecules import EGNN, SchNet, TensorProductNet, energy_and_forces, from_xyz
-from fivefold.train import KeepBest, ShuffledBatches, fit
+from fivefold.train import KeepBest, ShuffledBatches, TimeBudget, fit
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {
@@ -62,16 +62,10 @@ def train_one(name: str, graphs, energies, forces, mean: float, minutes: float) 
         return {"val_energy_mae": row["energy_mae"], "val_force_mae": row["force_mae"],
                 "seconds": time.perf_counter() - began, "cpu_seconds": time.process_time() - cpu_began}
 
-    class Budget:
-        def on_evaluation(self, row, model):
-            return row["cpu_seconds"] >= minutes * 60
-
-        def on_end(self, model):
-            pass
-
     keep = KeepBest(lambda row, best: best is None or row["val_force_mae"] < best["val_force_mae"])
     history = fit(model, ShuffledBatches(1000, 32, seed=0), loss=loss, optimiser=optimiser, epochs=10_000,
-                  metrics=validation, callbacks=[keep, Budget()], progress=False, desc=name)
+                  metrics=validation, callbacks=[keep, TimeBudget(minutes * 60, clock="cpu")], progress=False,
+                  desc=name)
     scores = evaluate(model, graphs[1500:], energies[1500:], forces[1500:], mean)
     print(f"{name}: test energy MAE {scores['energy_mae']:.3f} kcal/mol, force MAE {scores['force_mae']:.3f} "
           f"kcal/mol/A after {history[-1]['epoch']} epochs", flush=True)

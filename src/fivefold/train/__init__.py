@@ -9,6 +9,7 @@ from fivefold.train.loop import (
     PrintRows,
     RandomSubsets,
     ShuffledBatches,
+    TimeBudget,
     cosine_schedule,
     fit,
 )
@@ -17,7 +18,8 @@ from fivefold.train.run import RunFolder, RunInterrupted
 from fivefold.train.saved import FoldEnsemble, LoadedRun, load_run, predict_run
 
 __all__ = [
-    "fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "PrintRows", "cosine_schedule",
+    "fit", "ShuffledBatches", "RandomSubsets", "KeepBest", "EarlyStopping", "TimeBudget", "PrintRows",
+    "cosine_schedule",
     "fit_image_classifier", "fit_node_classifier", "fit_node_classifier_minibatch", "fit_store_classifier",
     "fit_graph_classifier", "cross_validate", "evaluate_graphs",
     "predict_proba", "rotate_test_set", "accuracy", "RunFolder", "RunInterrupted", "LoadedRun", "FoldEnsemble",

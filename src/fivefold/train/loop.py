@@ -136,6 +136,32 @@ class KeepBest:
             model.load_state_dict(self._state)
 
 
+class TimeBudget:
+    """Stop training at the first evaluation after ``seconds`` have passed since this object was made.
+
+    Args:
+        seconds: the budget (None: never stop).
+        clock: ``"wall"`` (``time.perf_counter``) or ``"cpu"`` (this process's CPU time, ``time.process_time``: the
+            same budget buys the same work on a busy machine).
+    """
+
+    def __init__(self, seconds: float | None, clock: str = "wall") -> None:
+        check_option(clock, ("wall", "cpu"), "clock", "TimeBudget")
+        self.seconds, self.clock = seconds, clock
+        self._read = time.perf_counter if clock == "wall" else time.process_time
+        self._began = self._read()
+
+    def spent(self) -> float:
+        """Seconds on the chosen clock since the budget began."""
+        return self._read() - self._began
+
+    def on_evaluation(self, row: dict, model: nn.Module) -> bool:
+        return self.seconds is not None and self.spent() >= self.seconds
+
+    def on_end(self, model: nn.Module) -> None:
+        pass
+
+
 class EarlyStopping:
     """Stop after ``patience`` evaluations in a row without improvement, as judged by ``improved(row)`` (which may
     keep its own record of the best so far)."""

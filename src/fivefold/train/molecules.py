@@ -25,7 +25,7 @@ from torch.nn import functional as F
 from fivefold.errors import OptionError, check_option
 from fivefold.graphs import Batch, Graph
 from fivefold.ops import roc_auc
-from fivefold.train.loop import KeepBest, ShuffledBatches, fit
+from fivefold.train.loop import KeepBest, ShuffledBatches, TimeBudget, fit
 
 __all__ = ["MoleculeFit", "TargetScaler", "noam_schedule", "fit_molecule_model", "predict_molecules",
            "score_molecules", "molecule_targets"]
@@ -167,6 +167,7 @@ def fit_molecule_model(
     schedule = noam_schedule(optimiser, warmup_steps=warmup_epochs * len(batches), total_steps=total_steps,
                              init_lr=init_lr, max_lr=max_lr, final_lr=final_lr)
     start, cpu_start = time.perf_counter(), time.process_time()
+    budget = TimeBudget(time_budget, budget_clock)
 
     def step_loss(model: nn.Module, index: Tensor) -> tuple[Tensor, dict[str, float]]:
         batch = Batch.from_graphs([train[i] for i in index.tolist()])
@@ -185,18 +186,10 @@ def fit_molecule_model(
         row["cpu_seconds"] = time.process_time() - cpu_start
         return row
 
-    class _Budget:
-        def on_evaluation(self, row: dict, model: nn.Module) -> bool:
-            spent = row["cpu_seconds"] if budget_clock == "cpu" else row["seconds"]
-            return time_budget is not None and spent >= time_budget
-
-        def on_end(self, model: nn.Module) -> None:
-            pass
-
     keep = KeepBest(lambda row, best: best is None or row["val_loss"] < best["val_loss"]
                     or math.isnan(best["val_loss"]))
     torch.manual_seed(seed)
     history = fit(model, batches, loss=step_loss, optimiser=optimiser, schedule=schedule, epochs=epochs,
-                  metrics=validation, evaluate_every=evaluate_every, callbacks=[keep, _Budget()], progress=progress,
+                  metrics=validation, evaluate_every=evaluate_every, callbacks=[keep, budget], progress=progress,
                   desc=desc)
     return MoleculeFit(history, keep.best_row or {}, scaler, time.perf_counter() - start)
