@@ -16,10 +16,11 @@ polynomials (``gem_kernel_basis``), which gives the same spaces (1, 2, 2 and 4 f
 0->m, n->0 and n->m) and is tested against the constraint directly. The paper aggregates with a sum; we average over
 the neighbours so the layer's scale does not depend on vertex degree (a per-vertex scalar, so still equivariant).
 
-Implementation: ``K_neigh(theta)`` is a trigonometric polynomial of degree ``max_in + max_out``, so the sum over
-edges is a few sparse products (``fivefold.ops.spmm``) of the vertex features with per-edge weights
-``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)`` (one per Fourier term ``phi_f`` and input frequency ``n``),
-followed by one dense matrix product with the kernel coefficients. No per-edge feature tensor is formed.
+Implementation: ``K_neigh(theta)`` is a trigonometric polynomial in ``theta`` (from input frequency ``n`` only the
+degrees ``|m - n|`` and ``m + n`` occur) and ``rho_n(g) = cos(n g) + sin(n g) J``, so the sum over the edges is one
+sparse product (``fivefold.ops.spmm``) per input frequency, of the features and their quarter turns ``J x`` with the
+per-edge weights ``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)``, followed by one dense product with the
+kernel's Fourier coefficients. No per-edge feature tensor is formed.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def gem_kernel_basis(n: int, m: int, degree: int, *, self_interaction: bool = Fa
     rank = int((singular > 1e-9 * singular[0]).sum())
     null = vt[rank:]  # [B, terms * dm * dn], orthonormal
     basis = null.reshape(-1, terms, d_m, d_n)
+    # only the Fourier degrees |m - n| and m + n survive; clear the round-off elsewhere so the layer can skip them
+    basis = np.where(np.abs(basis) < 1e-10, 0.0, basis)
     # a canonical sign and order so the basis does not depend on the LAPACK build
     basis = np.stack([b * np.sign(b.flat[np.flatnonzero(np.abs(b) > 1e-8)[0]]) for b in basis]) if len(basis) else \
         basis
@@ -115,18 +118,20 @@ def _channel_groups(field_type: FieldType) -> dict[int, np.ndarray]:
     return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
 
 
-def _rotate_quarter(x: Tensor, frequencies: list[int]) -> Tensor:
-    """``J x`` on every 2-dimensional field (``(a, b) -> (-b, a)``), zero on scalars, so that
-    ``rho_n(g) = cos(ng) + sin(ng) J``."""
-    parts, start = [], 0
+def _quarter_turn(frequencies: list[int]) -> tuple[Tensor, Tensor]:
+    """Index and sign with ``J x = x[:, index] * sign``: ``(a, b) -> (-b, a)`` on every 2-dimensional field, zero on
+    scalars, so that ``rho_n(g) = cos(ng) + sin(ng) J``."""
+    index, sign, start = [], [], 0
     for k in frequencies:
         if k == 0:
-            parts.append(torch.zeros_like(x[:, start:start + 1]))
+            index.append(start)
+            sign.append(0.0)
             start += 1
         else:
-            parts.append(torch.stack([-x[:, start + 1], x[:, start]], dim=1))
+            index += [start + 1, start]
+            sign += [-1.0, 1.0]
             start += 2
-    return torch.cat(parts, dim=1)
+    return torch.tensor(index, dtype=torch.long), torch.tensor(sign)
 
 
 class GEMConv(nn.Module):
@@ -173,6 +178,9 @@ class GEMConv(nn.Module):
                     torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
+        quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
+        self.register_buffer("quarter_index", quarter_index, persistent=False)
+        self.register_buffer("quarter_sign", quarter_sign, persistent=False)
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
@@ -218,24 +226,27 @@ class GEMConv(nn.Module):
         inv_degree = 1.0 / csr.degree().clamp_min(1).to(x.dtype)
         norm = inv_degree[csr.rows]
         phi = fourier_features(theta, self.degree) * norm[:, None]  # [nnz, F]
-        x_quarter = _rotate_quarter(x, self.in_frequencies)
-        # transported neighbour:  rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q, per input frequency n
-        terms = phi.shape[1]
-        aggregated = x.new_zeros(x.shape[0], terms, x.shape[1])
+        x_quarter = x[:, self.quarter_index] * self.quarter_sign.to(x.dtype)
+        weight, weight_self = self.kernel_matrices()  # [F, C_in, C_out], [C_in, C_out]
+        weight = weight.to(x.dtype)
+        # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Per input frequency n the kernel needs Fourier terms up to
+        # degree n + max_out only: sum phi_f(theta_e) cos(n g_e) x_q and phi_f(theta_e) sin(n g_e) (J x)_q over the
+        # edges in one sparse product (one "head" per term), then one dense product with the kernel's coefficients.
+        out = x @ weight_self.to(x.dtype)
+        top = max(self.out_frequencies)
         for n, index in self._in_channels.items():
             channels = index.to(x.device)
+            terms = 1 + 2 * (n + top)
             own = x[:, channels].unsqueeze(1).expand(-1, terms, -1)
             if n == 0:
-                summed = spmm(csr, own, phi)
+                summed = spmm(csr, own, phi[:, :terms])
             else:
                 turned = x_quarter[:, channels].unsqueeze(1).expand(-1, terms, -1)
-                weights = torch.cat([phi * torch.cos(n * transport)[:, None],
-                                     phi * torch.sin(n * transport)[:, None]], dim=1)  # [nnz, 2F]
-                both = spmm(csr, torch.cat([own, turned], dim=1), weights)  # [V, 2F, c]
+                weights = torch.cat([phi[:, :terms] * torch.cos(n * transport)[:, None],
+                                     phi[:, :terms] * torch.sin(n * transport)[:, None]], dim=1)
+                both = spmm(csr, torch.cat([own, turned], dim=1), weights)  # [V, 2 terms, c]
                 summed = both[:, :terms] + both[:, terms:]
-            aggregated[:, :, channels] = summed
-        weight, weight_self = self.kernel_matrices()
-        out = aggregated.reshape(x.shape[0], -1) @ weight.reshape(-1, weight.shape[2]) + x @ weight_self
+            out = out + summed.reshape(x.shape[0], -1) @ weight[:terms, channels, :].reshape(-1, weight.shape[2])
         if self.bias is not None:
             out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))
         return out

@@ -80,13 +80,15 @@ class GeodesicConv(nn.Module):
         length = ops.length.to(x.dtype)
         rho = length[entries] / length.mean().clamp_min(torch.finfo(x.dtype).tiny)
         theta = ops.angle.to(x.dtype)[entries]
-        bins = self.weight.shape[0]
+        # W_j applied before the patch sum (both are linear): one [V, J, C_out] product serves every rotation
+        transformed = torch.einsum("vc,jco->vjo", x, self.weight)
+        rows = csr.rows
         responses = []
         for r in range(self.rotations):
             w = self.bin_weights(rho, theta + 2 * math.pi * r / self.rotations)  # [nnz, J]
-            total = spmm(csr, x.new_ones(x.shape[0], bins, 1), w).clamp_min(1e-12)  # [V, J, 1]
-            patch = spmm(csr, x.unsqueeze(1).expand(-1, bins, -1), w) / total  # [V, J, C]
-            responses.append(torch.einsum("vjc,jco->vo", patch, self.weight))
+            total = torch.zeros(x.shape[0], w.shape[1], dtype=w.dtype, device=w.device).index_add_(0, rows, w)
+            normalised = w / total.clamp_min(1e-12)[rows]
+            responses.append(spmm(csr, transformed, normalised).sum(dim=1))  # sum_j W_j patch_j
         out = torch.stack(responses).amax(dim=0) + x @ self.self_weight
         return out if self.bias is None else out + self.bias
 

@@ -1,0 +1,160 @@
+"""Mesh operators and layers: how the precomputation and a layer's forward+backward grow with the vertex count.
+
+Usage:
+    FIVEFOLD_DATA=../shared/data .venv/bin/python benchmarks/meshes.py [--levels 0 2 4] [--k-eig 64] [--threads 1]
+
+Meshes: FAUST shape 80 (``iso`` remeshing, 6,742 vertices, a real scan) subdivided ``level`` times by trimesh's
+midpoint subdivision (4x the faces each time): about 6.7e3, 1.1e5 and 1.7e6 vertices for levels 0, 2 and 4.
+
+Precomputation, each timed once (seconds): fivefold's cotangent Laplacian against ``robust_laplacian.mesh_laplacian``
+(the intrinsic-Delaunay Laplacian DiffusionNet's authors use; DiffusionNet's own reference code is not a pip package),
+the eigenbasis (``k_eig`` pairs, scipy shift-invert Lanczos), frames + connection + gradient operators, and one
+heat-method geodesic solve (potpourri3d: its factorisation and one distance). Layers, median of ``--repeats``
+forward+backward calls with gradients into input and weights, on 48 channels: ``GEMConv`` (16 band-limited fields of
+frequencies 0..1), ``DiffusionNetBlock`` (width 48), ``GeodesicConv`` (8 rotations) and the graph core's ``GCNConv``
+on the mesh's edge graph. Target: a GEM-CNN layer within 3x of a GCN layer. Writes ``meshes.json`` and ``meshes.png``
+to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from _timing import timed
+
+from fivefold.data import load_faust_remeshed
+from fivefold.graphs import GCNConv
+from fivefold.groups import so2_band_field
+from fivefold.meshes import (
+    DiffusionNetBlock,
+    GEMConv,
+    GeodesicConv,
+    Mesh,
+    cotan_laplacian,
+    edge_coordinates,
+    gradient_operators,
+    laplacian_eigenbasis,
+    mesh_operators,
+    tangent_frames,
+)
+
+HERE = Path(__file__).resolve().parent
+CHANNELS = 48
+
+
+def subdivided(level: int) -> Mesh:
+    import trimesh
+
+    base = load_faust_remeshed("iso").meshes[0]
+    vertices, faces = base.vertices.numpy(), base.faces.numpy()
+    for _ in range(level):
+        vertices, faces = trimesh.remesh.subdivide(vertices, faces)
+    return Mesh(torch.from_numpy(np.ascontiguousarray(vertices)), np.ascontiguousarray(faces))
+
+
+def once(fn) -> tuple[float, object]:
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def step(module, x, *extra):
+    def run() -> None:
+        module.zero_grad(set_to_none=True)
+        x.grad = None
+        module(x, *extra).sum().backward()
+
+    return run
+
+
+def measure(level: int, k_eig: int, repeats: int) -> dict:
+    import potpourri3d as pp3d
+    import robust_laplacian
+
+    mesh = subdivided(level)
+    v, f = mesh.vertices.numpy(), mesh.faces.numpy()
+    row = {"level": level, "vertices": mesh.num_vertices, "faces": mesh.num_faces}
+    row["laplacian_s"], (L, M) = once(lambda: cotan_laplacian(mesh))
+    row["robust_laplacian_s"], _ = once(lambda: robust_laplacian.mesh_laplacian(v, f))
+    row["eigenbasis_s"], _ = once(lambda: laplacian_eigenbasis(L, M, k_eig))
+    edges = mesh.edges
+    edge_index = torch.cat([edges, edges.flip(0)], dim=1)
+
+    def connection():
+        frames = tangent_frames(mesh)
+        edge_coordinates(mesh.vertices, frames, edge_index)
+        gradient_operators(mesh.vertices, frames, edge_index)
+
+    row["frames_connection_gradients_s"], _ = once(connection)
+    row["geodesic_factor_s"], solver = once(lambda: pp3d.MeshHeatMethodDistanceSolver(v, f))
+    row["geodesic_solve_s"], _ = once(lambda: solver.compute_distance(0))
+    row["all_operators_s"], ops = once(lambda: mesh_operators(mesh, k_eig))
+    ops = ops.to(torch.float32)
+    graph = mesh.to_graph()
+    torch.manual_seed(0)
+    field = so2_band_field(16, 1)
+    x = torch.randn(mesh.num_vertices, CHANNELS, requires_grad=True)
+    layers = {
+        "gemconv": (GEMConv(field, field), ops),
+        "diffusionnet_block": (DiffusionNetBlock(CHANNELS, dropout=0.0), ops),
+        "geodesic_conv": (GeodesicConv(CHANNELS, CHANNELS, rotations=8), ops),
+        "gcn": (GCNConv(CHANNELS, CHANNELS), graph),
+    }
+    for name, (layer, context) in layers.items():
+        row[f"{name}_s"] = timed(step(layer, x, context), repeats)
+    row["gem_over_gcn"] = row["gemconv_s"] / row["gcn_s"]
+    print(f"level {level}: {mesh.num_vertices:,} vertices: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if k.endswith("_s") or k == "gem_over_gcn"), flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--levels", nargs="+", type=int, default=[0, 2, 4])
+    parser.add_argument("--k-eig", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    rows = [measure(level, args.k_eig, args.repeats) for level in args.levels]
+    columns = ["vertices", "laplacian_s", "robust_laplacian_s", "eigenbasis_s", "frames_connection_gradients_s",
+               "geodesic_factor_s", "geodesic_solve_s", "all_operators_s", "gemconv_s", "diffusionnet_block_s",
+               "geodesic_conv_s", "gcn_s", "gem_over_gcn"]
+    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
+    for row in rows:
+        print("| " + " | ".join(f"{row[c]:,}" if c == "vertices" else f"{row[c]:.3g}" for c in columns) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "k_eig": args.k_eig,
+            "channels": CHANNELS, "torch": torch.__version__}
+    (args.out / "meshes.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    n = [r["vertices"] for r in rows]
+    for key in columns[1:8]:
+        axes[0].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
+    for key in columns[8:12]:
+        axes[1].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
+    axes[0].set_title(f"precomputation (k_eig = {args.k_eig})")
+    axes[1].set_title(f"layer forward + backward ({CHANNELS} channels, {args.threads} thread)")
+    for ax in axes:
+        ax.set_xlabel("vertices")
+        ax.set_ylabel("seconds")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(args.out / "meshes.png", dpi=120)
+
+
+if __name__ == "__main__":
+    main()
