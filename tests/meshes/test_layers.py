@@ -379,3 +379,32 @@ def test_diffusionnet_is_robust_to_bending():
     # the bent strip's edges are chords of the cylinder, shorter than on the flat strip by about (h / R)^2 / 24 = 5e-4
     # (h the grid spacing, R the radius): the outputs move by the same order, 2.5e-4 when this was written
     assert change < 1e-3
+
+
+def test_diffusion_times_learn_from_zero(sphere_mesh, ops64):
+    """The times start at 0 (as in the paper) and still get gradients: the clamp must not block them."""
+    model = DiffusionNet(3, 2, width=4, blocks=2, dropout=0.0)
+    assert all(float(block.diffusion.time.abs().max()) == 0 for block in model.blocks)
+    model(sphere_mesh.vertices, ops64).square().sum().backward()
+    assert all(float(block.diffusion.time.grad.abs().sum()) > 0 for block in model.blocks)
+
+
+def test_layers_do_not_depend_on_the_edge_order(sphere_mesh, ops64):
+    """The operators' edges listed in another order (so the sparse pattern's permutation is not the identity) give
+    the same outputs."""
+    from dataclasses import replace
+
+    order = torch.randperm(ops64.edge_index.shape[1], generator=torch.Generator().manual_seed(0))
+    shuffled = replace(ops64, edge_index=ops64.edge_index[:, order], angle=ops64.angle[order],
+                       transport=ops64.transport[order], length=ops64.length[order])
+    grad_order = torch.randperm(ops64.grad_rows.shape[0], generator=torch.Generator().manual_seed(1))
+    shuffled = replace(shuffled, grad_rows=ops64.grad_rows[grad_order], grad_cols=ops64.grad_cols[grad_order],
+                       grad_x=ops64.grad_x[grad_order], grad_y=ops64.grad_y[grad_order])
+    assert not torch.equal(shuffled.edge_csr.perm, torch.arange(len(order)))
+    torch.manual_seed(16)
+    field = so2_band_field(2, 2)
+    x = torch.randn(sphere_mesh.num_vertices, field.size)
+    for layer in (GEMConv(field, field), GeodesicConv(field.size, 3, rotations=3)):
+        torch.testing.assert_close(layer(x, shuffled), layer(x, ops64), rtol=0, atol=1e-12)
+    block = DiffusionNetBlock(field.size, dropout=0.0)
+    torch.testing.assert_close(block(x, shuffled), block(x, ops64), rtol=0, atol=1e-12)

@@ -95,6 +95,18 @@ def test_file_round_trip(tmp_path, sphere_mesh, suffix):
     torch.testing.assert_close(back.vertices, sphere_mesh.vertices, rtol=0, atol=1e-6)
 
 
+def test_obj_keeps_unreferenced_vertices_and_seams(tmp_path):
+    """Vertex i of the file is vertex i of the mesh, even when a vertex is unused or faces carry texture indices."""
+    (tmp_path / "unused.obj").write_text("v 9 9 9\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+                                         "f 2 3 4\nf 2 4 5\nf 2 5 3\nf 3 5 4\n")
+    mesh = load_mesh(tmp_path / "unused.obj", dtype=torch.float64)
+    assert mesh.num_vertices == 5 and mesh.vertices[0].tolist() == [9.0, 9.0, 9.0]
+    (tmp_path / "seams.obj").write_text("v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nvt 0 0\nvt 1 0\nvt 0 1\nvt 1 1\n"
+                                        "f 1/1 3/2 2/3\nf 1/4 2/1 4/2\nf 1/3 4/4 3/1\nf 2/2 3/3 4/4\n")
+    seams = load_mesh(tmp_path / "seams.obj", dtype=torch.float64)
+    assert seams.num_vertices == 4 and seams.faces.tolist()[0] == [0, 2, 1]
+
+
 def test_file_errors(tmp_path, sphere_mesh):
     with pytest.raises(MeshError, match="no file"):
         load_mesh(tmp_path / "missing.obj")

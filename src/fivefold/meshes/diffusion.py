@@ -38,7 +38,10 @@ class LearnedTimeDiffusion(nn.Module):
 
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
         evecs, evals, mass = ops.evecs.to(x.dtype), ops.evals.to(x.dtype), ops.mass.to(x.dtype)
-        time = self.time.clamp_min(1e-8)  # as in the paper: a time can reach 0 (no diffusion), never below
+        # the time is used clamped at 1e-8 (a time reaches 0, no diffusion, never below), but the gradient reaches the
+        # raw parameter even where it sits below the clamp (clamp_min alone would pass zero there, and a time that
+        # starts at 0, as in the paper, would never move); the reference code clamps the parameter in place instead
+        time = self.time + (self.time.clamp_min(1e-8) - self.time).detach()
         spectral = evecs.T @ (mass[:, None] * x)  # [k, C]
         return evecs @ (torch.exp(-evals[:, None] * time[None, :]) * spectral)
 

@@ -99,7 +99,8 @@ def gem_kernel_basis(n: int, m: int, degree: int, *, self_interaction: bool = Fa
     basis = null.reshape(-1, terms, d_m, d_n)
     # only the Fourier degrees |m - n| and m + n survive; clear the round-off elsewhere so the layer can skip them
     basis = np.where(np.abs(basis) < 1e-10, 0.0, basis)
-    # a canonical sign and order so the basis does not depend on the LAPACK build
+    # a fixed sign per basis kernel (the rotation within the null space may still differ between LAPACK builds;
+    # GEMConv saves its bases with its weights for that reason)
     basis = np.stack([b * np.sign(b.flat[np.flatnonzero(np.abs(b) > 1e-8)[0]]) for b in basis]) if len(basis) else \
         basis
     full = np.zeros((basis.shape[0], 1 + 2 * degree, d_m, d_n))
@@ -168,8 +169,10 @@ class GEMConv(nn.Module):
                 own = gem_kernel_basis(n, m, 0, self_interaction=True)[:, :1]
                 tag = f"{n}_{m}"
                 std = math.sqrt(1.0 / max(fan_in[m], 1))
-                self.register_buffer(f"basis_{tag}", neigh.to(torch.get_default_dtype()), persistent=False)
-                self.register_buffer(f"self_basis_{tag}", own.to(torch.get_default_dtype()), persistent=False)
+                # the bases are saved with the weights: a null space has no canonical basis, and another LAPACK
+                # build could return a rotated one, which would give the same weights another meaning
+                self.register_buffer(f"basis_{tag}", neigh.to(torch.get_default_dtype()))
+                self.register_buffer(f"self_basis_{tag}", own.to(torch.get_default_dtype()))
                 self.register_buffer(f"rows_{tag}", torch.from_numpy(in_index.reshape(-1)), persistent=False)
                 self.register_buffer(f"cols_{tag}", torch.from_numpy(out_index.reshape(-1)), persistent=False)
                 self.register_parameter(f"weight_{tag}", nn.Parameter(

@@ -196,14 +196,15 @@ def merge_meshes(meshes: Sequence[Mesh]) -> tuple[Mesh, Tensor]:
 
 
 def load_mesh(path: str | os.PathLike, *, dtype: torch.dtype | None = None) -> Mesh:
-    """Read a triangle mesh file (OBJ, OFF, PLY, STL, ... anything trimesh reads) without merging or reordering
-    vertices. Quads and polygons are split into triangles by trimesh. Needs ``pip install fivefold[mesh]``."""
+    """Read a triangle mesh file (OBJ, OFF, PLY, STL, ... anything trimesh reads) without merging, dropping or
+    reordering vertices (unreferenced vertices and texture seams included). Quads and polygons are split into
+    triangles by trimesh. Needs ``pip install fivefold[mesh]``."""
     trimesh = _trimesh()
     path = Path(path)
     if not path.is_file():
         raise MeshError(f"load_mesh: no file at {path}")
     try:
-        loaded = trimesh.load(path, process=False, force="mesh")
+        loaded = trimesh.load(path, process=False, maintain_order=True, force="mesh")
     except Exception as error:  # trimesh raises many kinds; say which file failed and why
         raise MeshError(f"load_mesh: cannot read {path}: {error}") from error
     vertices = np.asarray(loaded.vertices)

@@ -154,7 +154,7 @@ def mesh_operators(mesh: Mesh, k_eig: int = 128, *, robust: bool = False,
         try:
             with np.load(path, allow_pickle=False) as stored:
                 return MeshOperators(**{f.name: torch.from_numpy(stored[f.name]) for f in fields(MeshOperators)})
-        except (OSError, KeyError, ValueError):  # a damaged cache file is recomputed, never trusted
+        except Exception:  # a damaged or truncated cache file, whatever numpy raises for it, is recomputed
             pass
     ops = _compute(mesh, k_eig, robust)
     cache_dir.mkdir(parents=True, exist_ok=True)
