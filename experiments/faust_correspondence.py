@@ -77,6 +77,11 @@ MODELS = {
     "diffusionnet": lambda c: DiffusionNet(c, FAUST_TEMPLATE_VERTICES, width=128, blocks=4, dropout=0.5),
     "gemcnn": lambda c: GEMCNN(c, FAUST_TEMPLATE_VERTICES, copies=16, max_frequency=2, layers=4, head=128),
     "gcn": lambda c: MeshGCN(c, FAUST_TEMPLATE_VERTICES),
+    # the shape of the paper's FAUST network (de Haan et al.'s reference code): three residual blocks of two
+    # convolutions, 16 copies of frequencies 0..2; added after the first runs, when the plain stack's validation
+    # accuracy stayed under 1 % (chosen on validation, see the README)
+    "gemres": lambda c: GEMCNN(c, FAUST_TEMPLATE_VERTICES, copies=16, max_frequency=2, layers=6, head=128,
+                               residual=True),
 }
 
 
@@ -324,11 +329,12 @@ def _error_picture(result: dict, sets: dict, out: Path) -> None:
     ax = fig.add_subplot(projection="3d")
     shown = ax.plot_trisurf(v[:, 0], v[:, 2], v[:, 1], triangles=f, linewidth=0, antialiased=False, cmap="magma_r")
     shown.set_array(np.clip(errors[f].mean(axis=1), 0, 0.1))
-    ax.set_box_aspect(np.ptp(v[:, [0, 2, 1]], axis=0))
+    shown.set_clim(0.0, 0.1)  # the colour scale was set from the heights when the surface was drawn
+    ax.set_box_aspect(np.ptp(v[:, [0, 2, 1]], axis=0), zoom=1.2)
     ax.view_init(elev=10, azim=-90)
     ax.set_axis_off()
     fig.colorbar(shown, ax=ax, shrink=0.6, label="geodesic error / sqrt(area) (clipped at 0.1)")
-    ax.set_title(f"{result['model']} ({result['input']}), FAUST {fid} dense")
+    ax.set_title(f"{result['model']} ({result['input']}, best validation accuracy), FAUST {fid} dense")
     fig.savefig(out / "faust_error_mesh.png", dpi=110, bbox_inches="tight")
 
 

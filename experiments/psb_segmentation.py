@@ -230,20 +230,30 @@ def report(out: Path) -> None:
         k = r["test"][0]
         mesh = data.meshes[k]
         v, f = mesh.vertices.numpy(), mesh.faces.numpy()
-        fig = plt.figure(figsize=(9, 6))
+        # PSB meshes come in arbitrary poses: show them in their principal axes (longest one upright)
+        centred = v - v.mean(axis=0)
+        axes = np.linalg.svd(centred, full_matrices=False)[2]
+        v = centred @ axes[[1, 2, 0]].T
+        names = data.label_names[data.category[k]]
+        fig = plt.figure(figsize=(10, 7))
         shown_labels = (("true parts", data.face_labels[k].numpy()),
                         ("predicted (DiffusionNet, HKS)", np.array(r["first_test_prediction"])))
         for panel, (title, labels) in enumerate(shown_labels):
             ax = fig.add_subplot(1, 2, panel + 1, projection="3d")
-            surface = ax.plot_trisurf(v[:, 0], v[:, 2], v[:, 1], triangles=f, linewidth=0, antialiased=False,
+            surface = ax.plot_trisurf(v[:, 0], v[:, 1], v[:, 2], triangles=f, linewidth=0, antialiased=False,
                                       cmap="tab10", vmin=0, vmax=9)
             surface.set_array(labels.astype(float))
-            ax.set_box_aspect(np.ptp(v[:, [0, 2, 1]], axis=0))
-            ax.view_init(elev=10, azim=-90)
+            for axis, low, high in zip("xyz", v.min(axis=0), v.max(axis=0), strict=True):
+                getattr(ax, f"set_{axis}lim")(low, high)
+            ax.set_box_aspect(np.ptp(v, axis=0), zoom=1.2)
+            ax.view_init(elev=5, azim=-90)
             ax.set_axis_off()
             ax.set_title(title)
-        fig.suptitle(f"PSB Human model {data.model_id[k]} (test mesh of split {r['split']}), "
-                     f"parts: {', '.join(data.label_names[data.category[k]])}", fontsize=9)
+        colours = plt.get_cmap("tab10")
+        fig.legend(handles=[plt.matplotlib.patches.Patch(color=colours(i), label=name)
+                            for i, name in enumerate(names)], loc="lower center", ncol=len(names), fontsize=8)
+        fig.suptitle(f"PSB Human model {data.model_id[k]} (a test mesh of split {r['split']}), face part labels",
+                     fontsize=10)
         fig.savefig(out / "psb_parts.png", dpi=110, bbox_inches="tight")
 
 

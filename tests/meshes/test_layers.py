@@ -14,7 +14,9 @@ from fivefold.meshes import (
     GEMCNN,
     DiffusionNet,
     DiffusionNetBlock,
+    GaugeLinear,
     GEMConv,
+    GEMResBlock,
     GeodesicCNN,
     GeodesicConv,
     Mesh,
@@ -169,6 +171,74 @@ def test_regular_nonlinearity_bad_field():
         RegularNonlinearity(so2_band_field(1, 2), samples=4)
 
 
+# -- GaugeLinear and the residual block -------------------------------------------------------------------------------
+def test_gauge_linear_commutes_with_every_frame_rotation():
+    in_type = FieldType(SO2(), [so2_irrep(0), so2_irrep(1), so2_irrep(2), so2_irrep(1), so2_irrep(3)])
+    out_type = FieldType(SO2(), [so2_irrep(1), so2_irrep(0), so2_irrep(2), so2_irrep(0), so2_irrep(4)])
+    torch.manual_seed(0)
+    layer = GaugeLinear(in_type, out_type)
+    with torch.no_grad():
+        layer.bias.normal_()
+    x = torch.randn(50, in_type.size)
+    angles = torch.rand(50) * 2 * math.pi  # any angle: the map is pointwise, so exact for all
+    torch.testing.assert_close(layer(gauge_transform(x, in_type, angles)),
+                               gauge_transform(layer(x), out_type, angles), rtol=0, atol=1e-12)
+    # frequency 4 is not in the input: its output field is zero
+    assert layer(x)[:, -2:].abs().max() == 0
+
+
+def test_gauge_linear_matches_the_written_out_map():
+    """Frequency 1, one field in and out: y = (a I + b J) x with J the quarter turn, plus nothing else."""
+    field = FieldType(SO2(), [so2_irrep(1)])
+    layer = GaugeLinear(field, field)
+    a, b = layer.weight_1.item(), layer.turn_weight_1.item()
+    x = torch.randn(7, 2)
+    expected = x @ torch.tensor([[a, -b], [b, a]]).T
+    torch.testing.assert_close(layer(x), expected, rtol=0, atol=1e-14)
+
+
+def test_gauge_linear_gradcheck_and_bad_input():
+    layer = GaugeLinear(so2_band_field(2, 1), so2_band_field(1, 2))
+    x = torch.randn(5, so2_band_field(2, 1).size, requires_grad=True)
+    assert torch.autograd.gradcheck(layer, (x,))
+    with pytest.raises(FieldError, match="GaugeLinear: x must be"):
+        layer(torch.randn(5, 4))
+    with pytest.raises(FieldError, match="SO\\(2\\) irreps"):
+        GaugeLinear(trivial_field(SO2(), 2), "scalars")
+
+
+def test_gem_res_block_is_gauge_equivariant(sphere_mesh, ops64):
+    torch.manual_seed(6)
+    in_type, hidden = trivial_field(SO2(), 3), so2_band_field(2, 2)
+    block = GEMResBlock(in_type, hidden, hidden, samples=8)
+    x = torch.randn(sphere_mesh.num_vertices, 3)
+    angles = random_gauge(sphere_mesh.num_vertices, torch.Generator().manual_seed(7), multiple_of=2 * math.pi / 8)
+    out = block(x, ops64)
+    assert isinstance(block.skip, GaugeLinear)
+    torch.testing.assert_close(block(x, ops64.regauge(angles)), gauge_transform(out, hidden, angles), rtol=0,
+                               atol=1e-10 * float(out.detach().abs().max()))
+    # the same type in and out: the skip is the identity, and it is added
+    same = GEMResBlock(hidden, hidden, hidden, samples=8, last=True)
+    assert isinstance(same.skip, torch.nn.Identity)
+    with torch.no_grad():
+        for p in same.conv2.parameters():
+            p.zero_()
+    torch.testing.assert_close(same(out, ops64), out, rtol=0, atol=0)
+
+
+def test_residual_gemcnn_is_gauge_invariant_and_needs_even_layers(sphere_mesh, ops64):
+    torch.manual_seed(8)
+    model = GEMCNN(3, 5, copies=2, max_frequency=2, layers=4, samples=8, head=6, residual=True)
+    x = sphere_mesh.vertices
+    angles = random_gauge(sphere_mesh.num_vertices, torch.Generator().manual_seed(9), multiple_of=2 * math.pi / 8)
+    out = model(x, ops64)
+    assert out.shape == (sphere_mesh.num_vertices, 5) and len(model.blocks) == 2
+    torch.testing.assert_close(model(x, ops64.regauge(angles)), out, rtol=0,
+                               atol=1e-10 * float(out.detach().abs().max()))
+    with pytest.raises(FieldError, match="layers must be even"):
+        GEMCNN(3, 5, layers=3, residual=True)
+
+
 def test_gemcnn_scalar_outputs_are_gauge_invariant(sphere_mesh, ops64):
     torch.manual_seed(3)
     model = GEMCNN(3, 5, copies=2, max_frequency=2, layers=3, samples=8)
@@ -197,6 +267,7 @@ def _hks(mesh, ops):
 
 MODELS = {
     "gem": lambda: GEMCNN(6, 4, copies=2, max_frequency=1, layers=2, samples=6),
+    "gem-residual": lambda: GEMCNN(6, 4, copies=2, max_frequency=1, layers=4, samples=6, residual=True),
     "diffusion": lambda: DiffusionNet(6, 4, width=8, blocks=2, dropout=0.0),
     "geodesic": lambda: GeodesicCNN(6, 4, width=8, layers=2, rotations=4),
 }

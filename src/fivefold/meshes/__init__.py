@@ -4,9 +4,9 @@
 - Operators as pure functions (``cotan_laplacian``, ``laplacian_eigenbasis``, ``tangent_frames``, ``edge_coordinates``,
   ``gradient_operators``, ``geodesic_distance``, ``heat_kernel_signature``, ...) and ``mesh_operators``, which computes
   all a layer needs once and caches it on disk by content hash.
-- Layers ``GEMConv`` (+ ``RegularNonlinearity``), ``DiffusionNetBlock``, ``GeodesicConv``; models ``GEMCNN``,
-  ``DiffusionNet``, ``GeodesicCNN``. Features of gauge-equivariant layers are fields of SO(2) irreps
-  (``fivefold.groups.so2_band_field``), turned by ``fivefold.groups.so2_rotate``.
+- Layers ``GEMConv`` (+ ``RegularNonlinearity``, ``GEMResBlock``, ``GaugeLinear``), ``DiffusionNetBlock``,
+  ``GeodesicConv``; models ``GEMCNN``, ``DiffusionNet``, ``GeodesicCNN``. Features of gauge-equivariant layers are
+  fields of SO(2) irreps (``fivefold.groups.so2_band_field``), turned by ``fivefold.groups.so2_rotate``.
 
 Example::
 
@@ -20,7 +20,14 @@ Example::
 """
 
 from fivefold.meshes.diffusion import DiffusionNetBlock, LearnedTimeDiffusion, SpatialGradientFeatures
-from fivefold.meshes.gem import GEMConv, RegularNonlinearity, fourier_features, gem_kernel_basis
+from fivefold.meshes.gem import (
+    GaugeLinear,
+    GEMConv,
+    GEMResBlock,
+    RegularNonlinearity,
+    fourier_features,
+    gem_kernel_basis,
+)
 from fivefold.meshes.geodesic import GeodesicConv
 from fivefold.meshes.mesh import Mesh, load_mesh, merge_meshes, save_mesh
 from fivefold.meshes.models import GEMCNN, DiffusionNet, GeodesicCNN, faces_from_vertices, global_mean
@@ -47,7 +54,7 @@ __all__ = [
     "tangent_frames", "rotate_frames", "edge_coordinates", "gradient_operators", "geodesic_distance",
     "heat_kernel_signature", "hks_times",
     "MeshOperators", "mesh_operators", "OPERATORS_VERSION",
-    "GEMConv", "RegularNonlinearity", "gem_kernel_basis", "fourier_features",
+    "GEMConv", "GEMResBlock", "GaugeLinear", "RegularNonlinearity", "gem_kernel_basis", "fourier_features",
     "DiffusionNetBlock", "LearnedTimeDiffusion", "SpatialGradientFeatures", "GeodesicConv",
     "GEMCNN", "DiffusionNet", "GeodesicCNN", "faces_from_vertices", "global_mean",
 ]

@@ -37,7 +37,7 @@ from fivefold.groups import SO2, FieldType, so2_frequencies
 from fivefold.meshes.precompute import MeshOperators
 from fivefold.ops import spmm
 
-__all__ = ["GEMConv", "RegularNonlinearity", "gem_kernel_basis", "fourier_features"]
+__all__ = ["GEMConv", "GEMResBlock", "GaugeLinear", "RegularNonlinearity", "gem_kernel_basis", "fourier_features"]
 
 
 def _rho(k: int, angle: np.ndarray) -> np.ndarray:
@@ -256,6 +256,95 @@ class GEMConv(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}"
+
+
+class GaugeLinear(nn.Module):
+    """The pointwise gauge-equivariant linear map between fields of SO(2) irreps (no neighbours): for each frequency
+    ``k`` that both types hold, ``y_j = sum_i (a_ji + b_ji J) x_i`` over the input fields ``i`` of frequency ``k``
+    (``b`` only for ``k > 0``; ``J`` the quarter turn). By Schur's lemma these are all the linear maps that commute
+    with every frame rotation; output fields of a frequency the input lacks are zero. GEM-CNN's residual blocks use it
+    on the skip path when the block changes the field type.
+
+    Args:
+        in_type, out_type: field types of ``SO2()`` irreps.
+        bias: a learned bias on the output's scalar channels.
+
+    Shapes:
+        ``x: [V, in_type.size]`` -> ``[V, out_type.size]``.
+    """
+
+    def __init__(self, in_type: FieldType, out_type: FieldType, *, bias: bool = True) -> None:
+        super().__init__()
+        for name, field in (("in_type", in_type), ("out_type", out_type)):
+            if not isinstance(field, FieldType) or not isinstance(field.group, SO2):
+                raise FieldError(f"GaugeLinear: {name} must be a field type of SO(2) irreps, got {field!r}")
+        self.in_type, self.out_type = in_type, out_type
+        in_groups, out_groups = _channel_groups(in_type), _channel_groups(out_type)
+        self.frequencies = sorted(set(in_groups) & set(out_groups))
+        for k in self.frequencies:
+            n_in, n_out = len(in_groups[k]), len(out_groups[k])
+            std = math.sqrt(1.0 / (n_in * (1 if k == 0 else 2)))
+            self.register_buffer(f"rows_{k}", torch.from_numpy(in_groups[k]), persistent=False)  # [n_in, d]
+            self.register_buffer(f"cols_{k}", torch.from_numpy(out_groups[k].reshape(-1)), persistent=False)
+            self.register_parameter(f"weight_{k}", nn.Parameter(torch.randn(n_out, n_in) * std))
+            if k > 0:
+                self.register_parameter(f"turn_weight_{k}", nn.Parameter(torch.randn(n_out, n_in) * std))
+        scalars = out_groups.get(0, np.zeros((0, 1), dtype=np.int64)).reshape(-1)
+        self.register_buffer("bias_index", torch.from_numpy(scalars), persistent=False)
+        self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and len(scalars) else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_type.size:
+            raise FieldError(f"GaugeLinear: x must be [V, {self.in_type.size}] for {self.in_type!r}, "
+                             f"got {tuple(x.shape)}")
+        out = x.new_zeros(x.shape[0], self.out_type.size)
+        for k in self.frequencies:
+            fields = x[:, getattr(self, f"rows_{k}")]  # [V, n_in, d]
+            y = torch.einsum("vid,oi->vod", fields, getattr(self, f"weight_{k}"))
+            if k > 0:
+                turned = torch.stack([-fields[..., 1], fields[..., 0]], dim=-1)  # J x: (a, b) -> (-b, a)
+                y = y + torch.einsum("vid,oi->vod", turned, getattr(self, f"turn_weight_{k}"))
+            out = out.index_copy(1, getattr(self, f"cols_{k}"), y.reshape(x.shape[0], -1))
+        if self.bias is not None:
+            out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))
+        return out
+
+    def extra_repr(self) -> str:
+        return f"{self.in_type!r} -> {self.out_type!r}"
+
+
+class GEMResBlock(nn.Module):
+    """The residual block of de Haan et al.'s FAUST network: two gauge-equivariant convolutions with the regular
+    nonlinearity between them and a skip connection,
+
+        y = sigma(conv2(sigma(conv1(x))) + skip(x)),
+
+    ``skip`` the identity when the block keeps the field type, else a ``GaugeLinear`` map; the outer ``sigma`` is
+    left out when ``last``.
+
+    Args:
+        in_type: the input field type (SO(2) irreps).
+        hidden: the field type between the convolutions (``so2_band_field``, as the nonlinearity samples it).
+        out_type: the output field type (``so2_band_field``, or scalars, unless ``last``).
+        samples: angles of the regular nonlinearities.
+        last: leave out the outer nonlinearity.
+
+    Shapes:
+        ``x: [V, in_type.size]`` -> ``[V, out_type.size]``; ``ops``: the mesh's ``MeshOperators``.
+    """
+
+    def __init__(self, in_type: FieldType, hidden: FieldType, out_type: FieldType, *, samples: int | None = None,
+                 last: bool = False) -> None:
+        super().__init__()
+        self.conv1 = GEMConv(in_type, hidden)
+        self.nonlinearity1 = RegularNonlinearity(hidden, samples)
+        self.conv2 = GEMConv(hidden, out_type)
+        self.skip = nn.Identity() if in_type == out_type else GaugeLinear(in_type, out_type, bias=False)
+        self.nonlinearity2 = nn.Identity() if last else RegularNonlinearity(out_type, samples)
+
+    def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
+        y = self.conv2(self.nonlinearity1(self.conv1(x, ops)), ops)
+        return self.nonlinearity2(y + self.skip(x))
 
 
 class RegularNonlinearity(nn.Module):

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from fivefold.errors import FieldError
 from fivefold.groups import SO2, so2_band_field, trivial_field
 from fivefold.meshes.diffusion import DiffusionNetBlock
-from fivefold.meshes.gem import GEMConv, RegularNonlinearity
+from fivefold.meshes.gem import GEMConv, GEMResBlock, RegularNonlinearity
 from fivefold.meshes.geodesic import GeodesicConv
 from fivefold.meshes.precompute import MeshOperators
 
@@ -46,24 +46,41 @@ class GEMCNN(nn.Module):
         layers: number of ``GEMConv`` layers (>= 2).
         samples: angles of the regular nonlinearity (default ``4 M + 4``).
         head: hidden width of the per-vertex MLP after the last convolution (0: a linear map).
+        residual: group the convolutions in pairs as ``GEMResBlock``s with skip connections (the architecture of
+            the paper's FAUST network; ``layers`` must then be even).
     """
 
     def __init__(self, in_channels: int, out_channels: int, *, copies: int = 16, max_frequency: int = 2,
-                 layers: int = 4, samples: int | None = None, head: int = 0) -> None:
+                 layers: int = 4, samples: int | None = None, head: int = 0, residual: bool = False) -> None:
         super().__init__()
         for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("copies", copies)):
             _positive(name, value, "GEMCNN")
         if isinstance(layers, bool) or not isinstance(layers, int) or layers < 2:
             raise FieldError(f"GEMCNN: layers must be an integer >= 2, got {layers!r}")
+        if residual and layers % 2:
+            raise FieldError(f"GEMCNN: residual blocks hold two convolutions each, so layers must be even, "
+                             f"got {layers}")
         hidden = so2_band_field(copies, max_frequency)
         scalars_in = trivial_field(SO2(), in_channels)
-        self.convs = nn.ModuleList([GEMConv(scalars_in, hidden)])
-        self.convs.extend(GEMConv(hidden, hidden) for _ in range(layers - 2))
-        self.nonlinearities = nn.ModuleList(RegularNonlinearity(hidden, samples) for _ in range(layers - 1))
-        self.last = GEMConv(hidden, trivial_field(SO2(), head or out_channels))
+        scalars_out = trivial_field(SO2(), head or out_channels)
+        self.residual = residual
+        if residual:
+            types = [scalars_in] + [hidden] * (layers // 2 - 1) + [scalars_out]
+            self.blocks = nn.ModuleList(
+                GEMResBlock(a, hidden, b, samples=samples, last=i == layers // 2 - 1)
+                for i, (a, b) in enumerate(zip(types[:-1], types[1:], strict=True)))
+        else:
+            self.convs = nn.ModuleList([GEMConv(scalars_in, hidden)])
+            self.convs.extend(GEMConv(hidden, hidden) for _ in range(layers - 2))
+            self.nonlinearities = nn.ModuleList(RegularNonlinearity(hidden, samples) for _ in range(layers - 1))
+            self.last = GEMConv(hidden, scalars_out)
         self.head = nn.Sequential(nn.ReLU(), nn.Linear(head, out_channels)) if head else nn.Identity()
 
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
+        if self.residual:
+            for block in self.blocks:
+                x = block(x, ops)
+            return self.head(x)
         for conv, nonlinearity in zip(self.convs, self.nonlinearities, strict=True):
             x = nonlinearity(conv(x, ops))
         return self.head(self.last(x, ops))
