@@ -30,7 +30,7 @@ run: setup
 	$(VENV)/bin/fivefold train
 
 test: setup-test
-	$(VENV)/bin/ruff check src tests benchmarks experiments
+	$(VENV)/bin/ruff check src tests tests_docs docs benchmarks experiments
 	$(PY) -m pytest -q tests
 
 # the float32 comparisons again with other CPU kernels and summation orders (.ci/run calls this after `make test`)
@@ -49,7 +49,7 @@ docs: $(VENV)/.installed-docs
 	$(PY) -m pytest -q tests_docs
 
 lint: setup-test
-	$(VENV)/bin/ruff check src tests benchmarks experiments
+	$(VENV)/bin/ruff check src tests tests_docs docs benchmarks experiments
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache docs/_build

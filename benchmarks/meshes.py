@@ -73,7 +73,7 @@ def step(module, x, *extra):
     return run
 
 
-def measure(level: int, k_eig: int, repeats: int) -> dict:
+def measure(level: int, k_eig: int, repeats: int, geodesic_max_vertices: int) -> dict:
     import potpourri3d as pp3d
     import robust_laplacian
 
@@ -106,11 +106,15 @@ def measure(level: int, k_eig: int, repeats: int) -> dict:
         "geodesic_conv": (GeodesicConv(CHANNELS, CHANNELS, rotations=8), ops),
         "gcn": (GCNConv(CHANNELS, CHANNELS), graph),
     }
+    if mesh.num_vertices > geodesic_max_vertices:  # too slow to time at this size on 1 thread (NaN)
+        del layers["geodesic_conv"]
+        row["geodesic_conv_s"] = None
     for name, (layer, context) in layers.items():
         row[f"{name}_s"] = timed(step(layer, x, context), repeats)
     row["gem_over_gcn"] = row["gemconv_s"] / row["gcn_s"]
     print(f"level {level}: {mesh.num_vertices:,} vertices: "
-          + ", ".join(f"{k} {v:.3g}" for k, v in row.items() if k.endswith("_s") or k == "gem_over_gcn"), flush=True)
+          + ", ".join(f"{k} {v:.3g}" for k, v in row.items()
+                      if v is not None and (k.endswith("_s") or k == "gem_over_gcn")), flush=True)
     return row
 
 
@@ -120,16 +124,19 @@ def main() -> None:
     parser.add_argument("--k-eig", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--geodesic-max-vertices", type=int, default=200_000,
+                        help="time GeodesicConv only on meshes up to this size (about 40 s per call at 1e5 vertices)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    rows = [measure(level, args.k_eig, args.repeats) for level in args.levels]
+    rows = [measure(level, args.k_eig, args.repeats, args.geodesic_max_vertices) for level in args.levels]
     columns = ["vertices", "laplacian_s", "robust_laplacian_s", "eigenbasis_s", "frames_connection_gradients_s",
                "geodesic_factor_s", "geodesic_solve_s", "all_operators_s", "gemconv_s", "diffusionnet_block_s",
                "geodesic_conv_s", "gcn_s", "gem_over_gcn"]
     print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
     for row in rows:
-        print("| " + " | ".join(f"{row[c]:,}" if c == "vertices" else f"{row[c]:.3g}" for c in columns) + " |")
+        print("| " + " | ".join(f"{row[c]:,}" if c == "vertices" else "-" if row[c] is None else f"{row[c]:.3g}"
+                                for c in columns) + " |")
     args.out.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "k_eig": args.k_eig,
             "channels": CHANNELS, "torch": torch.__version__}
@@ -144,7 +151,8 @@ def main() -> None:
     for key in columns[1:8]:
         axes[0].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
     for key in columns[8:12]:
-        axes[1].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
+        timed_rows = [r for r in rows if r[key] is not None]
+        axes[1].loglog([r["vertices"] for r in timed_rows], [r[key] for r in timed_rows], "o-", label=key[:-2])
     axes[0].set_title(f"precomputation (k_eig = {args.k_eig})")
     axes[1].set_title(f"layer forward + backward ({CHANNELS} channels, {args.threads} thread)")
     for ax in axes:

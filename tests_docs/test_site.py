@@ -5,7 +5,6 @@ package driven headless from the command line (a browser downloaded at install t
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
