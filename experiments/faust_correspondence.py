@@ -34,10 +34,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _mesh_models import MeshGCN
 from torch import nn
 
 from fivefold.data import FAUST_TEMPLATE_VERTICES, load_faust_remeshed
-from fivefold.graphs import GCNConv
 from fivefold.meshes import (
     GEMCNN,
     DiffusionNet,
@@ -54,23 +54,6 @@ K_EIG = 128
 HKS_COUNT = 16
 SAMPLE = 500
 TRAIN, VALIDATION, TEST = list(range(80, 89)), [89], list(range(90, 100))
-
-
-class MeshGCN(nn.Module):
-    """The isotropic baseline: the graph core's GCN on the mesh's edge graph (Kipf & Welling 2017)."""
-
-    def __init__(self, in_channels: int, out_channels: int, width: int = 128, layers: int = 4) -> None:
-        super().__init__()
-        self.first = nn.Linear(in_channels, width)
-        self.convs = nn.ModuleList(GCNConv(width, width) for _ in range(layers))
-        self.last = nn.Linear(width, out_channels)
-
-    def forward(self, x, mesh_input):
-        graph = mesh_input.graph
-        x = self.first(x)
-        for conv in self.convs:
-            x = torch.relu(conv(x, graph)) + x
-        return self.last(x)
 
 
 MODELS = {

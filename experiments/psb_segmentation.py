@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _mesh_models import MeshGCN
 from torch import nn
 
 from fivefold.data import load_psb
-from fivefold.graphs import GCNConv
 from fivefold.meshes import (
     DiffusionNet,
     Mesh,
@@ -50,25 +50,9 @@ K_EIG = 128
 WIDTH = 64
 
 
-class MeshGCN(nn.Module):
-    """GCN (Kipf & Welling 2017) with residual connections on the mesh's edge graph."""
-
-    def __init__(self, in_channels: int, out_channels: int, width: int = WIDTH, layers: int = 4) -> None:
-        super().__init__()
-        self.first = nn.Linear(in_channels, width)
-        self.convs = nn.ModuleList(GCNConv(width, width) for _ in range(layers))
-        self.last = nn.Linear(width, out_channels)
-
-    def forward(self, x, item):
-        x = self.first(x)
-        for conv in self.convs:
-            x = torch.relu(conv(x, item.graph)) + x
-        return self.last(x)
-
-
 MODELS = {
     "diffusionnet": lambda c, k: DiffusionNet(c, k, width=WIDTH, blocks=4, dropout=0.5),
-    "gcn": lambda c, k: MeshGCN(c, k),
+    "gcn": lambda c, k: MeshGCN(c, k, width=WIDTH),
 }
 
 
