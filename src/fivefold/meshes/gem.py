@@ -119,6 +119,12 @@ def _channel_groups(field_type: FieldType) -> dict[int, np.ndarray]:
     return {k: np.array(v, dtype=np.int64) for k, v in groups.items()}
 
 
+def _check_so2_types(where: str, in_type: FieldType, out_type: FieldType) -> None:
+    for name, field in (("in_type", in_type), ("out_type", out_type)):
+        if not isinstance(field, FieldType) or not isinstance(field.group, SO2):
+            raise FieldError(f"{where}: {name} must be a field type of SO(2) irreps, got {field!r}")
+
+
 def _quarter_turn(frequencies: list[int]) -> tuple[Tensor, Tensor]:
     """Index and sign with ``J x = x[:, index] * sign``: ``(a, b) -> (-b, a)`` on every 2-dimensional field, zero on
     scalars, so that ``rho_n(g) = cos(ng) + sin(ng) J``."""
@@ -149,9 +155,7 @@ class GEMConv(nn.Module):
 
     def __init__(self, in_type: FieldType, out_type: FieldType, *, bias: bool = True) -> None:
         super().__init__()
-        for name, field in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(field, FieldType) or not isinstance(field.group, SO2):
-                raise FieldError(f"GEMConv: {name} must be a field type of SO(2) irreps, got {field!r}")
+        _check_so2_types("GEMConv", in_type, out_type)
         self.in_type, self.out_type = in_type, out_type
         self.in_frequencies = so2_frequencies(in_type)
         self.out_frequencies = so2_frequencies(out_type)
@@ -275,9 +279,7 @@ class GaugeLinear(nn.Module):
 
     def __init__(self, in_type: FieldType, out_type: FieldType, *, bias: bool = True) -> None:
         super().__init__()
-        for name, field in (("in_type", in_type), ("out_type", out_type)):
-            if not isinstance(field, FieldType) or not isinstance(field.group, SO2):
-                raise FieldError(f"GaugeLinear: {name} must be a field type of SO(2) irreps, got {field!r}")
+        _check_so2_types("GaugeLinear", in_type, out_type)
         self.in_type, self.out_type = in_type, out_type
         in_groups, out_groups = _channel_groups(in_type), _channel_groups(out_type)
         self.frequencies = sorted(set(in_groups) & set(out_groups))
@@ -289,6 +291,9 @@ class GaugeLinear(nn.Module):
             self.register_parameter(f"weight_{k}", nn.Parameter(torch.randn(n_out, n_in) * std))
             if k > 0:
                 self.register_parameter(f"turn_weight_{k}", nn.Parameter(torch.randn(n_out, n_in) * std))
+        quarter_index, quarter_sign = _quarter_turn(so2_frequencies(in_type))
+        self.register_buffer("quarter_index", quarter_index, persistent=False)
+        self.register_buffer("quarter_sign", quarter_sign, persistent=False)
         scalars = out_groups.get(0, np.zeros((0, 1), dtype=np.int64)).reshape(-1)
         self.register_buffer("bias_index", torch.from_numpy(scalars), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and len(scalars) else None
@@ -298,12 +303,12 @@ class GaugeLinear(nn.Module):
             raise FieldError(f"GaugeLinear: x must be [V, {self.in_type.size}] for {self.in_type!r}, "
                              f"got {tuple(x.shape)}")
         out = x.new_zeros(x.shape[0], self.out_type.size)
+        x_quarter = x[:, self.quarter_index] * self.quarter_sign.to(x.dtype)  # J x
         for k in self.frequencies:
-            fields = x[:, getattr(self, f"rows_{k}")]  # [V, n_in, d]
-            y = torch.einsum("vid,oi->vod", fields, getattr(self, f"weight_{k}"))
+            rows = getattr(self, f"rows_{k}")  # [n_in, d]
+            y = torch.einsum("vid,oi->vod", x[:, rows], getattr(self, f"weight_{k}"))
             if k > 0:
-                turned = torch.stack([-fields[..., 1], fields[..., 0]], dim=-1)  # J x: (a, b) -> (-b, a)
-                y = y + torch.einsum("vid,oi->vod", turned, getattr(self, f"turn_weight_{k}"))
+                y = y + torch.einsum("vid,oi->vod", x_quarter[:, rows], getattr(self, f"turn_weight_{k}"))
             out = out.index_copy(1, getattr(self, f"cols_{k}"), y.reshape(x.shape[0], -1))
         if self.bias is not None:
             out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))
