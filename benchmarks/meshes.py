@@ -106,7 +106,7 @@ def measure(level: int, k_eig: int, repeats: int, geodesic_max_vertices: int) ->
         "geodesic_conv": (GeodesicConv(CHANNELS, CHANNELS, rotations=8), ops),
         "gcn": (GCNConv(CHANNELS, CHANNELS), graph),
     }
-    if mesh.num_vertices > geodesic_max_vertices:  # too slow to time at this size on 1 thread (NaN)
+    if mesh.num_vertices > geodesic_max_vertices:  # too slow to time at this size on 1 thread: left out (None)
         del layers["geodesic_conv"]
         row["geodesic_conv_s"] = None
     for name, (layer, context) in layers.items():
@@ -125,7 +125,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--geodesic-max-vertices", type=int, default=200_000,
-                        help="time GeodesicConv only on meshes up to this size (about 40 s per call at 1e5 vertices)")
+                        help="time GeodesicConv only on meshes up to this size (13.5 s a call at 1.1e5 vertices, idle)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
