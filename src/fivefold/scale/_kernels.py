@@ -78,10 +78,15 @@ def sampled_counts(indptr, frontier, fanout, replace):  # pragma: no cover - com
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def sample_neighbours(indptr, indices, frontier, offsets, fanout, replace, seed):  # pragma: no cover - compiled
+def sample_neighbours(indptr, indices, frontier, offsets, fanout, replace, seed, keys):  # pragma: no cover
     """The global ids (int64) of the sampled in-neighbours of each frontier node, node ``i``'s in
     ``out[offsets[i]:offsets[i + 1]]``: all of them when there are at most ``fanout`` (or ``fanout < 0``), else
     ``fanout`` drawn uniformly without replacement (Floyd's algorithm, in increasing position) or with replacement.
+
+    ``frontier`` holds row numbers of ``indptr``; ``keys[i]`` is the id that seeds row ``frontier[i]``'s random
+    numbers: the node's global id, which equals its row in a whole graph but not in a partition (``keys`` is
+    ``frontier`` there). So the owner of a node in a partitioned graph draws the same neighbours as a sampler over
+    the whole graph.
 
     Two passes, both parallel: the first picks positions in ``indices`` for every node (reading only ``indptr``),
     the second reads ``indices`` at all positions in one flat loop, where the random reads overlap (with
@@ -98,7 +103,7 @@ def sample_neighbours(indptr, indices, frontier, offsets, fanout, replace, seed)
             for k in range(count):
                 out[first + k] = start + k
             continue
-        state = _mix(np.uint64(seed) ^ _mix(np.uint64(node) + _GOLDEN))
+        state = _mix(np.uint64(seed) ^ _mix(np.uint64(keys[i]) + _GOLDEN))
         if replace:
             for k in range(count):
                 state, pick = _below(state, degree)

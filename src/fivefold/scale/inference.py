@@ -128,7 +128,7 @@ def _with_in_neighbours(sampler: NeighborSampler, nodes: np.ndarray, chunk: int 
         offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
         picks = _kernels.sample_neighbours(sampler.indptr, sampler.indices, frontier, offsets, -1, False,
-                                           np.uint64(0))
+                                           np.uint64(0), frontier)
         parts.append(np.unique(picks).astype(np.int64))
     return np.unique(np.concatenate(parts))
 

@@ -103,7 +103,7 @@ class NeighborSampler:
             offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
             np.cumsum(counts, out=offsets[1:])
             picks = _kernels.sample_neighbours(self.indptr, self.indices, frontier, offsets, fanout, self.replace,
-                                               np.uint64(_kernels.hop_seed(self.seed, call, layer)))
+                                               np.uint64(_kernels.hop_seed(self.seed, call, layer)), frontier)
             table = np.full((_kernels.table_capacity(len(frontier) + len(picks)), 2), -1, dtype=self._id_dtype)
             sources, local = _kernels.relabel(frontier, picks, table)
             csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),

@@ -120,21 +120,33 @@ def _alive(pid: int) -> bool:
 def _finish(temporary: Path, target: Path, num_nodes: int, num_edges: int, names: list[str]) -> None:
     """Write the manifest of the arrays ``names`` (``<name>.npy`` in ``temporary``), flush everything to disk and
     rename the folder to ``target`` (replacing an existing store there)."""
-    manifest: dict[str, Any] = {"format": FORMAT, "version": VERSION, "num_nodes": num_nodes, "num_edges": num_edges,
-                                "arrays": {}}
+    write_manifest(temporary, {"format": FORMAT, "version": VERSION, "num_nodes": num_nodes, "num_edges": num_edges},
+                   names)
+    fsync_folder(temporary)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(temporary, target)
+
+
+def write_manifest(folder: Path, header: dict[str, Any], names: list[str]) -> None:
+    """``folder/manifest.json``: ``header`` and, for every array ``names`` (``<name>.npy`` in ``folder``), its file,
+    dtype, shape, byte size and sha256 (the graph partitions use this format too)."""
+    manifest: dict[str, Any] = {**header, "arrays": {}}
     for name in names:
-        file = temporary / f"{name}.npy"
+        file = folder / f"{name}.npy"
         array = np.load(file, mmap_mode="r")
         manifest["arrays"][name] = {"file": file.name, "dtype": str(array.dtype), "shape": list(array.shape),
                                     "bytes": file.stat().st_size, "sha256": _sha256(file)}
         del array
-    (temporary / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    for file in temporary.iterdir():
-        with open(file, "rb") as handle:
-            os.fsync(handle.fileno())
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(temporary, target)
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def fsync_folder(folder: Path) -> None:
+    """Flush every file under ``folder`` to disk (before it is renamed into place)."""
+    for file in folder.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
 
 
 def _edge_source(edge_chunks: Any) -> Callable[[], Iterable[tuple[np.ndarray, np.ndarray]]]:
@@ -450,26 +462,50 @@ def open_store(path: str | os.PathLike, *, verify: bool = False) -> GraphStore:
     dtype and shape (``verify=True``: also its sha256) before it is memory-mapped. Any mismatch raises
     ``StoreError`` naming the file."""
     path = Path(path)
+    manifest = read_manifest(path, FORMAT, VERSION, ("num_nodes", "num_edges"))
+    num_nodes, num_edges = int(manifest["num_nodes"]), int(manifest["num_edges"])
+    expected_shapes = {"indptr": [num_nodes + 1], "indices": [num_edges], "labels": [num_nodes],
+                       "train_mask": [num_nodes], "val_mask": [num_nodes], "test_mask": [num_nodes],
+                       "features": [num_nodes, None]}
+    arrays = load_arrays(path, manifest, expected_shapes, required=("indptr", "indices"), verify=verify)
+    indptr = arrays["indptr"]
+    if indptr[0] != 0 or indptr[-1] != num_edges:
+        raise StoreError(f"store {path}: indptr must run from 0 to num_edges = {num_edges}")
+    return GraphStore(path, manifest, arrays)
+
+
+def read_manifest(path: Path, format_name: str, version: int, numbers: Sequence[str]) -> dict[str, Any]:
+    """The manifest of the folder ``path`` after checking its format, version, array table and the integer fields
+    ``numbers``."""
     manifest_file = path / "manifest.json"
     if not manifest_file.is_file():
-        raise StoreError(f"{path} is not a graph store: {manifest_file.name} is missing (an interrupted write leaves "
-                         "no store; write it again)")
+        raise StoreError(f"{path} is not a {format_name.removeprefix('fivefold-').replace('-', ' ')}: "
+                         f"{manifest_file.name} is missing (an interrupted write leaves nothing; write it again)")
     try:
         manifest = json.loads(manifest_file.read_text())
-        entries = manifest["arrays"]
-        num_nodes, num_edges = int(manifest["num_nodes"]), int(manifest["num_edges"])
+        if not isinstance(manifest["arrays"], dict):
+            raise TypeError("'arrays' is not a table")
+        for name in numbers:
+            manifest[name] = int(manifest[name])
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"{manifest_file} is not a valid manifest ({exc})") from None
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+    if manifest.get("format") != format_name or manifest.get("version") != version:
         raise StoreError(f"{path}: format {manifest.get('format')!r} version {manifest.get('version')!r}; this "
-                         f"fivefold reads {FORMAT!r} version {VERSION}")
-    expected_shapes = {"indptr": [num_nodes + 1], "indices": [num_edges], "labels": [num_nodes],
-                       "train_mask": [num_nodes], "val_mask": [num_nodes], "test_mask": [num_nodes]}
+                         f"fivefold reads {format_name!r} version {version}")
+    return manifest
+
+
+def load_arrays(path: Path, manifest: dict[str, Any], expected_shapes: dict[str, list[int | None]], *,
+                required: Sequence[str], verify: bool = False) -> dict[str, np.ndarray]:
+    """Memory-map the arrays of ``expected_shapes`` that the manifest lists (``required`` ones must be there),
+    after checking each file's presence, byte size, dtype and shape (``None`` in a shape: any length) and, with
+    ``verify``, its sha256."""
+    entries = manifest["arrays"]
     arrays = {}
-    for name in ("indptr", "indices", *_OPTIONAL):
+    for name, shape in expected_shapes.items():
         if name not in entries:
-            if name in ("indptr", "indices"):
-                raise StoreError(f"{manifest_file} lists no {name} array")
+            if name in required:
+                raise StoreError(f"{path / 'manifest.json'} lists no {name} array")
             continue
         entry = entries[name]
         file = path / entry["file"]
@@ -484,12 +520,10 @@ def open_store(path: str | os.PathLike, *, verify: bool = False) -> GraphStore:
             array = np.load(file, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise StoreError(f"store {path}: {entry['file']} is not a readable .npy array ({exc})") from None
-        shape = expected_shapes.get(name, [num_nodes, array.shape[1] if array.ndim == 2 else -1])
-        if str(array.dtype) != entry["dtype"] or list(array.shape) != entry["shape"] or list(array.shape) != shape:
+        expected = [array.shape[k] if size is None and k < array.ndim else (-1 if size is None else size)
+                    for k, size in enumerate(shape)]
+        if str(array.dtype) != entry["dtype"] or list(array.shape) != entry["shape"] or list(array.shape) != expected:
             raise StoreError(f"store {path}: {entry['file']} holds {array.dtype} {list(array.shape)}, expected "
-                             f"{entry['dtype']} {shape}")
+                             f"{entry['dtype']} {expected}")
         arrays[name] = array
-    indptr = arrays["indptr"]
-    if indptr[0] != 0 or indptr[-1] != num_edges:
-        raise StoreError(f"store {path}: indptr must run from 0 to num_edges = {num_edges}")
-    return GraphStore(path, manifest, arrays)
+    return arrays

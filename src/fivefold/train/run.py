@@ -102,6 +102,18 @@ class RunFolder:
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.checkpoint: dict[str, Any] | None = None
 
+    @classmethod
+    def at(cls, path: str | os.PathLike) -> RunFolder:
+        """The run folder ``path`` itself (created if missing, kept if there): for a run that resumes in the folder
+        it checkpointed to, such as a distributed run restarted by torchrun."""
+        path = Path(path)
+        _prepare_root(path)
+        run = cls.__new__(cls)
+        run.path = path
+        run.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        run.checkpoint = None
+        return run
+
     def write_json(self, name: str, payload: Any) -> Path:
         target = self.path / name
         write_atomic(target, json.dumps(payload, indent=2, sort_keys=True).encode())
