@@ -14,7 +14,8 @@ Partitioners (``partition_nodes``):
   (numba), memory ``4 N`` bytes for the assignment: for stores larger than RAM.
 - ``"random"``: a hash of the node id (the baseline every partitioner must beat).
 
-Every part holds at most ``ceil((1 + imbalance) N / K)`` nodes (METIS: its ``ufactor``, the same bound).
+Every part holds at most ``ceil((1 + imbalance) N / K)`` nodes (METIS: its ``ufactor``, the same bound), except with
+``"random"``, whose parts are balanced only on average.
 
 Layout of a partitioned store ``<path>/``: ``manifest.json`` (format ``fivefold-partitioned-store``, the method, the
 part count and the quality report); ``part.npy`` (``[N]``, int16 below 32,768 parts) and ``local.npy`` (``[N]``,
@@ -75,7 +76,7 @@ def partition_nodes(source: Graph | Any, num_parts: int, *, method: str = "fenne
     Args:
         num_parts: K >= 1.
         method: ``"metis"``, ``"fennel"``, ``"ldg"`` or ``"random"`` (see the module docstring).
-        imbalance: each part holds at most ``ceil((1 + imbalance) N / K)`` nodes.
+        imbalance: each part holds at most ``ceil((1 + imbalance) N / K)`` nodes (not enforced by ``"random"``).
         seed: the seed of ``"random"`` and of METIS.
 
     The streaming methods read each node's in-neighbours (what the neighbour sampler follows); METIS cuts the
@@ -118,8 +119,9 @@ def _metis(indptr: np.ndarray, indices: np.ndarray, num_nodes: int, num_parts: i
     symmetric.eliminate_zeros()
     del pattern
     options = pymetis.Options(ufactor=int(round(1000 * imbalance)), seed=int(seed))
-    _, membership = pymetis.part_graph(num_parts, xadj=symmetric.indptr, adjncy=symmetric.indices, options=options)
-    return np.asarray(membership, dtype=np.int32)
+    adjacency = pymetis.CSRAdjacency(symmetric.indptr, symmetric.indices)
+    result = pymetis.part_graph(num_parts, adjacency, options=options)
+    return np.asarray(result[1], dtype=np.int32)
 
 
 def partition_report(source: Graph | Any, part: np.ndarray) -> dict[str, Any]:

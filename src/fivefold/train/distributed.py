@@ -95,8 +95,15 @@ def _init_group(device: str) -> tuple[bool, int, int]:
     if dist.is_initialized():
         return False, dist.get_rank(), dist.get_world_size()
     backend = "nccl" if device == "cuda" else "gloo"
+    timeout = datetime.timedelta(minutes=30)
     if "WORLD_SIZE" in os.environ:
-        dist.init_process_group(backend, timeout=datetime.timedelta(minutes=30))
+        rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+        store, _, _ = next(dist.rendezvous("env://", rank, world, timeout=timeout))
+        # torchrun keeps its store across restarts: a restarted group read the dead group's gloo addresses from it
+        # (connection refused), so each attempt gets keys of its own
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"fivefold/attempt-{attempt}", store), rank=rank,
+                                world_size=world, timeout=timeout)
     else:
         store = dist.HashStore()
         dist.init_process_group(backend, store=store, rank=0, world_size=1)
