@@ -255,3 +255,15 @@ def compact_unique_rows(indptr, indices):  # pragma: no cover - compiled
             write += 1
         out[i + 1] = write
     return out
+
+
+@njit(parallel=True, nogil=True, cache=True)
+def keyed_mask(ids, width, key, threshold, scale, out):  # pragma: no cover - compiled
+    """Fill ``out [n, width]`` with ``scale`` where the top 32 bits of a hash of ``(key, ids[i], f)`` reach
+    ``threshold`` (``p * 2^32`` drops a share ``p``), else 0: a dropout mask. One splitmix64 round per row, one per
+    entry."""
+    for i in prange(ids.shape[0]):
+        state = _mix(np.uint64(key) ^ _mix(np.uint64(ids[i]) + _GOLDEN))
+        for f in range(width):
+            kept = (_mix(state + np.uint64(f + 1) * _GOLDEN) >> np.uint64(32)) >= threshold
+            out[i, f] = scale if kept else 0.0

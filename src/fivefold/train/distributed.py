@@ -23,7 +23,7 @@ optimiser, the next step, the evaluations so far) atomically. A worker that dies
 under ``--max-restarts``, start it again: every rank loads ``state.pt`` (read by rank 0 and broadcast, so hosts need
 no shared disk for it) and goes on from the step after it. Nothing else carries state: the sampler's randomness and
 the batches are functions of the step. ``steps.jsonl`` logs every step with the attempt number (torchrun's restart
-count).
+count) and the seconds since the attempt's first step.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import io
 import json
 import math
 import os
+import resource
 import sys
 import time
 from collections.abc import Sequence
@@ -227,6 +228,7 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
               "steps": 0}
     batches: list[np.ndarray] = []
     batches_epoch = -1
+    began = time.perf_counter()
     try:
         for step in range(start, total):
             epoch, position = divmod(step, steps_per_epoch)
@@ -251,7 +253,8 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
             window["edges"] += sum(block.num_edges for block in blocks)
             window["steps"] += 1
             if log is not None:
-                log.write(json.dumps({"step": step, "attempt": attempt, "seeds": count}) + "\n")
+                log.write(json.dumps({"step": step, "attempt": attempt, "seeds": count,
+                                      "seconds": round(time.perf_counter() - began, 4)}) + "\n")
                 log.flush()
             if bar is not None:
                 bar.update(1)
@@ -278,8 +281,9 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
             log.close()
         if bar is not None:
             bar.close()
+    peak = _reduce([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20], exchange, dist.ReduceOp.MAX)[0]
     final = {"steps": total, "best_step": best.get("step"), "val_acc": best.get("val_acc"),
-             "test_acc": best.get("test_acc"), **_mean_rates(history)}
+             "test_acc": best.get("test_acc"), **_mean_rates(history), "peak_rss_gib_per_rank": peak}
     if run is not None:
         run.save_checkpoint({"model_state": best.get("model", keyed.state_dict()), "config": config})
         if history and evaluate:
