@@ -89,6 +89,8 @@ def test_cli_choices_match_the_tasks_and_help_imports_no_torch():
     from fivefold.data import STREAMS
     from fivefold.train.presets import STREAM_MODELS
     assert cli.STREAM_NAMES == tuple(STREAMS) and cli.STREAM_MODELS == STREAM_MODELS
+    from fivefold.scale.partition import METHODS
+    assert cli.PARTITION_METHODS == METHODS
     code = "import sys, fivefold.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
@@ -159,3 +161,19 @@ def test_train_on_molecules_writes_a_run_that_predicts_smiles(data_root, tmp_pat
         with pytest.raises(SystemExit):
             main(["train", *argv])
         assert message in capsys.readouterr().err
+
+
+def test_partition_command_writes_parts_and_prints_the_cut(tmp_path, capsys):
+    from fivefold import cli
+    from fivefold.data import load_embedded_cora
+    from fivefold.scale import open_partitions, write_store
+
+    write_store(tmp_path / "store", load_embedded_cora())
+    command = ["partition", str(tmp_path / "store"), str(tmp_path / "parts"), "--parts", "2", "--method", "ldg"]
+    assert cli.main(command) == 0
+    out = capsys.readouterr().out
+    assert "edge cut" in out and "torchrun --nproc_per_node=2 -m fivefold.train.distributed" in out
+    parts = open_partitions(tmp_path / "parts")
+    assert parts.num_parts == 2 and parts.method == "ldg"
+    assert cli.main(command) == 2
+    assert "already exists" in capsys.readouterr().err

@@ -60,7 +60,7 @@ from fivefold.train.presets import build_node_model
 from fivefold.train.run import RunFolder, write_atomic
 from fivefold.train.tasks import STORE_DEFAULTS, STORE_MODELS
 
-__all__ = ["epoch_batches", "main", "train_distributed"]
+__all__ = ["epoch_batches", "main", "partition_for_training", "train_distributed"]
 
 _STATE = "state.pt"
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -88,6 +88,17 @@ def epoch_batches(nodes: np.ndarray, seed: int, epoch: int, num_batches: int) ->
     bounds = np.searchsorted(batch[order], np.arange(num_batches + 1))
     ordered = np.asarray(nodes, dtype=np.int64)[order]
     return [ordered[bounds[b]:bounds[b + 1]] for b in range(num_batches)]
+
+
+def partition_for_training(store: str | os.PathLike, out: str | os.PathLike, parts: int, *, method: str = "fennel",
+                           imbalance: float = 0.05, seed: int = 0, overwrite: bool = False) -> dict[str, Any]:
+    """``fivefold partition``: split the store at ``store`` into ``parts`` partitions at ``out`` (with a progress
+    bar) and return the partitioner's report (edge cut, balance)."""
+    from fivefold.scale import open_store, partition_store
+
+    written = partition_store(open_store(store), out, parts, method=method, imbalance=imbalance, seed=seed,
+                              overwrite=overwrite, progress=sys.stderr.isatty())
+    return written.report
 
 
 def _init_group(device: str) -> tuple[bool, int, int]:
