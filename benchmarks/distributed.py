@@ -2,17 +2,19 @@
 
 Usage:
     .venv/bin/python benchmarks/distributed.py [--nodes 10000000] [--edges 100000000] [--features 128] [--steps 80]
-        [--metis-max-edges 100000000] [--workdir benchmarks/.scale-data] [--out benchmarks/results]
+        [--small-nodes 1000000] [--small-edges 10000000] [--metis-max-edges 20000000]
+        [--workdir benchmarks/.scale-data] [--out benchmarks/results]
 
 About 25 minutes here (2 cores, 24 GiB): 1 min to build the store (reused when there), about 9 min for METIS at
 1e8 edges, 3 min to write the partitions, 4 min of training runs, 2 min of sampling for the model.
 
 1. The store: the R-MAT graph of ``benchmarks/billion.py --growth``'s 1e8-edge row (1e7 nodes, 128 float16 features,
    8 planted classes), built by ``fivefold.scale.rmat_store`` into ``--workdir`` unless it is there.
-2. Partitioners (measured): METIS (pymetis, on the symmetrised graph in memory, in a child process whose peak memory
-   is read from ``/usr/bin/time -v``; skipped above ``--metis-max-edges``), Fennel, LDG and random, into 2, 8 and 64
-   parts: wall time, edge cut (share of in-edges whose source is in another part), node and in-edge balance
-   (largest / mean).
+2. Partitioners (measured), on that store and on the 1e7-edge one (1e6 nodes, built the same way): METIS (pymetis,
+   on the symmetrised graph in memory, in a child process whose peak memory is read from ``/usr/bin/time -v``;
+   skipped above ``--metis-max-edges``: at 1e8 edges it passed this machine's 24 GiB and was killed), Fennel, LDG and
+   random, into 2, 8 and 64 parts: wall time, edge cut (share of in-edges whose source is in another part), node and
+   in-edge balance (largest / mean).
 3. Throughput (measured): ``torchrun -m fivefold.train.distributed`` on the store split in 2 by the partitioner with
    the lowest 2-way cut, and on the store as one part: GraphSAGE 128 -> 256 -> 8, fan-outs 15,10, 1,024 seeds per step
    in all (about 512 per process with 2 processes), ``--steps`` steps without evaluation. One process with 1 and
@@ -108,10 +110,12 @@ def partitioners(store, store_path: Path, workdir: Path, metis_max_edges: int) -
                 assignment = partition_nodes(store, parts, method=method)
                 extra = {"seconds": time.perf_counter() - start}
             report = partition_report(store, assignment)
-            rows.append({"parts": parts, "method": method, **extra, "edge_cut": report["edge_cut"],
+            rows.append({"edges": store.num_edges, "parts": parts, "method": method, **extra,
+                         "edge_cut": report["edge_cut"],
                          "node_balance": report["node_balance"], "edge_balance": report["edge_balance"]})
             assignments[(parts, method)] = assignment
-            print(f"  {parts:>3} parts, {method:<7} {extra['seconds']:7.1f} s  edge cut {report['edge_cut']:.3f}  "
+            print(f"  {store.num_edges:.0e} edges, {parts:>3} parts, {method:<7} {extra['seconds']:7.1f} s  edge cut "
+                  f"{report['edge_cut']:.3f}  "
                   f"balance nodes {report['node_balance']:.3f} edges {report['edge_balance']:.3f}", flush=True)
     return rows, assignments
 
@@ -191,7 +195,9 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=100_000_000)
     parser.add_argument("--features", type=int, default=128)
     parser.add_argument("--steps", type=int, default=80)
-    parser.add_argument("--metis-max-edges", type=int, default=100_000_000)
+    parser.add_argument("--small-nodes", type=int, default=1_000_000)
+    parser.add_argument("--small-edges", type=int, default=10_000_000)
+    parser.add_argument("--metis-max-edges", type=int, default=20_000_000)
     parser.add_argument("--workdir", type=Path, default=HERE / ".scale-data")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--metis-child", nargs=3, help=argparse.SUPPRESS)
@@ -207,9 +213,13 @@ def main() -> None:
     built = build(store_path, args.nodes, args.edges, args.features)
     store = open_store(store_path)
     store_bytes = sum(entry["bytes"] for entry in store.manifest["arrays"].values())
+    small_path = args.workdir / f"rmat-{args.small_nodes}-{args.small_edges}-f{args.features}"
+    build(small_path, args.small_nodes, args.small_edges, args.features)
     print("partitioners (measured):", flush=True)
-    partition_rows, assignments = partitioners(store, store_path, args.workdir, args.metis_max_edges)
-    two_way = min((row for row in partition_rows if row["parts"] == 2), key=lambda row: row["edge_cut"])
+    partition_rows, _ = partitioners(open_store(small_path), small_path, args.workdir, args.metis_max_edges)
+    large_rows, assignments = partitioners(store, store_path, args.workdir, args.metis_max_edges)
+    partition_rows += large_rows
+    two_way = min(large_rows, key=lambda row: (row["parts"] != 2, row["edge_cut"]))
     written = {}
     for parts, method in ((2, two_way["method"]), (1, "single")):
         target = args.workdir / f"{store_path.name}-parts{parts}"
@@ -263,10 +273,12 @@ def main() -> None:
                                     "seeds_per_host_and_step": BATCH, "compute": "measured 1 process x 1 thread"}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distributed.json").write_text(json.dumps(result, indent=2))
-    print("\n| parts | method | seconds | edge cut | node balance | edge balance |\n|---|---|---|---|---|---|")
+    print("\n| edges | parts | method | seconds | edge cut | node balance | edge balance |\n"
+          "|---|---|---|---|---|---|---|")
     for row in partition_rows:
         peak = f" (peak {row['peak_gib']:.1f} GiB)" if "peak_gib" in row else ""
-        print(f"| {row['parts']} | {row['method']} | {row['seconds']:.1f}{peak} | {row['edge_cut']:.3f} | "
+        print(f"| {row['edges']:.0e} | {row['parts']} | {row['method']} | {row['seconds']:.1f}{peak} | "
+              f"{row['edge_cut']:.3f} | "
               f"{row['node_balance']:.3f} | {row['edge_balance']:.3f} |")
     print("\n| processes x threads | steps/s | seeds/s | bytes sent per step and process | peak GiB per process |\n"
           "|---|---|---|---|---|")

@@ -28,10 +28,18 @@ HERE = Path(__file__).parent
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0"]
 
 
-def _torchrun(args: list[str], nproc: int = 2, timeout: float = 300, extra: list[str] | None = None):
+def _torchrun(args: list[str], nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run torchrun with ``nproc`` workers; on a timeout the whole process group is killed (no worker left over)."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-    return subprocess.run([*TORCHRUN, f"--nproc_per_node={nproc}", *(extra or []), *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    process = subprocess.Popen([*TORCHRUN, f"--nproc_per_node={nproc}", *args], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 # --- keyed dropout and the epoch's batches (in process) ---
@@ -180,21 +188,27 @@ def test_a_killed_worker_is_survived_and_the_run_resumes_from_its_checkpoint(cor
                *_train_args(tmp_path / "two", run_dir, 20, ["--checkpoint-every", "10", "--float64",
                                                              "--evaluate-every", "1000"])]
     output = open(tmp_path / "torchrun.log", "w")  # a file, not a pipe nobody reads while it runs
-    process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(command, env=env, stdout=output, stderr=subprocess.STDOUT, text=True,
+                               start_new_session=True)
     log = run_dir / "steps.jsonl"
     killed_after = None
-    deadline = time.time() + 240
-    while time.time() < deadline and process.poll() is None:
-        if log.is_file():
-            lines = log.read_text().splitlines()
-            if len(lines) >= 25 and (run_dir / "state.pt").is_file():
-                killed_after = json.loads(lines[-1])["step"]
-                os.kill(int((run_dir / "rank-1.pid").read_text()), signal.SIGKILL)
-                break
-        time.sleep(0.05)
-    assert killed_after is not None, "the run ended before the test could kill a worker"
-    process.wait(timeout=300)
-    output.close()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and process.poll() is None:
+            if log.is_file():
+                lines = log.read_text().split("\n")[:-1]  # complete lines only
+                if len(lines) >= 25 and (run_dir / "state.pt").is_file():
+                    killed_after = json.loads(lines[-1])["step"]
+                    os.kill(int((run_dir / "rank-1.pid").read_text()), signal.SIGKILL)
+                    break
+            time.sleep(0.05)
+        assert killed_after is not None, "the run ended before the test could kill a worker"
+        process.wait(timeout=300)
+    finally:
+        if process.poll() is None:  # never leave the group running
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        output.close()
     assert process.returncode == 0, (tmp_path / "torchrun.log").read_text()[-3000:]
     rows = [json.loads(line) for line in log.read_text().splitlines()]
     first = [r["step"] for r in rows if r["attempt"] == 0]
