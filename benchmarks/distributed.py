@@ -57,6 +57,8 @@ HIDDEN = 256
 NUM_CLASSES = 8
 LATENCY_S = 20e-6
 LINKS_GBIT = (10, 100)
+METHODS = [("metis", "nodes+edges"), ("metis", "nodes"), ("fennel", "nodes+edges"), ("fennel", "nodes"),
+           ("ldg", "nodes+edges"), ("ldg", "nodes"), ("random", "nodes")]
 
 
 def build(path: Path, nodes: int, edges: int, features: int) -> dict:
@@ -71,20 +73,21 @@ def build(path: Path, nodes: int, edges: int, features: int) -> dict:
     return {"reused": False, "build_s": time.perf_counter() - start}
 
 
-def metis_child(store_path: str, parts: int, out: str) -> None:
+def metis_child(store_path: str, parts: int, balance: str, out: str) -> None:
     """Run in a child process: METIS on the store, the assignment saved to ``out``."""
     from fivefold.scale import open_store, partition_nodes
 
     store = open_store(store_path)
     start = time.perf_counter()
-    assignment = partition_nodes(store, parts, method="metis")
+    assignment = partition_nodes(store, parts, method="metis", balance=balance)
     np.save(out, assignment)
     print(json.dumps({"seconds": time.perf_counter() - start}))
 
 
-def run_metis(store_path: Path, parts: int, workdir: Path) -> tuple[np.ndarray, dict]:
+def run_metis(store_path: Path, parts: int, balance: str, workdir: Path) -> tuple[np.ndarray, dict]:
     out = workdir / f"metis-{parts}.npy"
-    command = ["/usr/bin/time", "-v", sys.executable, __file__, "--metis-child", str(store_path), str(parts), str(out)]
+    command = ["/usr/bin/time", "-v", sys.executable, __file__, "--metis-child", str(store_path), str(parts), balance,
+               str(out)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"METIS failed:\n{done.stderr[-2000:]}")
@@ -100,22 +103,22 @@ def partitioners(store, store_path: Path, workdir: Path, metis_max_edges: int) -
 
     rows, assignments = [], {}
     for parts in (2, 8, 64):
-        for method in ("metis", "fennel", "ldg", "random"):
+        for method, balance in METHODS:
             if method == "metis":
                 if store.num_edges > metis_max_edges:
                     continue
-                assignment, extra = run_metis(store_path, parts, workdir)
+                assignment, extra = run_metis(store_path, parts, balance, workdir)
             else:
                 start = time.perf_counter()
-                assignment = partition_nodes(store, parts, method=method)
+                assignment = partition_nodes(store, parts, method=method, balance=balance)
                 extra = {"seconds": time.perf_counter() - start}
             report = partition_report(store, assignment)
-            rows.append({"edges": store.num_edges, "parts": parts, "method": method, **extra,
+            rows.append({"edges": store.num_edges, "parts": parts, "method": method, "balance": balance, **extra,
                          "edge_cut": report["edge_cut"],
                          "node_balance": report["node_balance"], "edge_balance": report["edge_balance"]})
-            assignments[(parts, method)] = assignment
-            print(f"  {store.num_edges:.0e} edges, {parts:>3} parts, {method:<7} {extra['seconds']:7.1f} s  edge cut "
-                  f"{report['edge_cut']:.3f}  "
+            assignments[(parts, method, balance)] = assignment
+            print(f"  {store.num_edges:.0e} edges, {parts:>3} parts, {method:<7} {balance:<12} "
+                  f"{extra['seconds']:7.1f} s  edge cut {report['edge_cut']:.3f}  "
                   f"balance nodes {report['node_balance']:.3f} edges {report['edge_balance']:.3f}", flush=True)
     return rows, assignments
 
@@ -200,10 +203,10 @@ def main() -> None:
     parser.add_argument("--metis-max-edges", type=int, default=20_000_000)
     parser.add_argument("--workdir", type=Path, default=HERE / ".scale-data")
     parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--metis-child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--metis-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.metis_child:
-        metis_child(args.metis_child[0], int(args.metis_child[1]), args.metis_child[2])
+        metis_child(args.metis_child[0], int(args.metis_child[1]), args.metis_child[2], args.metis_child[3])
         return
     from fivefold.scale import open_store, partition_store
 
@@ -219,31 +222,34 @@ def main() -> None:
     partition_rows, _ = partitioners(open_store(small_path), small_path, args.workdir, args.metis_max_edges)
     large_rows, assignments = partitioners(store, store_path, args.workdir, args.metis_max_edges)
     partition_rows += large_rows
-    two_way = min(large_rows, key=lambda row: (row["parts"] != 2, row["edge_cut"]))
     written = {}
-    for parts, method in ((2, two_way["method"]), (1, "single")):
-        target = args.workdir / f"{store_path.name}-parts{parts}"
+    for name, parts, balance in (("fennel", 2, "nodes+edges"), ("fennel", 2, "nodes"), ("single", 1, None)):
+        target = args.workdir / f"{store_path.name}-{name}-{parts}-{balance or 'all'}"
         start = time.perf_counter()
-        partition_store(store, target, parts, part=assignments[(2, method)] if parts == 2 else None, overwrite=True,
-                        progress=True)
-        written[parts] = {"path": target, "method": method, "seconds": time.perf_counter() - start}
-        print(f"  wrote {parts} part(s) ({method}) in {written[parts]['seconds']:.0f} s", flush=True)
+        partition_store(store, target, parts, part=assignments[(2, name, balance)] if parts == 2 else None,
+                        overwrite=True, progress=True)
+        written[(parts, balance)] = {"path": target, "method": name, "balance": balance,
+                                     "seconds": time.perf_counter() - start}
+        print(f"  wrote {parts} part(s) ({name}, balance {balance}) in {time.perf_counter() - start:.0f} s",
+              flush=True)
     print("training throughput (measured):", flush=True)
     runs = []
-    for processes, threads in ((1, 1), (1, 2), (2, 1)):
-        row = train_run(written[processes]["path"], args.workdir / f"dist-run-{processes}x{threads}", processes,
-                        threads, args.steps)
+    for processes, threads, balance in ((1, 1, None), (1, 2, None), (2, 1, "nodes+edges"), (2, 1, "nodes")):
+        row = train_run(written[(processes, balance)]["path"], args.workdir / "dist-run", processes, threads,
+                        args.steps)
+        row["balance"] = balance
         runs.append(row)
-        print(f"  {processes} process(es) x {threads} thread(s): {row['steps_per_s']:.2f} steps/s, "
-              f"{row['seeds_per_s']:,.0f} seeds/s, {row['bytes_per_step_per_process']:,.0f} bytes/step/process, "
+        print(f"  {processes} process(es) x {threads} thread(s){f', balance {balance}' if balance else ''}: "
+              f"{row['steps_per_s']:.2f} steps/s, {row['seeds_per_s']:,.0f} seeds/s, "
+              f"{row['bytes_per_step_per_process']:,.0f} bytes/step/process, "
               f"peak {row['peak_rss_gib_per_process']:.2f} GiB/process", flush=True)
     print("remote reads per host and step (measured by sampling), and the model:", flush=True)
-    shares = {parts: remote_share(store, assignments[(parts, "fennel")], parts) for parts in (2, 8, 64)}
-    half = remote_share(store, assignments[(2, two_way["method"])], 2, batch=BATCH // 2)
+    shares = {parts: remote_share(store, assignments[(parts, "fennel", "nodes+edges")], parts) for parts in (2, 8, 64)}
+    half = remote_share(store, assignments[(2, "fennel", "nodes+edges")], 2, batch=BATCH // 2)
     check = {"modelled_bytes_k2": message_bytes(half, args.features, 2),
-             "measured_bytes_k2": runs[-1]["bytes_per_step_per_process"],
+             "measured_bytes_k2": runs[2]["bytes_per_step_per_process"],
              "note": f"the model's bytes for {BATCH // 2} seeds of one part (what each of the 2 measured processes "
-                     f"has per step) on the {two_way['method']} partition, against the measured run"}
+                     "has per step) on the Fennel nodes+edges partition, against the measured run"}
     one = next(row for row in runs if row["processes"] == 1 and row["threads"] == 1)
     compute_s = 1 / one["steps_per_s"]
     params = parameter_bytes(args.features)
@@ -266,24 +272,26 @@ def main() -> None:
     result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
               "store": {"path": str(store_path), "nodes": store.num_nodes, "edges": store.num_edges,
                         "bytes": store_bytes, **built},
-              "partitioners": partition_rows, "written": {k: {**v, "path": str(v["path"])} for k, v in written.items()},
+              "partitioners": partition_rows, "written": [{**v, "path": str(v["path"])} for v in written.values()],
               "training": runs, "remote_shares": {str(k): v for k, v in shares.items()}, "bytes_check": check,
               "parameter_bytes": params, "model": model_rows,
               "model_assumptions": {"latency_s": LATENCY_S, "rounds_per_step": 10, "overlap": False,
                                     "seeds_per_host_and_step": BATCH, "compute": "measured 1 process x 1 thread"}}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "distributed.json").write_text(json.dumps(result, indent=2))
-    print("\n| edges | parts | method | seconds | edge cut | node balance | edge balance |\n"
-          "|---|---|---|---|---|---|---|")
+    print("\n| edges | parts | method | balance | seconds | edge cut | node balance | edge balance |\n"
+          "|---|---|---|---|---|---|---|---|")
     for row in partition_rows:
         peak = f" (peak {row['peak_gib']:.1f} GiB)" if "peak_gib" in row else ""
-        print(f"| {row['edges']:.0e} | {row['parts']} | {row['method']} | {row['seconds']:.1f}{peak} | "
-              f"{row['edge_cut']:.3f} | "
+        print(f"| {row['edges']:.0e} | {row['parts']} | {row['method']} | {row['balance']} | "
+              f"{row['seconds']:.1f}{peak} | {row['edge_cut']:.3f} | "
               f"{row['node_balance']:.3f} | {row['edge_balance']:.3f} |")
-    print("\n| processes x threads | steps/s | seeds/s | bytes sent per step and process | peak GiB per process |\n"
-          "|---|---|---|---|---|")
+    print("\n| processes x threads | partition | steps/s | seeds/s | bytes sent per step and process | peak GiB per "
+          "process |\n|---|---|---|---|---|---|")
     for row in runs:
-        print(f"| {row['processes']} x {row['threads']} | {row['steps_per_s']:.2f} | {row['seeds_per_s']:,.0f} | "
+        where = f"Fennel, {row['balance']}" if row["balance"] else "one part"
+        print(f"| {row['processes']} x {row['threads']} | {where} | {row['steps_per_s']:.2f} | "
+              f"{row['seeds_per_s']:,.0f} | "
               f"{row['bytes_per_step_per_process']:,.0f} | {row['peak_rss_gib_per_process']:.2f} |")
     print(f"\nbytes per step and process at K = 2, {BATCH // 2} seeds each: modelled "
           f"{check['modelled_bytes_k2']:,.0f}, measured {check['measured_bytes_k2']:,.0f}")

@@ -26,6 +26,7 @@ STREAM_MODELS = ("tgn", "jodie", "tgat", "edgebank")
 MOLECULE_SETS = ("esol", "freesolv", "lipophilicity", "bbbp", "bace", "tox21", "hiv")
 MOLECULE_MODELS = ("dmpnn", "gine")
 PARTITION_METHODS = ("metis", "fennel", "ldg", "random")
+PARTITION_BALANCES = ("nodes+edges", "nodes")
 
 
 def _number(kind: type, low: float, *, low_open: bool = False, high: float | None = None, high_open: bool = True):
@@ -202,7 +203,9 @@ def _parser() -> argparse.ArgumentParser:
     partition.add_argument("--method", choices=PARTITION_METHODS, default="fennel", help="the partitioner "
                                                                                           "(default fennel)")
     partition.add_argument("--imbalance", type=_number(float, 0, high=1, high_open=False), default=0.05,
-                           help="each part holds at most (1 + imbalance) N / K nodes (default 0.05)")
+                           help="each part holds at most (1 + imbalance) times the mean (default 0.05)")
+    partition.add_argument("--balance", choices=PARTITION_BALANCES, default="nodes+edges",
+                           help="balance the parts' nodes and in-edges (default), or nodes only")
     partition.add_argument("--seed", type=_number(int, 0), default=0, help="seed of random and metis")
     partition.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     datasets = sub.add_parser("datasets", help="list the data sets fivefold knows and where they were found")
@@ -349,7 +352,7 @@ def _partition(args: argparse.Namespace) -> None:
     from fivefold.train.distributed import partition_for_training
 
     report = partition_for_training(args.store, args.out, args.parts, method=args.method, imbalance=args.imbalance,
-                                    seed=args.seed, overwrite=args.overwrite)
+                                    balance=args.balance, seed=args.seed, overwrite=args.overwrite)
     print(f"{args.parts} parts ({args.method}) at {args.out}: edge cut {report['edge_cut']:.4f} "
           f"({report['cut_edges']:,} of {report['num_edges']:,} in-edges), node balance {report['node_balance']:.3f}, "
           f"edge balance {report['edge_balance']:.3f}")

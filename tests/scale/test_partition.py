@@ -39,19 +39,32 @@ def _planted(num_nodes=600, communities=4, inside=6, outside=1, seed=0) -> Graph
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_assignment_is_balanced_and_beats_random_on_planted_communities(method):
+@pytest.mark.parametrize("balance", ["nodes", "nodes+edges"])
+def test_assignment_is_balanced_and_beats_random_on_planted_communities(method, balance):
     graph = _planted()
-    part = partition_nodes(graph, 4, method=method, imbalance=0.05)
+    part = partition_nodes(graph, 4, method=method, imbalance=0.05, balance=balance)
     assert part.shape == (600,) and part.dtype == np.int32 and set(np.unique(part)) == {0, 1, 2, 3}
     report = partition_report(graph, part)
-    if method != "random":  # balanced on average only
+    if method != "random" and balance == "nodes":  # a hard bound (random: balanced on average only)
         assert max(report["nodes_per_part"]) <= np.ceil(1.05 * 600 / 4)
+    if method != "random" and balance == "nodes+edges":  # two bounds, met approximately
+        assert report["node_balance"] < 1.3 and report["edge_balance"] < 1.3
     random_cut = partition_report(graph, partition_nodes(graph, 4, method="random"))["edge_cut"]
     assert 0.6 < random_cut < 0.9  # about 3/4 of the edges cross between 4 random parts
     if method == "metis":
         assert report["edge_cut"] < 0.35
     elif method != "random":
         assert report["edge_cut"] < random_cut - 0.1
+
+
+@pytest.mark.parametrize("method", ["fennel", "ldg"])
+def test_streaming_partitioners_balance_edges_on_a_skewed_graph(tmp_path, method):
+    """On R-MAT, node balance alone puts the hubs' rows together; nodes+edges keeps both within 1.3."""
+    store = rmat_store(tmp_path / "rmat", 5000, 50000, num_features=2, seed=2)
+    nodes_only = partition_report(store, partition_nodes(store, 4, method=method, balance="nodes"))
+    both = partition_report(store, partition_nodes(store, 4, method=method))
+    assert nodes_only["node_balance"] <= 1.051 and nodes_only["edge_balance"] > 2  # ceil(1.05 N / K) nodes
+    assert both["node_balance"] < 1.3 and both["edge_balance"] < 1.3
 
 
 def test_report_counts_cut_edges_by_brute_force():
@@ -162,6 +175,8 @@ def test_bad_options():
         partition_nodes(graph, 31)
     with pytest.raises(OptionError, match="imbalance"):
         partition_nodes(graph, 2, imbalance=-0.1)
+    with pytest.raises(OptionError, match="balance must be one of"):
+        partition_nodes(graph, 2, balance="edges")
     with pytest.raises(StoreError, match="needs a Graph or a store"):
         partition_nodes(object(), 2)
 

@@ -89,8 +89,8 @@ def test_cli_choices_match_the_tasks_and_help_imports_no_torch():
     from fivefold.data import STREAMS
     from fivefold.train.presets import STREAM_MODELS
     assert cli.STREAM_NAMES == tuple(STREAMS) and cli.STREAM_MODELS == STREAM_MODELS
-    from fivefold.scale.partition import METHODS
-    assert cli.PARTITION_METHODS == METHODS
+    from fivefold.scale.partition import BALANCES, METHODS
+    assert cli.PARTITION_METHODS == METHODS and cli.PARTITION_BALANCES == BALANCES
     code = "import sys, fivefold.cli; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 

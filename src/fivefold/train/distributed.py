@@ -91,13 +91,14 @@ def epoch_batches(nodes: np.ndarray, seed: int, epoch: int, num_batches: int) ->
 
 
 def partition_for_training(store: str | os.PathLike, out: str | os.PathLike, parts: int, *, method: str = "fennel",
-                           imbalance: float = 0.05, seed: int = 0, overwrite: bool = False) -> dict[str, Any]:
+                           imbalance: float = 0.05, balance: str = "nodes+edges", seed: int = 0,
+                           overwrite: bool = False) -> dict[str, Any]:
     """``fivefold partition``: split the store at ``store`` into ``parts`` partitions at ``out`` (with a progress
     bar) and return the partitioner's report (edge cut, balance)."""
     from fivefold.scale import open_store, partition_store
 
-    written = partition_store(open_store(store), out, parts, method=method, imbalance=imbalance, seed=seed,
-                              overwrite=overwrite, progress=sys.stderr.isatty())
+    written = partition_store(open_store(store), out, parts, method=method, imbalance=imbalance, balance=balance,
+                              seed=seed, overwrite=overwrite, progress=sys.stderr.isatty())
     return written.report
 
 
