@@ -194,8 +194,8 @@ def _parser() -> argparse.ArgumentParser:
                      "torchrun --nproc_per_node=K -m fivefold.train.distributed --partitions OUT --run-dir RUN. "
                      "Prints the edge cut (the share of in-edges whose source lies in another part: remote reads "
                      "when sampled) and the balance. metis (pymetis: pip install 'fivefold[dist]') cuts least but "
-                     "needs the graph in memory (about 40 bytes an edge); fennel and ldg stream over the store "
-                     "(4 bytes a node); random is the baseline."))
+                     "needs the graph in memory (3 GiB at 1e7 edges; over 24 GiB at 1e8); fennel and ldg stream over "
+                     "the store (4 bytes a node); random is the baseline."))
     partition.add_argument("store", metavar="STORE", help="a store folder (fivefold.scale write_store, build_store, "
                                                           "rmat_store)")
     partition.add_argument("out", metavar="OUT", help="the folder to write (must not exist, unless --overwrite)")

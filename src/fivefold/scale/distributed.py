@@ -246,6 +246,8 @@ class DistributedNeighborSampler:
             raise GraphError(f"seeds must be a 1-D integer array, got shape {seeds.shape} of {seeds.dtype}")
         if seeds.size and (seeds.min() < 0 or seeds.max() >= self.partitions.num_nodes):
             raise GraphError(f"a seed is out of range [0, {self.partitions.num_nodes})")
+        if len(np.unique(seeds)) != len(seeds):
+            raise GraphError("seeds must be distinct")
         frontier = seeds.astype(np.int64)
         blocks: list[Block] = []
         for layer, fanout in enumerate(self.fanouts):
