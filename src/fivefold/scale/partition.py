@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,9 +48,10 @@ from fivefold.scale import _partition_kernels as _kernels
 from fivefold.scale.store import (
     _fresh_temporary,
     _write_npy,
-    fsync_folder,
     load_arrays,
     read_manifest,
+    removed_on_error,
+    replace_folder,
     write_manifest,
 )
 
@@ -201,7 +201,7 @@ def partition_store(source: Graph | Any, path: str | os.PathLike, num_parts: int
     arrays = _node_arrays(source)
     index_dtype = np.int32 if num_nodes < 2**31 else np.int64
     temporary = _fresh_temporary(target)
-    try:
+    with removed_on_error(temporary, f"the partitions {target}"):
         counts = np.bincount(part, minlength=num_parts)
         if num_nodes and counts.min() == 0:
             raise StoreError(f"part {int(np.argmin(counts))} owns no node: choose fewer parts")
@@ -225,15 +225,7 @@ def partition_store(source: Graph | Any, path: str | os.PathLike, num_parts: int
         write_manifest(temporary, {"format": FORMAT, "version": VERSION, "num_parts": int(num_parts),
                                    "num_nodes": num_nodes, "num_edges": int(len(indices)), "method": chosen,
                                    "report": report}, ["part", "local"])
-        fsync_folder(temporary)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(temporary, target)
-    except BaseException as exc:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
-            raise StoreError(f"could not write the partitions {target}: {exc.strerror or exc}") from None
-        raise
+        replace_folder(temporary, target)
     return open_partitions(target)
 
 

@@ -21,6 +21,7 @@ Stores are written from an in-memory ``Graph`` (``write_store``) or streamed fro
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -107,6 +108,27 @@ def _fresh_temporary(target: Path) -> Path:
     return temporary
 
 
+@contextlib.contextmanager
+def removed_on_error(temporary: Path, what: str) -> Iterator[None]:
+    """Remove the half-written folder ``temporary`` if the block raises; an ``OSError`` (a full disk) becomes a
+    ``StoreError`` saying that ``what`` could not be written."""
+    try:
+        yield
+    except BaseException as exc:
+        shutil.rmtree(temporary, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
+            raise StoreError(f"could not write {what}: {exc.strerror or exc}") from None
+        raise
+
+
+def replace_folder(temporary: Path, target: Path) -> None:
+    """Flush ``temporary`` to disk and rename it to ``target`` (replacing what is there)."""
+    fsync_folder(temporary)
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(temporary, target)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -122,10 +144,7 @@ def _finish(temporary: Path, target: Path, num_nodes: int, num_edges: int, names
     rename the folder to ``target`` (replacing an existing store there)."""
     write_manifest(temporary, {"format": FORMAT, "version": VERSION, "num_nodes": num_nodes, "num_edges": num_edges},
                    names)
-    fsync_folder(temporary)
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(temporary, target)
+    replace_folder(temporary, target)
 
 
 def write_manifest(folder: Path, header: dict[str, Any], names: list[str]) -> None:
@@ -272,7 +291,7 @@ def build_store(
             yield dst.astype(np.int64, copy=False), src.astype(np.int64, copy=False)
 
     temporary = _fresh_temporary(target)
-    try:
+    with removed_on_error(temporary, f"the store {target}"):
         indptr = np.zeros(num_nodes + 1, dtype=np.int64)
         for number, (src, dst) in enumerate(_bar(passes(), progress, "counting edges")):
             for _, targets in directed(number, src, dst):
@@ -331,11 +350,6 @@ def build_store(
                 np.save(temporary / f"{name}.npy", mask)
                 names.append(name)
         _finish(temporary, target, num_nodes, num_edges, names)
-    except BaseException as exc:
-        shutil.rmtree(temporary, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
-            raise StoreError(f"could not build the store {target}: {exc.strerror or exc}") from None
-        raise
     return open_store(target)
 
 
