@@ -163,3 +163,12 @@ def test_structure_copied_in_blocks_equals_the_store(tmp_path):
     copied = _InMemoryStructure(store, block=7)
     assert np.array_equal(copied.indptr, store.indptr) and np.array_equal(copied.indices, store.indices)
     assert not isinstance(copied.indices, np.memmap) and copied.num_nodes == store.num_nodes
+
+
+def test_a_batch_with_fewer_rows_than_reader_threads(tmp_path):
+    """A store batch of one input row read by 16 threads: 15 threads have nothing to read (this used to raise
+    'memoryview: cannot cast view with zeros in shape')."""
+    graph = Graph(torch.tensor([[0, 1], [1, 2]]), 5, x=torch.randn(5, 3), y=torch.zeros(5, dtype=torch.long))
+    store = write_store(tmp_path / "store", graph)
+    batch = next(iter(NeighborLoader(store, torch.tensor([4]), [2], batch_size=1, prefetch=0, io_threads=16)))
+    assert batch.x.shape == (1, 3) and torch.equal(batch.x, graph.x[batch.input_nodes])

@@ -23,6 +23,7 @@ Every exchange counts the bytes this rank sends to other ranks (``Exchange.bytes
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from fivefold.errors import GraphError, OptionError
 from fivefold.graphs import Block
 from fivefold.ops import CSR
 from fivefold.scale import _kernels
+from fivefold.scale.loader import _gather, _gather_file
 from fivefold.scale.partition import Partition, PartitionedStore
 
 __all__ = ["DistributedNeighborSampler", "Exchange", "KeyedDropoutModel", "RowExchange",
@@ -151,12 +153,19 @@ class RowExchange:
 
     ``fetch(nodes, rows)``: ``nodes [n]`` global ids; ``rows`` this rank's ``[n_owned, ...]`` array (each rank
     passes its own, e.g. its features or a hidden layer); returns ``[n, ...]`` with row ``i`` from the owner of
-    ``nodes[i]``. One request (local ids to each owner) and one reply."""
+    ``nodes[i]``. One request (local ids to each owner) and one reply.
 
-    def __init__(self, partitions: PartitionedStore, exchange: Exchange) -> None:
+    An owner reads the rows asked of a memory-mapped array (a part's features) with ``pread`` by ``io_threads``
+    threads in sorted order, as ``NeighborLoader`` does for a store: the pages stay in the OS page cache instead of
+    the process, and several disk reads are in flight when the part is larger than RAM."""
+
+    def __init__(self, partitions: PartitionedStore, exchange: Exchange, io_threads: int = 16) -> None:
         self.book_part = partitions.book_part
         self.book_local = partitions.book_local
         self.exchange = exchange
+        self.io_threads = io_threads
+        self._pool = ThreadPoolExecutor(io_threads, thread_name_prefix="fivefold-rows") if io_threads > 1 else None
+        self._files: dict[str, list] = {}
 
     def route(self, nodes: np.ndarray) -> tuple[np.ndarray, list[Tensor]]:
         """``(order, requests)``: ``nodes`` sorted by owner (stable) and each owner's local ids."""
@@ -169,22 +178,35 @@ class RowExchange:
     def fetch(self, nodes: np.ndarray, rows: np.ndarray | Tensor) -> Tensor:
         order, requests = self.route(np.asarray(nodes, dtype=np.int64))
         asked = self.exchange.all_to_all(requests)
-        replies = [_take(rows, wanted.numpy()) for wanted in asked]
+        replies = [self._take(rows, wanted.numpy()) for wanted in asked]
         received = self.exchange.all_to_all(replies, received_counts=[len(r) for r in requests])
         gathered = torch.cat(received)
         out = torch.empty_like(gathered)
         out[torch.from_numpy(order)] = gathered
         return out
 
+    def _take(self, rows: np.ndarray | Tensor, index: np.ndarray) -> Tensor:
+        """``rows[index]`` as a tensor (a memory map read with ``pread``, in sorted order)."""
+        if isinstance(rows, Tensor):
+            return rows[torch.from_numpy(index)]
+        filename = getattr(rows, "filename", None)
+        if isinstance(rows, np.memmap) and filename and rows.flags.c_contiguous:
+            files = self._files.get(filename)
+            if files is None:
+                files = self._files[filename] = [open(filename, "rb", buffering=0)  # noqa: SIM115 - closed in close()
+                                                 for _ in range(self.io_threads)]
+            return torch.from_numpy(_gather_file(rows, files, index, self._pool))
+        return torch.from_numpy(_gather(rows, index))
 
-def _take(rows: np.ndarray | Tensor, index: np.ndarray) -> Tensor:
-    """``rows[index]`` as a tensor, read in sorted order from a memory map."""
-    if isinstance(rows, Tensor):
-        return rows[torch.from_numpy(index)]
-    order = np.argsort(index, kind="stable")
-    picked = np.empty((len(index), *rows.shape[1:]), dtype=rows.dtype)
-    picked[order] = rows[index[order]]
-    return torch.from_numpy(picked)
+    def close(self) -> None:
+        """Close the files opened for reading rows and stop the reader threads."""
+        for files in self._files.values():
+            for handle in files:
+                handle.close()
+        self._files.clear()
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 class DistributedNeighborSampler:
@@ -219,6 +241,10 @@ class DistributedNeighborSampler:
         self.with_degrees = bool(degrees)
         self._degrees: Tensor | None = None
         self._id_dtype = np.int32 if partitions.num_nodes < 2**31 else np.int64
+
+    def close(self) -> None:
+        """Close the feature files opened for the owners' reads (``RowExchange.close``)."""
+        self.rows.close()
 
     def degree_rows(self) -> Tensor:
         """``[n_owned, 2]`` int64: each owned node's whole-graph in-degree without self-loops, and its self-loops."""

@@ -87,7 +87,10 @@ def _gather_file(array: np.memmap, files: list, index: np.ndarray, pool: ThreadP
 
 def _pread_rows(file: Any, offset: int, row_bytes: int, index: np.ndarray, out: np.ndarray) -> None:
     """Read rows ``index`` (sorted) of a raw row-major array starting ``offset`` bytes into the open ``file`` into
-    ``out`` (``[len(index), ...]``, C-contiguous), one ``pread`` per run of consecutive rows."""
+    ``out`` (``[len(index), ...]``, C-contiguous), one ``pread`` per run of consecutive rows. Nothing to read
+    (fewer rows than reader threads leave some threads none) returns at once."""
+    if len(index) == 0:
+        return
     target = memoryview(out).cast("B")
     fd = file.fileno()
     start = 0

@@ -293,6 +293,7 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
             log.close()
         if bar is not None:
             bar.close()
+        sampler.close()
     peak = _reduce([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20], exchange, dist.ReduceOp.MAX)[0]
     final = {"steps": total, "best_step": best.get("step"), "val_acc": best.get("val_acc"),
              "test_acc": best.get("test_acc"), **_mean_rates(history), "peak_rss_gib_per_rank": peak}
