@@ -123,13 +123,14 @@ def partitioners(store, store_path: Path, workdir: Path, metis_max_edges: int) -
     return rows, assignments
 
 
-def train_run(partitions: Path, run_dir: Path, processes: int, threads: int, steps: int) -> dict:
+def train_run(partitions: Path, run_dir: Path, processes: int, threads: int, steps: int, io_threads: int = 0) -> dict:
     shutil.rmtree(run_dir, ignore_errors=True)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), NUMBA_NUM_THREADS=str(threads))
     command = [sys.executable, "-m", "torch.distributed.run", "--rdzv-backend=c10d", "--rdzv-endpoint=localhost:0",
                f"--nproc_per_node={processes}", "-m", "fivefold.train.distributed", "--partitions", str(partitions),
                "--run-dir", str(run_dir), "--steps", str(steps), "--no-eval", "--checkpoint-every", str(10**9),
-               "--fanout", ",".join(map(str, FANOUTS)), "--batch-size", str(BATCH), "--no-progress"]
+               "--fanout", ",".join(map(str, FANOUTS)), "--batch-size", str(BATCH), "--no-progress",
+               "--io-threads", str(io_threads)]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -203,6 +204,8 @@ def main() -> None:
     parser.add_argument("--metis-max-edges", type=int, default=20_000_000)
     parser.add_argument("--workdir", type=Path, default=HERE / ".scale-data")
     parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--io-threads", type=int, default=0, help="the trainer's --io-threads (0: features read "
+                        "through the memory map; N: pread by N threads)")
     parser.add_argument("--metis-child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.metis_child:
@@ -236,7 +239,7 @@ def main() -> None:
     runs = []
     for processes, threads, balance in ((1, 1, None), (1, 2, None), (2, 1, "nodes+edges"), (2, 1, "nodes")):
         row = train_run(written[(processes, balance)]["path"], args.workdir / "dist-run", processes, threads,
-                        args.steps)
+                        args.steps, args.io_threads)
         row["balance"] = balance
         runs.append(row)
         print(f"  {processes} process(es) x {threads} thread(s){f', balance {balance}' if balance else ''}: "
@@ -269,7 +272,7 @@ def main() -> None:
                                "step_s": step_s, "seeds_per_s_all_hosts": parts * BATCH / step_s,
                                "speedup_over_one_host": parts * compute_s / step_s,
                                "memory_gib_per_host": memory})
-    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    result = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "io_threads": args.io_threads,
               "store": {"path": str(store_path), "nodes": store.num_nodes, "edges": store.num_edges,
                         "bytes": store_bytes, **built},
               "partitioners": partition_rows, "written": [{**v, "path": str(v["path"])} for v in written.values()],

@@ -1,6 +1,6 @@
 """A torchrun worker for tests/scale/test_distributed.py (not a test module itself).
 
-    torchrun --nproc_per_node=K tests/scale/dist_worker.py PARTITIONS SEEDS.npy CALL OUT_DIR
+    torchrun --nproc_per_node=K tests/scale/dist_worker.py PARTITIONS SEEDS.npy CALL OUT_DIR IO_THREADS
 
 Each rank samples its share of the seeds at sampler call CALL, runs a GraphSAGE and a GCN (float64, keyed dropout,
 training mode) over the blocks, backpropagates through DistributedDataParallel with the whole-batch loss scaling of
@@ -27,6 +27,7 @@ from fivefold.scale.distributed import (
 
 def main() -> None:
     partitions_path, seeds_file, call, out_dir = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+    io_threads = int(sys.argv[5])
     dist.init_process_group("gloo")
     rank, world = dist.get_rank(), dist.get_world_size()
     exchange = Exchange()
@@ -40,7 +41,8 @@ def main() -> None:
         torch.manual_seed(0)
         model = KeyedDropoutModel(make(part.features.shape[1], 7, hidden=16, dropout=0.5)).double()
         ddp = DistributedDataParallel(model)
-        sampler = DistributedNeighborSampler(parts, exchange, [4, 3], seed=11, degrees=name == "gcn")
+        sampler = DistributedNeighborSampler(parts, exchange, [4, 3], seed=11, degrees=name == "gcn",
+                                             io_threads=io_threads)
         input_nodes, blocks = sampler.sample(mine, call=call)
         x, blocks = sampler.fetch_inputs(input_nodes, blocks)
         logits = ddp(x.double(), blocks, 1234)

@@ -112,16 +112,17 @@ def cora():
     return load_embedded_cora()
 
 
-@pytest.mark.parametrize("method", ["metis", "random"])
-def test_two_ranks_sample_train_and_infer_as_one_process(cora, tmp_path, method):
+@pytest.mark.parametrize("method, io_threads", [("metis", 0), ("random", 4)])
+def test_two_ranks_sample_train_and_infer_as_one_process(cora, tmp_path, method, io_threads):
     """Each rank's blocks, outputs (keyed dropout on), DDP gradients and layer-wise inference equal a single process
-    over the whole graph, in float64, for GraphSAGE and GCN (whose whole-graph degrees come from the owners)."""
+    over the whole graph, in float64, for GraphSAGE and GCN (whose whole-graph degrees come from the owners); the
+    owners read features through the memory map, or with pread by 4 threads."""
     parts = partition_store(cora, tmp_path / "parts", 2, method=method)
     seeds = np.random.default_rng(0).choice(cora.num_nodes, 60, replace=False)
     np.save(tmp_path / "seeds.npy", seeds)
     call = 3
     done = _torchrun([str(HERE / "dist_worker.py"), str(tmp_path / "parts"), str(tmp_path / "seeds.npy"), str(call),
-                      str(tmp_path)])
+                      str(tmp_path), str(io_threads)])
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [torch.load(tmp_path / f"rank-{r}.pt", weights_only=True) for r in range(2)]
     assert sorted(np.concatenate([r["seeds"].numpy() for r in ranks]).tolist()) == sorted(seeds.tolist())
@@ -228,6 +229,15 @@ def test_a_killed_worker_is_survived_and_the_run_resumes_from_its_checkpoint(cor
     reference_state = torch.load(tmp_path / "run-one" / "state.pt", weights_only=True)["model"]
     for key, value in reference_state.items():
         torch.testing.assert_close(resumed_state[key], value, rtol=0, atol=1e-9)
+
+
+def test_row_exchange_refuses_a_negative_thread_count(cora, tmp_path):
+    from fivefold.scale import open_partitions
+    from fivefold.scale.distributed import RowExchange
+
+    parts = partition_store(cora, tmp_path / "one", 1)
+    with pytest.raises(OptionError, match="io_threads"):
+        RowExchange(open_partitions(parts.path), exchange=None, io_threads=-1)
 
 
 def test_the_trainer_refuses_a_partition_count_unlike_the_process_count(cora, tmp_path):

@@ -155,11 +155,16 @@ class RowExchange:
     passes its own, e.g. its features or a hidden layer); returns ``[n, ...]`` with row ``i`` from the owner of
     ``nodes[i]``. One request (local ids to each owner) and one reply.
 
-    An owner reads the rows asked of a memory-mapped array (a part's features) with ``pread`` by ``io_threads``
-    threads in sorted order, as ``NeighborLoader`` does for a store: the pages stay in the OS page cache instead of
-    the process, and several disk reads are in flight when the part is larger than RAM."""
+    An owner reads the rows asked of a memory-mapped array (a part's features) through the map, in sorted order
+    (``io_threads=0``, the default), or with ``pread`` by ``io_threads`` threads as ``NeighborLoader`` does for a
+    store. ``pread`` keeps the pages out of the process and several disk reads in flight, for parts larger than RAM;
+    on a part in the page cache it is much slower (one system call per run of rows: on the 1e8-edge R-MAT store, one
+    process trained at 2.8 steps/s with 16 reader threads against 15.5 through the map, with a peak of 1.5 GiB
+    against 3.9; ``benchmarks/results/distributed_pread.json``)."""
 
-    def __init__(self, partitions: PartitionedStore, exchange: Exchange, io_threads: int = 16) -> None:
+    def __init__(self, partitions: PartitionedStore, exchange: Exchange, io_threads: int = 0) -> None:
+        if isinstance(io_threads, bool) or not isinstance(io_threads, int) or io_threads < 0:
+            raise OptionError(f"io_threads must be a non-negative integer, got {io_threads!r}")
         self.book_part = partitions.book_part
         self.book_local = partitions.book_local
         self.exchange = exchange
@@ -190,7 +195,7 @@ class RowExchange:
         if isinstance(rows, Tensor):
             return rows[torch.from_numpy(index)]
         filename = getattr(rows, "filename", None)
-        if isinstance(rows, np.memmap) and filename and rows.flags.c_contiguous:
+        if self.io_threads and isinstance(rows, np.memmap) and filename and rows.flags.c_contiguous:
             files = self._files.get(filename)
             if files is None:
                 files = self._files[filename] = [open(filename, "rb", buffering=0)  # noqa: SIM115 - closed in close()
@@ -220,10 +225,12 @@ class DistributedNeighborSampler:
             ``NeighborSampler(graph, fanouts, replace=replace, seed=seed)`` draws at its ``call``-th call.
         degrees: fill in each block's whole-graph ``src_degree`` and ``src_loops`` (GCN), fetched from the owners
             with the features by ``fetch_inputs``.
+        io_threads: 0 reads the part's features through its memory map; more reads them with ``pread`` by that
+            many threads (for parts larger than RAM; see ``RowExchange``).
     """
 
     def __init__(self, partitions: PartitionedStore, exchange: Exchange, fanouts: Sequence[int], *,
-                 replace: bool = False, seed: int = 0, degrees: bool = False) -> None:
+                 replace: bool = False, seed: int = 0, degrees: bool = False, io_threads: int = 0) -> None:
         if partitions.num_parts != exchange.world_size:
             raise GraphError(f"{partitions.path} has {partitions.num_parts} parts for {exchange.world_size} "
                              "processes: partition the store into as many parts as processes")
@@ -234,7 +241,7 @@ class DistributedNeighborSampler:
         self.partitions = partitions
         self.part: Partition = partitions.part(exchange.rank)
         self.exchange = exchange
-        self.rows = RowExchange(partitions, exchange)
+        self.rows = RowExchange(partitions, exchange, io_threads)
         self.fanouts = [int(f) for f in fanouts]
         self.replace = bool(replace)
         self.seed = int(seed)

@@ -135,8 +135,8 @@ def train_distributed(
     fanouts: Sequence[int] | None = None, batch_size: int | None = None, epochs: int | None = None,
     steps: int | None = None, hidden: int | None = None, dropout: float | None = None, lr: float | None = None,
     weight_decay: float | None = None, evaluate_every: int | None = None, checkpoint_every: int = 50,
-    evaluate: bool = True, chunk_size: int = 4096, seed: int = 0, dtype: torch.dtype = torch.float32,
-    device: str = "cpu", progress: bool | None = None, echo: Any = print,
+    evaluate: bool = True, chunk_size: int = 4096, io_threads: int = 0, seed: int = 0,
+    dtype: torch.dtype = torch.float32, device: str = "cpu", progress: bool | None = None, echo: Any = print,
 ) -> dict[str, Any]:
     """Train a node classifier on the partitioned store ``partitions`` with one process per part (call it in every
     process of a torchrun group, or in one process for a one-part store); see the module docstring.
@@ -153,7 +153,8 @@ def train_distributed(
         return _train(partitions, Path(run_dir), rank, world, model=model, fanouts=fanouts, batch_size=batch_size,
                       epochs=epochs, steps=steps, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay,
                       evaluate_every=evaluate_every, checkpoint_every=checkpoint_every, evaluate=evaluate,
-                      chunk_size=chunk_size, seed=seed, dtype=dtype, device=device, progress=progress, echo=echo)
+                      chunk_size=chunk_size, io_threads=io_threads, seed=seed, dtype=dtype, device=device,
+                      progress=progress, echo=echo)
     finally:
         if created:
             dist.destroy_process_group()
@@ -161,8 +162,8 @@ def train_distributed(
 
 def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model: str, fanouts: Any, batch_size: Any,
            epochs: Any, steps: Any, hidden: Any, dropout: Any, lr: Any, weight_decay: Any, evaluate_every: Any,
-           checkpoint_every: int, evaluate: bool, chunk_size: int, seed: int, dtype: torch.dtype, device: str,
-           progress: Any, echo: Any) -> dict[str, Any]:
+           checkpoint_every: int, evaluate: bool, chunk_size: int, io_threads: int, seed: int, dtype: torch.dtype,
+           device: str, progress: Any, echo: Any) -> dict[str, Any]:
     say = echo if rank == 0 else (lambda *args, **kwargs: None)
     exchange = Exchange()
     parts = open_partitions(partitions_path)
@@ -210,7 +211,8 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
     keyed = KeyedDropoutModel(network).to(dtype=dtype, device=device)
     ddp = DistributedDataParallel(keyed)
     optimizer = torch.optim.Adam(keyed.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
-    sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed, degrees=model == "gcn")
+    sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed, degrees=model == "gcn",
+                                         io_threads=io_threads)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunFolder.at(run_dir) if rank == 0 else None
@@ -397,6 +399,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between saved states")
     parser.add_argument("--no-eval", action="store_true", help="train only (throughput runs)")
     parser.add_argument("--chunk-size", type=int, default=4096, help="destination nodes per chunk in evaluation")
+    parser.add_argument("--io-threads", type=int, default=0,
+                        help="0: read the part's features through its memory map (fast while it fits in the page "
+                             "cache); N: with pread by N threads (parts larger than RAM)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--float64", action="store_true", help="train in float64")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
@@ -417,7 +422,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.partitions, args.run_dir, model=args.model, fanouts=fanouts, batch_size=args.batch_size,
         epochs=args.epochs, steps=args.steps, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
         weight_decay=args.weight_decay, evaluate_every=args.evaluate_every, checkpoint_every=args.checkpoint_every,
-        evaluate=not args.no_eval, chunk_size=args.chunk_size, seed=args.seed,
+        evaluate=not args.no_eval, chunk_size=args.chunk_size, io_threads=args.io_threads, seed=args.seed,
         dtype=torch.float64 if args.float64 else torch.float32, device=args.device,
         progress=False if args.no_progress else None)
     if int(os.environ.get("RANK", "0")) == 0:
