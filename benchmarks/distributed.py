@@ -5,8 +5,8 @@ Usage:
         [--small-nodes 1000000] [--small-edges 10000000] [--metis-max-edges 20000000]
         [--workdir benchmarks/.scale-data] [--out benchmarks/results]
 
-About 25 minutes here (2 cores, 24 GiB): 1 min to build the store (reused when there), about 9 min for METIS at
-1e8 edges, 3 min to write the partitions, 4 min of training runs, 2 min of sampling for the model.
+About 9 minutes here (2 cores, 24 GiB) once the stores exist (building them: about 1.5 min more): 5 min of METIS
+on the 1e7-edge store, 1 min to write the partitions, 2 min of training runs, 1 min of sampling for the model.
 
 1. The store: the R-MAT graph of ``benchmarks/billion.py --growth``'s 1e8-edge row (1e7 nodes, 128 float16 features,
    8 planted classes), built by ``fivefold.scale.rmat_store`` into ``--workdir`` unless it is there.

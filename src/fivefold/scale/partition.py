@@ -20,7 +20,7 @@ times the mean (METIS: two balance constraints; the streaming methods: two capac
 always meet: on R-MAT graphs both balances end near 1.3); ``"nodes"`` bounds nodes only.
 On a skewed graph the difference is large: on an R-MAT store of 1e8 edges, node-balanced 2-way parts held 97 % and
 3 % of the edges (its hubs went together), and the process owning the hubs answered most neighbour requests
-and 2 processes trained 30 % slower than on parts balanced for both (``benchmarks/distributed.py``). ``"random"``
+and 2 processes trained 16-30 % slower than on parts balanced for both (``benchmarks/distributed.py``). ``"random"``
 is balanced only on average.
 
 Layout of a partitioned store ``<path>/``: ``manifest.json`` (format ``fivefold-partitioned-store``, the method, the
