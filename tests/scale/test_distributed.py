@@ -177,6 +177,27 @@ def test_two_processes_reach_the_single_process_accuracy(name, tmp_path, request
         assert abs(a["train_loss"] - b["train_loss"]) < 1e-3 * max(1.0, b["train_loss"])
 
 
+def test_sampled_evaluation_is_the_same_with_two_processes(cora, tmp_path):
+    """Sampled evaluation on about 300 validation and 300 test nodes: the same nodes and blocks, hence the same
+    accuracies, with 1 and 2 processes."""
+    partition_store(cora, tmp_path / "two", 2, method="fennel")
+    partition_store(cora, tmp_path / "one", 1)
+    extra = ["--eval-mode", "sampled", "--eval-nodes", "300", "--float64"]
+    done = _torchrun(_train_args(tmp_path / "two", tmp_path / "run-two", 4, extra))
+    assert done.returncode == 0, done.stderr[-3000:]
+    two = json.loads((tmp_path / "run-two" / "metrics.json").read_text())
+    one = train_distributed(tmp_path / "one", tmp_path / "run-one", fanouts=[10, 10], batch_size=32, epochs=4,
+                            hidden=64, lr=0.01, weight_decay=5e-4, eval_mode="sampled", eval_nodes=300,
+                            dtype=torch.float64, progress=False, echo=lambda *a: None)
+    for a, b in zip(two["evaluations"], one["evaluations"], strict=True):
+        assert a["val_acc"] == pytest.approx(b["val_acc"], abs=1e-12)
+        assert a["test_acc"] == pytest.approx(b["test_acc"], abs=1e-12)
+    assert one["final"]["val_acc"] > 0.5
+    selected = json.loads((tmp_path / "run-two" / "config.json").read_text())["eval_selected"]
+    assert selected == one["config"]["eval_selected"]
+    assert 240 < selected[0] < 360 and 240 < selected[1] < 360  # of 500 and 1,000: about 300 each
+
+
 def test_a_killed_worker_is_survived_and_the_run_resumes_from_its_checkpoint(cora, tmp_path):
     """Under torchrun --max-restarts=1, SIGKILL one of two workers mid-run: the group restarts, resumes from the last
     state (checkpoints every 10 steps), runs every step after it exactly once more and ends with the weights of an

@@ -135,26 +135,31 @@ def train_distributed(
     fanouts: Sequence[int] | None = None, batch_size: int | None = None, epochs: int | None = None,
     steps: int | None = None, hidden: int | None = None, dropout: float | None = None, lr: float | None = None,
     weight_decay: float | None = None, evaluate_every: int | None = None, checkpoint_every: int = 50,
-    evaluate: bool = True, chunk_size: int = 4096, io_threads: int = 0, seed: int = 0,
-    dtype: torch.dtype = torch.float32, device: str = "cpu", progress: bool | None = None, echo: Any = print,
+    evaluate: bool = True, eval_mode: str = "exact", eval_nodes: int | None = None, chunk_size: int = 4096,
+    io_threads: int = 0, seed: int = 0, dtype: torch.dtype = torch.float32, device: str = "cpu",
+    progress: bool | None = None, echo: Any = print,
 ) -> dict[str, Any]:
     """Train a node classifier on the partitioned store ``partitions`` with one process per part (call it in every
     process of a torchrun group, or in one process for a one-part store); see the module docstring.
 
     ``steps`` batches, or ``epochs`` passes over the training nodes (default: ``fivefold train --store``'s: GraphSAGE,
     hidden 256, dropout 0.5, Adam 0.003, fan-outs 15,10, batches of 1,024, 3 epochs). Evaluations (every
-    ``evaluate_every`` steps, default each epoch, and at the end) are exact; the best validation accuracy is kept.
+    ``evaluate_every`` steps, default each epoch, and at the end) are exact layer-wise inference over every node,
+    or with ``eval_mode="sampled"`` run on sampled blocks (the training fan-outs) around at most about
+    ``eval_nodes`` validation and as many test nodes (drawn by a hash of the seed and the node, so the same nodes and
+    blocks whatever the number of processes); the best validation accuracy is kept.
     Returns (on every rank) the config, the evaluations and ``final`` (best step, accuracies, steps/s, sampled
     edges/s and bytes sent per step and rank)."""
     check_option(model, STORE_MODELS, "model", "train_distributed")
     check_option(device, ("cpu", "cuda"), "device", "train_distributed")
+    check_option(eval_mode, ("exact", "sampled"), "eval_mode", "train_distributed")
     created, rank, world = _init_group(device)
     try:
         return _train(partitions, Path(run_dir), rank, world, model=model, fanouts=fanouts, batch_size=batch_size,
                       epochs=epochs, steps=steps, hidden=hidden, dropout=dropout, lr=lr, weight_decay=weight_decay,
                       evaluate_every=evaluate_every, checkpoint_every=checkpoint_every, evaluate=evaluate,
-                      chunk_size=chunk_size, io_threads=io_threads, seed=seed, dtype=dtype, device=device,
-                      progress=progress, echo=echo)
+                      eval_mode=eval_mode, eval_nodes=eval_nodes, chunk_size=chunk_size, io_threads=io_threads,
+                      seed=seed, dtype=dtype, device=device, progress=progress, echo=echo)
     finally:
         if created:
             dist.destroy_process_group()
@@ -162,8 +167,9 @@ def train_distributed(
 
 def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model: str, fanouts: Any, batch_size: Any,
            epochs: Any, steps: Any, hidden: Any, dropout: Any, lr: Any, weight_decay: Any, evaluate_every: Any,
-           checkpoint_every: int, evaluate: bool, chunk_size: int, io_threads: int, seed: int, dtype: torch.dtype,
-           device: str, progress: Any, echo: Any) -> dict[str, Any]:
+           checkpoint_every: int, evaluate: bool, eval_mode: str, eval_nodes: int | None, chunk_size: int,
+           io_threads: int, seed: int, dtype: torch.dtype, device: str, progress: Any,
+           echo: Any) -> dict[str, Any]:
     say = echo if rank == 0 else (lambda *args, **kwargs: None)
     exchange = Exchange()
     parts = open_partitions(partitions_path)
@@ -186,6 +192,7 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
         "lr": lr or defaults["lr"], "weight_decay": defaults["weight_decay"] if weight_decay is None else weight_decay,
         "fanouts": list(fanouts or defaults["fanouts"]), "batch_size": batch_size or defaults["batch_size"],
         "checkpoint_every": checkpoint_every, "dtype": str(dtype).removeprefix("torch."),
+        "eval_mode": eval_mode, "eval_nodes": eval_nodes,
     }
     labels_local = np.array(part.labels, dtype=np.int64)
     num_classes = int(_reduce([labels_local.max() + 1 if len(labels_local) else 0], exchange, dist.ReduceOp.MAX)[0])
@@ -213,6 +220,12 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
     optimizer = torch.optim.Adam(keyed.parameters(), lr=config["lr"], weight_decay=config["weight_decay"])
     sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed, degrees=model == "gcn",
                                          io_threads=io_threads)
+    if eval_mode == "sampled":
+        judge = _SampledEvaluation(parts, part, exchange, config, seed, eval_nodes, io_threads)
+        config["eval_selected"] = [total for _, total in judge.sets]  # validation and test nodes evaluated
+    else:
+        def judge(model: KeyedDropoutModel) -> tuple[float, float]:
+            return _exact_accuracies(model, sampler, part, chunk_size, dtype, exchange)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunFolder.at(run_dir) if rank == 0 else None
@@ -274,7 +287,8 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
                 bar.update(1)
             last = step + 1 == total
             if evaluate and ((step + 1) % config["evaluate_every"] == 0 or last):
-                row = _evaluate(keyed, sampler, part, chunk_size, dtype, step, window, exchange)
+                row = _rates(step, window, exchange)
+                row["val_acc"], row["test_acc"] = judge(keyed)
                 history.append(row)
                 if row["val_acc"] > best["val_acc"]:
                     best = {"val_acc": row["val_acc"], "test_acc": row["test_acc"], "step": step + 1,
@@ -296,6 +310,8 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
         if bar is not None:
             bar.close()
         sampler.close()
+        if isinstance(judge, _SampledEvaluation):
+            judge.sampler.close()
     peak = _reduce([resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20], exchange, dist.ReduceOp.MAX)[0]
     final = {"steps": total, "best_step": best.get("step"), "val_acc": best.get("val_acc"),
              "test_acc": best.get("test_acc"), **_mean_rates(history), "peak_rss_gib_per_rank": peak}
@@ -325,9 +341,9 @@ def _mean_rates(history: list[dict[str, Any]]) -> dict[str, Any]:
     return {key: float(np.mean([row[key] for row in history])) if history else None for key in keys}
 
 
-def _evaluate(model: KeyedDropoutModel, sampler: DistributedNeighborSampler, part: Any, chunk_size: int,
-              dtype: torch.dtype, step: int, window: dict[str, Any], exchange: Exchange) -> dict[str, Any]:
-    row = _rates(step, window, exchange)
+def _exact_accuracies(model: KeyedDropoutModel, sampler: DistributedNeighborSampler, part: Any, chunk_size: int,
+                      dtype: torch.dtype, exchange: Exchange) -> tuple[float, float]:
+    """Validation and test accuracy by exact layer-wise inference over every node, spread over the ranks."""
     logits = distributed_layerwise_inference(model, sampler, chunk_size=chunk_size, dtype=dtype,
                                              device=next(model.parameters()).device)
     predicted = logits.argmax(1).cpu().numpy() if len(logits) else np.empty(0, dtype=np.int64)
@@ -337,8 +353,60 @@ def _evaluate(model: KeyedDropoutModel, sampler: DistributedNeighborSampler, par
         mask = np.asarray(mask)
         counts += [float(np.count_nonzero(predicted[mask] == labels[mask])), float(np.count_nonzero(mask))]
     val_right, val_all, test_right, test_all = _reduce(counts, exchange)
-    row.update(val_acc=val_right / max(val_all, 1), test_acc=test_right / max(test_all, 1))
-    return row
+    return val_right / max(val_all, 1), test_right / max(test_all, 1)
+
+
+class _SampledEvaluation:
+    """Validation and test accuracy on sampled blocks around (at most about ``limit``) validation and test nodes.
+
+    The nodes are kept by a hash of ``(seed, node)`` and split into batches by ``epoch_batches``; batch ``r`` is
+    sampled at call ``r`` of a sampler of its own (seed ``seed + 1``), so a node's blocks do not depend on the number
+    of processes. Every rank takes part in every batch."""
+
+    def __init__(self, parts: Any, part: Any, exchange: Exchange, config: dict[str, Any], seed: int,
+                 limit: int | None, io_threads: int) -> None:
+        self.exchange = exchange
+        self.batch_size = config["batch_size"]
+        self.seed = seed
+        self.sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed + 1,
+                                                  degrees=config["model"] == "gcn", io_threads=io_threads)
+        self.labels = torch.from_numpy(np.array(part.labels, dtype=np.int64))
+        self.book_local = parts.book_local
+        self.sets = []
+        for mask in (part.val_mask, part.test_mask):
+            nodes = np.asarray(part.global_ids)[np.asarray(mask)]
+            total = int(_reduce([len(nodes)], exchange)[0])
+            if limit is not None and total > limit:
+                with np.errstate(over="ignore"):
+                    keys = _mix_array(nodes.astype(np.uint64) + np.uint64(mix64(seed, 7)))
+                nodes = nodes[(keys >> np.uint64(11)).astype(np.float64) * 2.0**-53 < limit / total]
+                total = int(_reduce([len(nodes)], exchange)[0])
+            self.sets.append((nodes, total))
+
+    def __call__(self, model: KeyedDropoutModel) -> tuple[float, float]:
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        dtype = next(model.parameters()).dtype
+        counts = []
+        call = 0
+        try:
+            for nodes, total in self.sets:
+                rounds = max(math.ceil(total / self.batch_size), 1)
+                right = 0
+                for seeds in epoch_batches(nodes, self.seed + 1, 0, rounds):
+                    input_nodes, blocks = self.sampler.sample(seeds, call=call)
+                    call += 1
+                    x, blocks = self.sampler.fetch_inputs(input_nodes, blocks)
+                    with torch.no_grad():
+                        logits = model(x.to(dtype=dtype, device=device), [b.to(device) for b in blocks])
+                    local = torch.from_numpy(np.asarray(self.book_local[seeds], dtype=np.int64))
+                    right += int((logits.argmax(1).cpu() == self.labels[local]).sum())
+                counts += [right, total]
+        finally:
+            model.train(was_training)
+        val_right, test_right = _reduce([counts[0], counts[2]], self.exchange)  # the totals are global already
+        return val_right / max(counts[1], 1), test_right / max(counts[3], 1)
 
 
 def _save_state(run_dir: Path, state: dict[str, Any]) -> None:
@@ -398,6 +466,12 @@ def _parser() -> argparse.ArgumentParser:
                         "one epoch)")
     parser.add_argument("--checkpoint-every", type=int, default=50, help="steps between saved states")
     parser.add_argument("--no-eval", action="store_true", help="train only (throughput runs)")
+    parser.add_argument("--eval-mode", choices=("exact", "sampled"), default="exact",
+                        help="exact: layer-wise inference over every node; sampled: on sampled blocks (the training "
+                             "fan-outs) around --eval-nodes validation and test nodes")
+    parser.add_argument("--eval-nodes", type=int, default=None,
+                        help="with --eval-mode sampled: about this many validation and as many test nodes (default: "
+                             "all)")
     parser.add_argument("--chunk-size", type=int, default=4096, help="destination nodes per chunk in evaluation")
     parser.add_argument("--io-threads", type=int, default=0,
                         help="0: read the part's features through its memory map (fast while it fits in the page "
@@ -422,7 +496,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.partitions, args.run_dir, model=args.model, fanouts=fanouts, batch_size=args.batch_size,
         epochs=args.epochs, steps=args.steps, hidden=args.hidden, dropout=args.dropout, lr=args.lr,
         weight_decay=args.weight_decay, evaluate_every=args.evaluate_every, checkpoint_every=args.checkpoint_every,
-        evaluate=not args.no_eval, chunk_size=args.chunk_size, io_threads=args.io_threads, seed=args.seed,
+        evaluate=not args.no_eval, eval_mode=args.eval_mode, eval_nodes=args.eval_nodes, chunk_size=args.chunk_size,
+        io_threads=args.io_threads, seed=args.seed,
         dtype=torch.float64 if args.float64 else torch.float32, device=args.device,
         progress=False if args.no_progress else None)
     if int(os.environ.get("RANK", "0")) == 0:
