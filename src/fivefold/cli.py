@@ -356,8 +356,8 @@ def _partition(args: argparse.Namespace) -> None:
     print(f"{args.parts} parts ({args.method}) at {args.out}: edge cut {report['edge_cut']:.4f} "
           f"({report['cut_edges']:,} of {report['num_edges']:,} in-edges), node balance {report['node_balance']:.3f}, "
           f"edge balance {report['edge_balance']:.3f}")
-    print(f"train: torchrun --nproc_per_node={args.parts} -m fivefold.train.distributed --partitions {args.out} "
-          "--run-dir RUN_DIR")
+    print(f"train: NUMBA_NUM_THREADS=1 torchrun --nproc_per_node={args.parts} -m fivefold.train.distributed "
+          f"--partitions {args.out} --run-dir RUN_DIR")
 
 
 def _datasets(args: argparse.Namespace) -> None:

@@ -30,7 +30,7 @@ TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--rdzv-backend=c10d"
 
 def _torchrun(args: list[str], nproc: int = 2, timeout: float = 300) -> subprocess.CompletedProcess:
     """Run torchrun with ``nproc`` workers; on a timeout the whole process group is killed (no worker left over)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     process = subprocess.Popen([*TORCHRUN, f"--nproc_per_node={nproc}", *args], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -205,7 +205,7 @@ def test_a_killed_worker_is_survived_and_the_run_resumes_from_its_checkpoint(cor
     partition_store(cora, tmp_path / "two", 2, method="metis")
     partition_store(cora, tmp_path / "one", 1)
     run_dir = tmp_path / "run"
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     command = [*TORCHRUN, "--nproc_per_node=2", "--max-restarts=1",
                *_train_args(tmp_path / "two", run_dir, 20, ["--checkpoint-every", "10", "--float64",
                                                              "--evaluate-every", "1000"])]

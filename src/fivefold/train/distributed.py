@@ -171,6 +171,14 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
            io_threads: int, seed: int, dtype: torch.dtype, device: str, progress: Any,
            echo: Any) -> dict[str, Any]:
     say = echo if rank == 0 else (lambda *args, **kwargs: None)
+    import numba
+
+    if world > 1 and numba.config.NUMBA_NUM_THREADS > torch.get_num_threads():
+        # torchrun sets OMP_NUM_THREADS (1 by default) but not numba's threads, and numba reads its variable when it
+        # is imported, before this runs (numba.set_num_threads here made it slower still: 3.9 steps/s)
+        say(f"warning: numba runs {numba.config.NUMBA_NUM_THREADS} threads in each of {world} processes on "
+            f"{os.cpu_count()} cores; start torchrun with NUMBA_NUM_THREADS={torch.get_num_threads()} (2 processes "
+            "on 2 cores trained 2.6x slower without it)")
     exchange = Exchange()
     parts = open_partitions(partitions_path)
     if parts.num_parts != world:
