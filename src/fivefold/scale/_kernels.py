@@ -267,3 +267,21 @@ def keyed_mask(ids, width, key, threshold, scale, out):  # pragma: no cover - co
         for f in range(width):
             kept = (_mix(state + np.uint64(f + 1) * _GOLDEN) >> np.uint64(32)) >= threshold
             out[i, f] = scale if kept else 0.0
+
+
+def draw(indptr, indices, rows, fanout, replace, seed, keys=None):
+    """``(offsets [R + 1], picks)``: the sampled in-neighbours of ``rows`` (``sampled_counts`` then
+    ``sample_neighbours``), row ``i``'s in ``picks[offsets[i]:offsets[i + 1]]``; ``keys`` (default ``rows``) seed
+    each row's random numbers."""
+    counts = sampled_counts(indptr, rows, fanout, replace)
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    picks = sample_neighbours(indptr, indices, rows, offsets, fanout, replace, np.uint64(seed),
+                              rows if keys is None else keys)
+    return offsets, picks
+
+
+def relabelled(frontier, picks, id_dtype):
+    """``relabel`` with a fresh hash table of the right size (``id_dtype``: int32 when the node ids fit)."""
+    table = np.full((table_capacity(len(frontier) + len(picks)), 2), -1, dtype=id_dtype)
+    return relabel(frontier, picks, table)

@@ -36,6 +36,7 @@ from fivefold.ops import CSR
 from fivefold.scale import _kernels
 from fivefold.scale.loader import _gather, _gather_file
 from fivefold.scale.partition import Partition, PartitionedStore
+from fivefold.scale.sampler import check_fanouts, check_seeds
 
 __all__ = ["DistributedNeighborSampler", "Exchange", "KeyedDropoutModel", "RowExchange",
            "distributed_layerwise_inference", "keyed_dropout", "mix64"]
@@ -234,15 +235,11 @@ class DistributedNeighborSampler:
         if partitions.num_parts != exchange.world_size:
             raise GraphError(f"{partitions.path} has {partitions.num_parts} parts for {exchange.world_size} "
                              "processes: partition the store into as many parts as processes")
-        fanouts = list(fanouts)
-        if not fanouts or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or (f < 1 and f != -1)
-                              for f in fanouts):
-            raise OptionError(f"fanouts must be a non-empty list of integers >= 1 or -1 (all), got {fanouts}")
         self.partitions = partitions
         self.part: Partition = partitions.part(exchange.rank)
         self.exchange = exchange
         self.rows = RowExchange(partitions, exchange, io_threads)
-        self.fanouts = [int(f) for f in fanouts]
+        self.fanouts = check_fanouts(fanouts, "DistributedNeighborSampler")
         self.replace = bool(replace)
         self.seed = int(seed)
         self.with_degrees = bool(degrees)
@@ -262,29 +259,18 @@ class DistributedNeighborSampler:
 
     def _neighbours_of(self, rows: np.ndarray, fanout: int, hop: np.uint64) -> np.ndarray:
         """This rank's answer to a request: ``[counts..., picks...]`` for its local ``rows``."""
-        counts = _kernels.sampled_counts(self.part.indptr, rows, fanout, self.replace)
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
         keys = np.asarray(self.part.global_ids[rows], dtype=np.int64)
-        picks = _kernels.sample_neighbours(self.part.indptr, self.part.indices, rows, offsets, fanout, self.replace,
-                                           hop, keys)
-        return np.concatenate([counts, picks])
+        offsets, picks = _kernels.draw(self.part.indptr, self.part.indices, rows, fanout, self.replace, hop, keys)
+        return np.concatenate([np.diff(offsets), picks])
 
     def sample(self, seeds: np.ndarray | Tensor, call: int) -> tuple[Tensor, list[Block]]:
         """``(input_nodes, blocks)`` around ``seeds`` (distinct global ids) as ``NeighborSampler.sample`` returns
         them at its ``call``-th call. Every rank must call this at the same time (with its own seeds, possibly
         none): one exchange per layer."""
-        seeds = np.asarray(seeds.cpu() if isinstance(seeds, Tensor) else seeds)
-        if seeds.ndim != 1 or not np.issubdtype(seeds.dtype, np.integer):
-            raise GraphError(f"seeds must be a 1-D integer array, got shape {seeds.shape} of {seeds.dtype}")
-        if seeds.size and (seeds.min() < 0 or seeds.max() >= self.partitions.num_nodes):
-            raise GraphError(f"a seed is out of range [0, {self.partitions.num_nodes})")
-        if len(np.unique(seeds)) != len(seeds):
-            raise GraphError("seeds must be distinct")
-        frontier = seeds.astype(np.int64)
+        frontier = check_seeds(seeds, self.partitions.num_nodes).astype(np.int64)
         blocks: list[Block] = []
         for layer, fanout in enumerate(self.fanouts):
-            hop = np.uint64(_kernels.hop_seed(self.seed, call, layer))
+            hop = _kernels.hop_seed(self.seed, call, layer)
             order, requests = self.rows.route(frontier)
             asked = self.exchange.all_to_all(requests)
             answers = [torch.from_numpy(self._neighbours_of(wanted.numpy(), fanout, hop)) for wanted in asked]
@@ -303,8 +289,7 @@ class DistributedNeighborSampler:
             position[order] = np.arange(len(frontier))
             start_in_sorted = np.repeat(sorted_offsets[:-1][position] - offsets[:-1], counts)
             picks = picks_sorted[start_in_sorted + np.arange(offsets[-1])]
-            table = np.full((_kernels.table_capacity(len(frontier) + len(picks)), 2), -1, dtype=self._id_dtype)
-            sources, local = _kernels.relabel(frontier, picks, table)
+            sources, local = _kernels.relabelled(frontier, picks, self._id_dtype)
             csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),
                       check=False)
             blocks.append(Block(csc, len(sources), len(frontier), src_ids=torch.from_numpy(sources)))
@@ -363,14 +348,9 @@ def distributed_layerwise_inference(
             for round_number in range(int(rounds)):
                 rows = np.arange(round_number * chunk_size, min((round_number + 1) * chunk_size, owned),
                                  dtype=np.int64)
-                counts = _kernels.sampled_counts(part.indptr, rows, -1, False)
-                offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-                np.cumsum(counts, out=offsets[1:])
-                picks = _kernels.sample_neighbours(part.indptr, part.indices, rows, offsets, -1, False,
-                                                   np.uint64(0), rows)
+                offsets, picks = _kernels.draw(part.indptr, part.indices, rows, -1, False, 0)
                 destinations = np.asarray(part.global_ids[rows], dtype=np.int64)
-                table = np.full((_kernels.table_capacity(len(rows) + len(picks)), 2), -1, dtype=sampler._id_dtype)
-                sources, local = _kernels.relabel(destinations, picks, table)
+                sources, local = _kernels.relabelled(destinations, picks, sampler._id_dtype)
                 x = sampler.rows.fetch(sources, previous).to(dtype)
                 degree = loops = None
                 if uses_gcn:

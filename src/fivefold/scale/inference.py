@@ -124,11 +124,7 @@ def _with_in_neighbours(sampler: NeighborSampler, nodes: np.ndarray, chunk: int 
     parts = [nodes]
     for start in range(0, len(nodes), chunk):
         frontier = nodes[start:start + chunk]
-        counts = _kernels.sampled_counts(sampler.indptr, frontier, -1, False)
-        offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        picks = _kernels.sample_neighbours(sampler.indptr, sampler.indices, frontier, offsets, -1, False,
-                                           np.uint64(0), frontier)
+        _, picks = _kernels.draw(sampler.indptr, sampler.indices, frontier, -1, False, 0)
         parts.append(np.unique(picks).astype(np.int64))
     return np.unique(np.concatenate(parts))
 

@@ -25,7 +25,29 @@ from fivefold.graphs import Block, Graph
 from fivefold.ops import CSR
 from fivefold.scale import _kernels
 
-__all__ = ["NeighborSampler"]
+__all__ = ["NeighborSampler", "check_fanouts", "check_seeds"]
+
+
+def check_fanouts(fanouts: Sequence[int], who: str) -> list[int]:
+    """``fanouts`` as a list of ints, each >= 1 or -1 (all); an ``OptionError`` naming ``who`` otherwise."""
+    fanouts = list(fanouts)
+    if not fanouts or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or (f < 1 and f != -1)
+                          for f in fanouts):
+        raise OptionError(f"{who}: fanouts must be a non-empty list of integers >= 1 or -1 (all), got {fanouts}")
+    return [int(f) for f in fanouts]
+
+
+def check_seeds(seed_nodes: Tensor | np.ndarray | Sequence[int], num_nodes: int) -> np.ndarray:
+    """``seed_nodes`` as a numpy array after checking that they are distinct integers in ``[0, num_nodes)``."""
+    seeds = np.asarray(seed_nodes.cpu() if isinstance(seed_nodes, Tensor) else seed_nodes)
+    if seeds.ndim != 1 or not np.issubdtype(seeds.dtype, np.integer):
+        raise GraphError(f"seed_nodes must be a 1-D integer array, got shape {seeds.shape} of {seeds.dtype}")
+    if seeds.size and (seeds.min() < 0 or seeds.max() >= num_nodes):
+        bad = seeds[(seeds < 0) | (seeds >= num_nodes)][0]
+        raise GraphError(f"seed node {int(bad)} is out of range [0, {num_nodes})")
+    if len(np.unique(seeds)) != len(seeds):
+        raise GraphError("seed_nodes must be distinct")
+    return seeds
 
 class NeighborSampler:
     """Sample blocks around seed nodes of a graph or a graph store.
@@ -57,11 +79,7 @@ class NeighborSampler:
                 self.num_nodes = int(source.num_nodes)
             except AttributeError:
                 raise GraphError("NeighborSampler needs a Graph or a store with num_nodes, indptr, indices") from None
-        fanouts = list(fanouts)
-        if not fanouts or any(isinstance(f, bool) or not isinstance(f, (int, np.integer)) or (f < 1 and f != -1)
-                              for f in fanouts):
-            raise OptionError(f"NeighborSampler: fanouts must be a non-empty list of integers >= 1 or -1 (all), got "
-                              f"{fanouts}")
+        fanouts = check_fanouts(fanouts, "NeighborSampler")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise OptionError(f"NeighborSampler: seed must be a non-negative integer, got {seed!r}")
         if self.indptr.shape != (self.num_nodes + 1,) or self.indptr[0] != 0 or self.indptr[-1] != len(self.indices):
@@ -86,26 +104,15 @@ class NeighborSampler:
     def sample(self, seed_nodes: Tensor | np.ndarray | Sequence[int]) -> tuple[Tensor, list[Block]]:
         """``(input_nodes [num_src of the first block], blocks)`` for distinct ``seed_nodes``; the last block's
         destinations are the seeds in the order given."""
-        seeds = np.asarray(seed_nodes.cpu() if isinstance(seed_nodes, Tensor) else seed_nodes)
-        if seeds.ndim != 1 or not np.issubdtype(seeds.dtype, np.integer):
-            raise GraphError(f"seed_nodes must be a 1-D integer array, got shape {seeds.shape} of {seeds.dtype}")
-        if seeds.size and (seeds.min() < 0 or seeds.max() >= self.num_nodes):
-            bad = seeds[(seeds < 0) | (seeds >= self.num_nodes)][0]
-            raise GraphError(f"seed node {int(bad)} is out of range [0, {self.num_nodes})")
-        if len(np.unique(seeds)) != len(seeds):
-            raise GraphError("seed_nodes must be distinct")
+        seeds = check_seeds(seed_nodes, self.num_nodes)
         degree, loops = self.degrees() if self.with_degrees else (None, None)
         call, self.calls = self.calls, self.calls + 1
         frontier = seeds.astype(np.int64)
         blocks: list[Block] = []
         for layer, fanout in enumerate(self.fanouts):
-            counts = _kernels.sampled_counts(self.indptr, frontier, fanout, self.replace)
-            offsets = np.zeros(len(frontier) + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            picks = _kernels.sample_neighbours(self.indptr, self.indices, frontier, offsets, fanout, self.replace,
-                                               np.uint64(_kernels.hop_seed(self.seed, call, layer)), frontier)
-            table = np.full((_kernels.table_capacity(len(frontier) + len(picks)), 2), -1, dtype=self._id_dtype)
-            sources, local = _kernels.relabel(frontier, picks, table)
+            offsets, picks = _kernels.draw(self.indptr, self.indices, frontier, fanout, self.replace,
+                                           _kernels.hop_seed(self.seed, call, layer))
+            sources, local = _kernels.relabelled(frontier, picks, self._id_dtype)
             csc = CSR(torch.from_numpy(offsets), torch.from_numpy(local), torch.arange(len(local)), len(sources),
                       check=False)
             source_degree = source_loops = None

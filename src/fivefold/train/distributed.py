@@ -229,7 +229,8 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
     sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed, degrees=model == "gcn",
                                          io_threads=io_threads)
     if eval_mode == "sampled":
-        judge = _SampledEvaluation(parts, part, exchange, config, seed, eval_nodes, io_threads)
+        judge = _SampledEvaluation(parts, part, torch.from_numpy(labels_local), exchange, config, seed, eval_nodes,
+                                   io_threads)
         config["eval_selected"] = [total for _, total in judge.sets]  # validation and test nodes evaluated
     else:
         def judge(model: KeyedDropoutModel) -> tuple[float, float]:
@@ -258,7 +259,6 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
         from tqdm import tqdm
 
         bar = tqdm(total=total, initial=start, desc=f"{model} x{world}", unit="step")
-    labels_all = torch.from_numpy(labels_local)
     window = {"loss": 0.0, "seeds": 0, "edges": 0, "bytes": exchange.bytes_sent, "time": time.perf_counter(),
               "steps": 0}
     batches: list[np.ndarray] = []
@@ -277,7 +277,7 @@ def _train(partitions_path: Any, run_dir: Path, rank: int, world: int, *, model:
             count = int(_reduce([len(seeds)], exchange)[0])
             if count == 0:
                 continue
-            y = labels_all[torch.from_numpy(np.asarray(parts.book_local[seeds], dtype=np.int64))].to(device)
+            y = torch.from_numpy(labels_local[np.asarray(parts.book_local[seeds], dtype=np.int64)]).to(device)
             logits = ddp(x.to(dtype=dtype, device=device), blocks, mix64(seed, step))
             loss_sum = F.cross_entropy(logits, y, reduction="sum")
             optimizer.zero_grad(set_to_none=True)
@@ -371,14 +371,14 @@ class _SampledEvaluation:
     sampled at call ``r`` of a sampler of its own (seed ``seed + 1``), so a node's blocks do not depend on the number
     of processes. Every rank takes part in every batch."""
 
-    def __init__(self, parts: Any, part: Any, exchange: Exchange, config: dict[str, Any], seed: int,
-                 limit: int | None, io_threads: int) -> None:
+    def __init__(self, parts: Any, part: Any, labels: torch.Tensor, exchange: Exchange, config: dict[str, Any],
+                 seed: int, limit: int | None, io_threads: int) -> None:
         self.exchange = exchange
         self.batch_size = config["batch_size"]
         self.seed = seed
         self.sampler = DistributedNeighborSampler(parts, exchange, config["fanouts"], seed=seed + 1,
                                                   degrees=config["model"] == "gcn", io_threads=io_threads)
-        self.labels = torch.from_numpy(np.array(part.labels, dtype=np.int64))
+        self.labels = labels  # [n_owned] in local order
         self.book_local = parts.book_local
         self.sets = []
         for mask in (part.val_mask, part.test_mask):
