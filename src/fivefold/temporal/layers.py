@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.errors import StreamError
+from fivefold.temporal._attention_kernels import neighbour_attention
 
 __all__ = ["EventFeatures", "MergeLayer", "TemporalAttention", "TimeEncoder"]
 
@@ -61,15 +62,12 @@ class TemporalAttention(nn.Module):
     ``edge [Q, k, edge_dim]``, ``dt [Q, k]`` (query time minus event time), ``mask [Q, k]`` -> ``[Q, out_dim]``.
 
     How it is computed (the same function as ``reference``, in fewer operations): the key and value maps are linear
-    in ``[h_j || e || phi]``, so their node part is applied once per distinct node (``U`` rows, not ``Q * k``) and
-    gathered, and their time and edge parts never materialise per neighbour: a query's score against the time part
-    is ``(W_t^T q) . phi(dt)``, and the value's time part is ``W_t`` applied to the attention-weighted sum of
-    ``phi(dt)``. What remains per neighbour is the cosine of the time encoding and dot products with it. While
-    ``Q * U`` is at most ``DENSE_LIMIT``, the node part is a dense ``[Q, U]`` product per head (gathers of rows
-    replaced by a matmul and a gather of scores).
+    in ``[h_j || e || phi]``, so their node part is applied once per row of ``h`` (``U`` rows, not ``Q * k``), and
+    their time and feature parts never materialise per neighbour: a query's score against the time part is
+    ``(W_t^T q) . phi(dt)``, and the value's time part is ``W_t`` applied to the attention-weighted sum of
+    ``phi(dt)``. The per-neighbour remainder (dot products, softmax, weighted sums, and their gradients) runs in one
+    fused numba kernel (``_attention_kernels``) instead of a dozen passes of torch ops over ``[Q, k, T]`` tensors.
     """
-
-    DENSE_LIMIT = 2097152
 
     def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
                  dropout: float = 0.1, attention_dim: int | None = None) -> None:
@@ -104,27 +102,22 @@ class TemporalAttention(nn.Module):
             self.time.phase)).view(count, heads, width)
         key_node, key_edge, key_time = self._parts(self.key.weight)
         value_node, value_edge, value_time = self._parts(self.value.weight)
-        phi = self.time(dt)  # [Q, k, T]
-        # contractions over one query's k neighbours are written elementwise: batched matmuls of such small
-        # matrices (and the copies einsum makes for them) were three times slower
-        keys = (h @ key_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
-        scores = (keys * query.unsqueeze(1)).sum(-1)  # [Q, k, H]
-        time_query = torch.bmm(query.transpose(0, 1), key_time)  # [H, Q, T]: the time part of each key, dotted
-        scores = scores + torch.stack([(phi * time_query[j].unsqueeze(1)).sum(-1) for j in range(heads)], -1)
+        # node parts of keys and values once per row of h; the query moved into time and feature space
+        keys = (h @ key_node.t()).view(-1, heads, width)
+        values = (h @ value_node.t()).view(-1, heads, width)
+        time_query = torch.bmm(query.transpose(0, 1), key_time).transpose(0, 1)  # [Q, H, T]
+        edge_query = torch.bmm(query.transpose(0, 1), key_edge).transpose(0, 1)  # [Q, H, E]
+        keep = None
+        if self.training and self.dropout.p > 0:
+            keep = torch.empty(count, k, heads, dtype=h.dtype).bernoulli_(1 - self.dropout.p) / (1 - self.dropout.p)
+        attended, weighted_phi, weighted_edge = neighbour_attention(
+            query, keys, values, time_query, edge_query, dt.to(h.dtype), self.time.frequency, self.time.phase,
+            neighbour_index, mask, edge.to(h.dtype), keep, 1 / math.sqrt(width))
+        # the time and feature parts of the values, applied to the attention-weighted sums
+        attended = attended + torch.bmm(weighted_phi.transpose(0, 1), value_time.transpose(1, 2)).transpose(0, 1)
         if self.edge_dim:
-            edge_query = torch.bmm(query.transpose(0, 1), key_edge)  # [H, Q, E]
-            scores = scores + torch.stack([(edge * edge_query[j].unsqueeze(1)).sum(-1) for j in range(heads)], -1)
-        scores = (scores / math.sqrt(width)).masked_fill(~mask.unsqueeze(-1), float("-inf"))
-        anyone = mask.any(dim=1).view(count, 1, 1)
-        weights = torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1)
-        weights = self.dropout(weights * anyone)  # [Q, k, H]
-        values = (h @ value_node.t()).index_select(0, neighbour_index.flatten()).view(count, k, heads, width)
-        attended = (values * weights.unsqueeze(-1)).sum(1)  # [Q, H, dh]
-        weighted_phi = torch.stack([(phi * weights[:, :, j:j + 1]).sum(1) for j in range(heads)])  # [H, Q, T]
-        attended = attended + torch.bmm(weighted_phi, value_time.transpose(1, 2)).transpose(0, 1)
-        if self.edge_dim:
-            weighted_edge = torch.stack([(edge * weights[:, :, j:j + 1]).sum(1) for j in range(heads)])
-            attended = attended + torch.bmm(weighted_edge, value_edge.transpose(1, 2)).transpose(0, 1)
+            attended = attended + torch.bmm(weighted_edge.transpose(0, 1),
+                                            value_edge.transpose(1, 2)).transpose(0, 1)
         return self.merge(attended.reshape(count, heads * width), h_self)
 
     def reference(self, h: Tensor, self_index: Tensor, neighbour_index: Tensor, edge: Tensor, dt: Tensor,
