@@ -32,16 +32,51 @@ __all__ = ["neighbour_attention"]
 CHUNKS = 32  # the time encoding's gradient is summed per chunk of queries: a fixed count, so any thread count
 # gives the same sums bit for bit
 
+# float32 time encodings are computed in the kernels: the argument and its reduction to [-pi, pi] in float64, then
+# sin and cos of half of it by Taylor polynomials (errors below 6e-8 on [-pi/2, pi/2]) and the double-angle rules
+_INV_TWO_PI = 1.0 / (2.0 * math.pi)
+_TWO_PI = 2.0 * math.pi
+_S = [np.float32((-1.0) ** i / math.factorial(2 * i + 1)) for i in range(6)]  # sin: x, x^3, ..., x^11
+_C = [np.float32((-1.0) ** i / math.factorial(2 * i)) for i in range(7)]  # cos: 1, x^2, ..., x^12
+_S1, _S3, _S5, _S7, _S9, _S11 = _S
+_C0, _C2, _C4, _C6, _C8, _C10, _C12 = _C
+_TWO = np.float32(2.0)
+_HALF = np.float32(0.5)
+
+
+@njit(inline="always", fastmath=True, cache=True)
+def _encode(dt, frequency, phase, cosine, sine, with_sine):  # pragma: no cover - compiled
+    """float32 ``cos`` (and ``sin`` when ``with_sine``) of ``dt[j] * frequency + phase`` into the rows ``[k, T]``
+    (``frequency``, ``phase`` given in float64)."""
+    for j in range(dt.shape[0]):
+        d = np.float64(dt[j])
+        for t in range(frequency.shape[0]):
+            x = d * frequency[t] + phase[t]
+            half = np.float32(x - np.rint(x * _INV_TWO_PI) * _TWO_PI) * _HALF
+            h2 = half * half
+            s = half * (_S1 + h2 * (_S3 + h2 * (_S5 + h2 * (_S7 + h2 * (_S9 + h2 * _S11)))))
+            c = _C0 + h2 * (_C2 + h2 * (_C4 + h2 * (_C6 + h2 * (_C8 + h2 * (_C10 + h2 * _C12)))))
+            cosine[j, t] = c * c - s * s
+            if with_sine:
+                sine[j, t] = _TWO * s * c
+
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi, edge, keep, use_keep, scale, zero,
-             weights, out_values, out_phi, out_edge):  # pragma: no cover - compiled
+def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_all, dt, frequency, phase, fused,
+             edge, keep, use_keep, scale, zero, weights, out_values, out_phi, out_edge):  # pragma: no cover - compiled
     """Scores, softmax over each query's neighbours and weighted sums. Writes ``weights [Q, k, H]`` (softmax,
-    before dropout; 0 where masked) and the three outputs (zeroed by the caller)."""
+    before dropout; 0 where masked) and the three outputs (zeroed by the caller). The time encodings are
+    ``phi_all [Q, k, T]``, or with ``fused`` computed here from ``dt``, ``frequency`` and ``phase``."""
     count, k = neighbours.shape
     heads, width = query.shape[1], query.shape[2]
-    time_dim, edge_dim = phi.shape[2], edge.shape[2]
+    time_dim, edge_dim = time_query.shape[2], edge.shape[2]
     for q in prange(count):
+        scratch = np.empty((k, time_dim), dtype=query.dtype)
+        if fused:
+            _encode(dt[q], frequency, phase, scratch, scratch, False)
+            phi = scratch
+        else:
+            phi = phi_all[q]
         for h in range(heads):
             top = -np.inf
             for j in range(k):
@@ -52,7 +87,7 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi,
                 for d in range(width):
                     score += keys[u, h, d] * query[q, h, d]
                 for t in range(time_dim):
-                    score += phi[q, j, t] * time_query[q, h, t]
+                    score += phi[j, t] * time_query[q, h, t]
                 for e in range(edge_dim):
                     score += edge[q, j, e] * edge_query[q, h, e]
                 score *= scale
@@ -75,28 +110,35 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi,
                 for d in range(width):
                     out_values[q, h, d] += w * values[u, h, d]
                 for t in range(time_dim):
-                    out_phi[q, h, t] += w * phi[q, j, t]
+                    out_phi[q, h, t] += w * phi[j, t]
                 for e in range(edge_dim):
                     out_edge[q, h, e] += w * edge[q, j, e]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def _backward_queries(query, keys, values, time_query, edge_query, neighbours, mask, phi, sine, dt, frequency,
-                      edge, keep, use_keep, scale, zero, weights, grad_values_out, grad_phi_out, grad_edge_out,
-                      grad_scores, grad_query, grad_time_query, grad_edge_query, grad_dt, grad_frequency,
-                      grad_phase, time_grads):  # pragma: no cover - compiled
+def _backward_queries(query, keys, values, time_query, edge_query, neighbours, mask, phi_all, sine_all, dt, frequency,
+                      frequency64, phase64, fused, edge, keep, use_keep, scale, zero, weights, grad_values_out,
+                      grad_phi_out, grad_edge_out, grad_scores, grad_query, grad_time_query, grad_edge_query, grad_dt,
+                      grad_frequency, grad_phase, time_grads):  # pragma: no cover - compiled
     """Per query: the gradient of the scores (``grad_scores [Q, k, H]``, scale included), of the query and its time
     and feature parts, and (``time_grads``) of ``dt`` and the time encoding's ``frequency`` and ``phase``, the last
     two summed per chunk of queries (``grad_frequency, grad_phase [chunks, T]``)."""
     count, k = neighbours.shape
     heads, width = query.shape[1], query.shape[2]
-    time_dim, edge_dim = phi.shape[2], edge.shape[2]
+    time_dim, edge_dim = time_query.shape[2], edge.shape[2]
     chunks = grad_frequency.shape[0]
     step = (count + chunks - 1) // chunks
     for c in prange(chunks):
         grad_weight = np.empty(k, dtype=query.dtype)
         grad_phi = np.empty(time_dim, dtype=query.dtype)
+        cosines = np.empty((k, time_dim), dtype=query.dtype)
+        sines = np.empty((k, time_dim), dtype=query.dtype)
         for q in range(c * step, min(count, (c + 1) * step)):
+            if fused:
+                _encode(dt[q], frequency64, phase64, cosines, sines, time_grads)
+                phi, sine = cosines, sines
+            else:
+                phi, sine = phi_all[q], sine_all[q]
             for h in range(heads):
                 dot = zero
                 for j in range(k):
@@ -107,7 +149,7 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
                     for d in range(width):
                         g += grad_values_out[q, h, d] * values[u, h, d]
                     for t in range(time_dim):
-                        g += grad_phi_out[q, h, t] * phi[q, j, t]
+                        g += grad_phi_out[q, h, t] * phi[j, t]
                     for e in range(edge_dim):
                         g += grad_edge_out[q, h, e] * edge[q, j, e]
                     if use_keep:
@@ -123,7 +165,7 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
                     for d in range(width):
                         grad_query[q, h, d] += gs * keys[u, h, d]
                     for t in range(time_dim):
-                        grad_time_query[q, h, t] += gs * phi[q, j, t]
+                        grad_time_query[q, h, t] += gs * phi[j, t]
                     for e in range(edge_dim):
                         grad_edge_query[q, h, e] += gs * edge[q, j, e]
             if not time_grads:
@@ -139,7 +181,7 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
                         grad_phi[t] += w * grad_phi_out[q, h, t] + gs * time_query[q, h, t]
                 gdt = zero
                 for t in range(time_dim):
-                    g = -sine[q, j, t] * grad_phi[t]  # d cos(x) / dx = -sin(x)
+                    g = -sine[j, t] * grad_phi[t]  # d cos(x) / dx = -sin(x)
                     grad_frequency[c, t] += g * dt[q, j]
                     grad_phase[c, t] += g
                     gdt += g * frequency[t]
@@ -166,6 +208,24 @@ def _backward_rows(query, grad_values_out, neighbours, mask, keep, use_keep, wei
                     grad_values[u, h, d] += w * grad_values_out[q, h, d]
 
 
+@njit(cache=True)
+def _group_by_row(neighbours, rows):  # pragma: no cover - compiled
+    """Counting sort of the flat (query, neighbour) pairs by node row: ``(row_start [rows + 1], order [Q * k])`` with
+    the pairs reading row ``u`` at ``order[row_start[u]:row_start[u + 1]]``, in increasing order."""
+    flat = neighbours.ravel()
+    row_start = np.zeros(rows + 1, dtype=np.int64)
+    for i in range(flat.shape[0]):
+        row_start[flat[i] + 1] += 1
+    for u in range(rows):
+        row_start[u + 1] += row_start[u]
+    filled = row_start[:-1].copy()
+    order = np.empty(flat.shape[0], dtype=np.int64)
+    for i in range(flat.shape[0]):
+        order[filled[flat[i]]] = i
+        filled[flat[i]] += 1
+    return row_start, order
+
+
 def _array(tensor: Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
@@ -173,63 +233,63 @@ def _array(tensor: Tensor) -> np.ndarray:
 class _NeighbourAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, keys, values, time_query, edge_query, dt, frequency, phase, neighbours, mask, edge,
-                keep, scale):
-        argument = torch.addcmul(phase, dt.unsqueeze(-1), frequency)  # [Q, k, T]
-        phi = torch.cos(argument)
+                keep, scale, fused):
         count, k = neighbours.shape
-        heads, width = query.shape[1], query.shape[2]
-        use_keep = keep is not None
+        heads, width, time_dim = query.shape[1], query.shape[2], frequency.shape[0]
         dtype = np.float32 if query.dtype == torch.float32 else np.float64
-        keep_array = _array(keep) if use_keep else np.zeros((0, 0, 0), dtype=dtype)
-        weights = np.zeros((count, k, heads), dtype=dtype)
-        out_values = torch.zeros(count, heads, width, dtype=query.dtype)
-        out_phi = torch.zeros(count, heads, phi.shape[2], dtype=query.dtype)
-        out_edge = torch.zeros(count, heads, edge.shape[2], dtype=query.dtype)
-        _forward(_array(query), _array(keys), _array(values), _array(time_query), _array(edge_query),
-                 _array(neighbours), _array(mask), _array(phi), _array(edge), keep_array, use_keep, dtype(scale),
-                 dtype(0), weights,
-                 out_values.numpy(), out_phi.numpy(), out_edge.numpy())
+        empty = torch.zeros(0, 0, 0, dtype=query.dtype)
         time_grads = any(ctx.needs_input_grad[5:8])
-        sine = torch.sin(argument) if time_grads else torch.zeros(0, 0, 0, dtype=query.dtype)
-        ctx.save_for_backward(query, keys, values, time_query, edge_query, dt, frequency, neighbours, mask, edge,
-                              phi, sine, torch.from_numpy(weights), torch.from_numpy(keep_array))
-        ctx.scale, ctx.use_keep, ctx.time_grads = scale, use_keep, time_grads
-        return out_values, out_phi, out_edge
+        phi, sine = empty, empty
+        if not fused:
+            argument = torch.addcmul(phase, dt.unsqueeze(-1), frequency)  # [Q, k, T]
+            phi = torch.cos(argument)
+            sine = torch.sin(argument) if time_grads else empty
+        use_keep = keep is not None
+        keep = keep if use_keep else empty
+        weights = torch.zeros(count, k, heads, dtype=query.dtype)
+        outputs = [torch.zeros(count, heads, size, dtype=query.dtype) for size in (width, time_dim, edge.shape[2])]
+        _forward(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi, dt)),
+                 _array(frequency.double()), _array(phase.double()), fused, _array(edge), _array(keep), use_keep,
+                 dtype(scale), dtype(0), weights.numpy(), *(out.numpy() for out in outputs))
+        ctx.save_for_backward(query, keys, values, time_query, edge_query, dt, frequency, phase, neighbours, mask,
+                              edge, phi, sine, weights, keep)
+        ctx.scale, ctx.use_keep, ctx.time_grads, ctx.fused = scale, use_keep, time_grads, fused
+        return tuple(outputs)
 
     @staticmethod
     def backward(ctx, grad_values_out, grad_phi_out, grad_edge_out):
-        (query, keys, values, time_query, edge_query, dt, frequency, neighbours, mask, edge, phi, sine, weights,
-         keep) = ctx.saved_tensors
+        (query, keys, values, time_query, edge_query, dt, frequency, phase, neighbours, mask, edge, phi, sine,
+         weights, keep) = ctx.saved_tensors
         count, k = neighbours.shape
         chunks = max(1, min(CHUNKS, count))
         grads = {name: torch.zeros_like(like) for name, like in (
             ("scores", weights), ("query", query), ("time_query", time_query), ("edge_query", edge_query),
             ("dt", dt), ("keys", keys), ("values", values))}
-        grad_frequency = torch.zeros(chunks, phi.shape[2], dtype=query.dtype)
-        grad_phase = torch.zeros(chunks, phi.shape[2], dtype=query.dtype)
-        arrays = [_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi, sine, dt,
-                                      frequency, edge, keep)]
-        dtype = arrays[0].dtype.type
-        _backward_queries(*arrays, ctx.use_keep, dtype(ctx.scale), dtype(0), _array(weights), _array(grad_values_out),
+        grad_frequency = torch.zeros(chunks, len(frequency), dtype=query.dtype)
+        grad_phase = torch.zeros(chunks, len(frequency), dtype=query.dtype)
+        dtype = np.float32 if query.dtype == torch.float32 else np.float64
+        _backward_queries(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi,
+                                                 sine, dt, frequency)),
+                          _array(frequency.double()), _array(phase.double()), ctx.fused, _array(edge), _array(keep),
+                          ctx.use_keep, dtype(ctx.scale), dtype(0), _array(weights), _array(grad_values_out),
                           _array(grad_phi_out), _array(grad_edge_out), grads["scores"].numpy(),
                           grads["query"].numpy(), grads["time_query"].numpy(), grads["edge_query"].numpy(),
                           grads["dt"].numpy(), grad_frequency.numpy(), grad_phase.numpy(), ctx.time_grads)
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
-            flat = neighbours.flatten()
-            order = torch.argsort(flat, stable=True)
-            row_start = torch.zeros(len(keys) + 1, dtype=torch.long)
-            row_start[1:] = torch.cumsum(torch.bincount(flat, minlength=len(keys)), 0)
+            row_start, order = _group_by_row(_array(neighbours), len(keys))
             _backward_rows(_array(query), _array(grad_values_out), _array(neighbours), _array(mask), _array(keep),
-                           ctx.use_keep, _array(weights), grads["scores"].numpy(), row_start.numpy(),
-                           order.numpy(), grads["keys"].numpy(), grads["values"].numpy())
+                           ctx.use_keep, _array(weights), grads["scores"].numpy(), row_start, order,
+                           grads["keys"].numpy(), grads["values"].numpy())
+        time_grads = ctx.time_grads
         return (grads["query"], grads["keys"], grads["values"], grads["time_query"], grads["edge_query"],
-                grads["dt"] if ctx.time_grads else None, grad_frequency.sum(0) if ctx.time_grads else None,
-                grad_phase.sum(0) if ctx.time_grads else None, None, None, None, None, None)
+                grads["dt"] if time_grads else None, grad_frequency.sum(0) if time_grads else None,
+                grad_phase.sum(0) if time_grads else None, None, None, None, None, None, None)
 
 
 def neighbour_attention(query: Tensor, keys: Tensor, values: Tensor, time_query: Tensor, edge_query: Tensor,
                         dt: Tensor, frequency: Tensor, phase: Tensor, neighbours: Tensor, mask: Tensor, edge: Tensor,
-                        keep: Tensor | None, scale: float) -> tuple[Tensor, Tensor, Tensor]:
+                        keep: Tensor | None, scale: float, fused_time: bool | None = None
+                        ) -> tuple[Tensor, Tensor, Tensor]:
     """Multi-head attention of each query over its sampled neighbours, with the time and feature parts of the keys
     and values left as time encodings and features (their linear maps are applied by the caller, before the scores
     and after the weighted sums).
@@ -240,7 +300,8 @@ def neighbour_attention(query: Tensor, keys: Tensor, values: Tensor, time_query:
         space); dt: ``[Q, k]``; frequency, phase: ``[T]`` (``phi = cos(dt * frequency + phase)``);
         neighbours: ``[Q, k]`` rows of ``keys``; mask: ``[Q, k]`` bool (False: padding); edge: ``[Q, k, E]`` event
         features (no gradient); keep: ``[Q, k, H]`` dropout factors on the attention weights, or None; scale:
-        the scores' factor (``1 / sqrt(dh)``).
+        the scores' factor (``1 / sqrt(dh)``); fused_time: compute ``phi`` and its derivative inside the kernel
+        with float32 polynomials (default: for float32 inputs; float64 inputs use torch's ``cos`` and ``sin``).
 
     Returns ``(values [Q, H, dh], phi [Q, H, T], edge [Q, H, E])``: the attention-weighted sums of the neighbours'
     value rows, time encodings and features. A query without unmasked neighbours gets zeros. Differentiable in
@@ -267,4 +328,5 @@ def neighbour_attention(query: Tensor, keys: Tensor, values: Tensor, time_query:
     if neighbours.numel() and (int(neighbours.min()) < 0 or int(neighbours.max()) >= len(keys)):
         raise OpsError(f"neighbour_attention: neighbour rows must lie in [0, {len(keys)})")
     return _NeighbourAttention.apply(query, keys, values, time_query, edge_query, dt, frequency, phase,
-                                     neighbours.long(), mask.bool(), edge, keep, float(scale))
+                                     neighbours.long(), mask.bool(), edge, keep, float(scale),
+                                     query.dtype == torch.float32 if fused_time is None else bool(fused_time))

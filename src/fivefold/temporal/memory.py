@@ -54,11 +54,13 @@ class Memory(nn.Module):
         self.register_buffer("pending_other", torch.full((num_nodes,), -1, dtype=torch.long))
         self.register_buffer("pending_time", torch.zeros(num_nodes, dtype=torch.float64))
         self.register_buffer("pending_event", torch.full((num_nodes,), -1, dtype=torch.long))
+        self._applied: tuple[Tensor, Tensor, Tensor] | None = None  # the last read's applied states (``commit``)
 
     def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
         """``to(dtype)`` casts the states but keeps the times in float64 (float32 would round seconds-resolution
         timestamps of long streams); device moves apply to all."""
         times = {name: getattr(self, name) for name in ("last_update", "pending_time")}
+        self._forget()
         super()._apply(fn, recurse)
         for name, value in times.items():
             setattr(self, name, value.to(self.state.device))
@@ -73,6 +75,7 @@ class Memory(nn.Module):
         extra = num_nodes - self.num_nodes
         if extra <= 0:
             return
+        self._forget()
         for name, fill in (("state", 0), ("last_update", 0), ("pending_other", -1), ("pending_time", 0),
                            ("pending_event", -1)):
             old = getattr(self, name)
@@ -81,6 +84,7 @@ class Memory(nn.Module):
 
     def reset(self) -> None:
         """Forget everything: zero states, no messages."""
+        self._forget()
         self.state.zero_()
         self.last_update.zero_()
         self.pending_other.fill_(-1)
@@ -94,21 +98,72 @@ class Memory(nn.Module):
         last = self.last_update[nodes]
         waiting = (self.pending_other[nodes] >= 0).nonzero().squeeze(1)
         if len(waiting) == 0:
+            self._remember(nodes, state, last)
             return state, last
         node = nodes[waiting]
         other = self.pending_other[node]
         dt = self.pending_time[node] - self.last_update[node]
-        message = torch.cat([self.state[node], self.state[other], self.time(dt).to(state.dtype),
-                             features.gather(self.pending_event[node], state.dtype)], dim=1)
-        updated = self.cell(message, self.state[node])
-        state = state.index_put((waiting,), updated)
-        last = last.index_put((waiting,), self.pending_time[node])
+        own = self.state.index_select(0, node)
+        parts = [own, self.state.index_select(0, other), self.time(dt).to(state.dtype)]  # [s_i || s_j || phi(dt) || e]
+        if features.dim:
+            parts.append(features.gather(self.pending_event[node], state.dtype))
+        updated = self._cell(parts, own)
+        state = state.index_copy(0, waiting, updated)
+        last = last.index_copy(0, waiting, self.pending_time[node])
+        self._remember(nodes, state, last)
         return state, last
+
+    def _remember(self, nodes: Tensor, state: Tensor, last: Tensor) -> None:
+        """Keep the last read's applied states (sorted ids only) for ``commit``: observing a batch then applies its
+        nodes' messages as the prediction did, without running the cell again. The TGN reference code and
+        torch_geometric also store the states computed before the optimiser's step."""
+        ordered = len(nodes) < 2 or bool((nodes[1:] > nodes[:-1]).all())
+        self._applied = (nodes, state.detach(), last) if ordered else None
+
+    def _recall(self, nodes: Tensor) -> tuple[Tensor, Tensor] | None:
+        """The remembered states and times of ``nodes``, if the last read covered them all (else None)."""
+        if self._applied is None or len(self._applied[0]) == 0:
+            return None
+        known, state, last = self._applied
+        position = torch.searchsorted(known, nodes).clamp(max=len(known) - 1)
+        if not bool((known[position] == nodes).all()):
+            return None
+        return state.index_select(0, position), last.index_select(0, position)
+
+    def _forget(self) -> None:
+        self._applied = None
+
+    def _load_from_state_dict(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self._forget()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _cell(self, parts: list[Tensor], hidden: Tensor) -> Tensor:
+        """``self.cell(cat(parts), hidden)`` (the GRU or RNN cell, torch's gate order) with the input projection
+        applied part by part: no concatenated copy, and backward computes no gradient for the stored states in the
+        message (with ``nn.GRUCell`` autograd builds the input's whole gradient, two thirds of it for nothing).
+        ``parts``: ``[W, *]`` pieces of the message in order, ``hidden: [W, memory_dim]``."""
+        weight_ih = self.cell.weight_ih
+        gates, start = self.cell.bias_ih, 0
+        for part in parts:
+            gates = torch.addmm(gates, part, weight_ih[:, start:start + part.shape[1]].t())
+            start += part.shape[1]
+        hidden_gates = torch.addmm(self.cell.bias_hh, hidden, self.cell.weight_hh.t())
+        if isinstance(self.cell, nn.RNNCell):
+            return torch.tanh(gates + hidden_gates)
+        input_r, input_z, input_n = gates.chunk(3, dim=1)
+        hidden_r, hidden_z, hidden_n = hidden_gates.chunk(3, dim=1)
+        reset = torch.sigmoid(input_r + hidden_r)
+        update = torch.sigmoid(input_z + hidden_z)
+        candidate = torch.tanh(input_n + reset * hidden_n)
+        return candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
 
     @torch.no_grad()
     def commit(self, nodes: Tensor, features: EventFeatures) -> None:
-        """Apply and store the pending messages of ``nodes [U]`` (distinct ids)."""
-        state, last = self.read(nodes, features)
+        """Apply and store the pending messages of ``nodes [U]`` (distinct ids): as the last ``read`` applied them
+        if it covered these nodes (nothing has changed the memory since: every change forgets it), else now."""
+        recalled = self._recall(nodes)
+        state, last = recalled if recalled is not None else self.read(nodes, features)
+        self._forget()
         self.state[nodes] = state
         self.last_update[nodes] = last
         self.pending_other[nodes] = -1
@@ -118,6 +173,7 @@ class Memory(nn.Module):
     def store(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
         """Leave each node of the events ``src, dst, t, event_ids [B]`` its last event in the batch as its pending
         message (after ``commit`` of those nodes, which applied their earlier ones)."""
+        self._forget()
         node = torch.cat([src, dst])
         other = torch.cat([dst, src])
         occurrence = torch.arange(len(node), device=node.device) % len(src)  # event position within the batch

@@ -91,7 +91,8 @@ class TemporalLinkModel(nn.Module):
         # each distinct (node, time) query is embedded once (a link's source often recurs among its negatives)
         nodes, times, inverse = distinct_queries(torch.cat([src, dst]), torch.cat([t, t]))
         z = self.embed(nodes, times)
-        return self.decoder(z[inverse[:len(src)]], z[inverse[len(src):]]).squeeze(-1)
+        return self.decoder(z.index_select(0, inverse[:len(src)]),
+                            z.index_select(0, inverse[len(src):])).squeeze(-1)
 
     @torch.no_grad()
     def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
