@@ -94,6 +94,34 @@ def test_memory_follows_the_published_rule(batch_size):
             assert int(model.memory.pending_other[node]) == -1
 
 
+@pytest.mark.parametrize("name", ["tgn", "jodie"])
+def test_training_stores_the_states_the_prediction_computed(name):
+    """In training, a batch's nodes take the memory states the batch's prediction computed (before the optimiser's
+    step), as in the TGN reference code and torch_geometric; the cell is not run again with the new weights. The
+    cell's split input projection equals torch's cell."""
+    stream = random_stream(5, events=200, nodes=15, edge_dim=2)
+    model = make(name, 15, edge_dim=2).train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.5)
+    link_pass(model, stream, np.arange(150), batch_size=25, optimiser=optimiser)
+    src, dst, t = stream.src[150:175], stream.dst[150:175], stream.t[150:175]
+    nodes = torch.unique(torch.cat([src, dst]))
+    before = copy.deepcopy(model)
+    with torch.no_grad():
+        expected, _ = before.memory.read(nodes, before.features)
+    loss = model(src, dst, t).square().mean()
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    assert not torch.equal(model.memory.cell.weight_ih, before.memory.cell.weight_ih)
+    model.observe(src, dst, t, stream.features[150:175])
+    torch.testing.assert_close(model.memory.state[nodes], expected, rtol=0, atol=1e-12)
+    message = torch.randn(4, before.memory.cell.input_size, dtype=torch.float64)
+    hidden = torch.randn(4, before.memory.memory_dim, dtype=torch.float64)
+    parts = list(message.split([hidden.shape[1], hidden.shape[1], message.shape[1] - 2 * hidden.shape[1]], dim=1))
+    torch.testing.assert_close(before.memory._cell(parts, hidden), before.memory.cell(message, hidden), rtol=0,
+                               atol=1e-12)
+
+
 @settings(max_examples=12, deadline=None)
 @given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank"]),
        batch_size=st.sampled_from([1, 9, 40]))
