@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from fivefold.errors import OptionError, StreamError
 from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalAttention
 from fivefold.temporal.evaluation import NegativeSampler, link_pass, time_batches
+from fivefold.temporal.memory import _PartialLinear
 
 
 def random_stream(seed: int, events: int = 240, nodes: int = 20, edge_dim: int = 0, ties: bool = True):
@@ -120,6 +121,21 @@ def test_training_stores_the_states_the_prediction_computed(name):
     parts = list(message.split([hidden.shape[1], hidden.shape[1], message.shape[1] - 2 * hidden.shape[1]], dim=1))
     torch.testing.assert_close(before.memory._cell(parts, hidden), before.memory.cell(message, hidden), rtol=0,
                                atol=1e-12)
+
+
+def test_partial_linear_gradients():
+    """The input projection of the memory's cell: gradients for the weight, the bias and the parts that need one
+    (gradcheck, float64); none computed for the parts that do not."""
+    torch.manual_seed(0)
+    weight = torch.randn(6, 9, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    stored = torch.randn(5, 4, dtype=torch.float64)
+    learned = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    extra = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda w, b, x, y: _PartialLinear.apply(w, b, stored, x, y),
+                                    (weight, bias, learned, extra))
+    out = _PartialLinear.apply(weight, bias, stored, learned, extra)
+    torch.testing.assert_close(out, torch.cat([stored, learned, extra], 1) @ weight.t() + bias, rtol=0, atol=1e-12)
 
 
 @settings(max_examples=12, deadline=None)

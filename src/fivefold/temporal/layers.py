@@ -44,12 +44,7 @@ class MergeLayer(nn.Module):
         self.fc2 = nn.Linear(hidden, out)
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        # fc1 on [a || b] as two products (no concatenated copy, and no slicing of its gradient)
-        width = a.shape[-1]
-        weight = self.fc1.weight
-        hidden = torch.addmm(self.fc1.bias, a.reshape(-1, width), weight[:, :width].t())
-        hidden = torch.addmm(hidden, b.reshape(-1, b.shape[-1]), weight[:, width:].t())
-        return self.fc2(torch.relu(hidden)).view(*a.shape[:-1], -1)
+        return self.fc2(torch.relu(self.fc1(torch.cat([a, b], dim=-1))))
 
 
 class TemporalAttention(nn.Module):

@@ -27,6 +27,30 @@ from fivefold.temporal.layers import EventFeatures, TimeEncoder
 __all__ = ["Memory"]
 
 
+class _PartialLinear(torch.autograd.Function):
+    """``cat(parts) @ weight.T + bias``, whose backward computes the gradient of only the parts that require one
+    (the weight's gradient is one product with the concatenated input)."""
+
+    @staticmethod
+    def forward(ctx, weight: Tensor, bias: Tensor, *parts: Tensor) -> Tensor:
+        joined = torch.cat(parts, dim=1)
+        ctx.save_for_backward(weight, joined)
+        ctx.widths = [part.shape[1] for part in parts]
+        return torch.addmm(bias, joined, weight.t())
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        weight, joined = ctx.saved_tensors
+        grads: list[Tensor | None] = [grad.t() @ joined if ctx.needs_input_grad[0] else None,
+                                      grad.sum(0) if ctx.needs_input_grad[1] else None]
+        start = 0
+        for index, width in enumerate(ctx.widths):
+            needed = ctx.needs_input_grad[2 + index]
+            grads.append(grad @ weight[:, start:start + width] if needed else None)
+            start += width
+        return tuple(grads)
+
+
 class Memory(nn.Module):
     """Node memory with pending last messages.
 
@@ -138,15 +162,11 @@ class Memory(nn.Module):
         super()._load_from_state_dict(*args, **kwargs)
 
     def _cell(self, parts: list[Tensor], hidden: Tensor) -> Tensor:
-        """``self.cell(cat(parts), hidden)`` (the GRU or RNN cell, torch's gate order) with the input projection
-        applied part by part: no concatenated copy, and backward computes no gradient for the stored states in the
-        message (with ``nn.GRUCell`` autograd builds the input's whole gradient, two thirds of it for nothing).
+        """``self.cell(cat(parts), hidden)`` (the GRU or RNN cell, torch's gate order), with the input projection's
+        backward computing no gradient for the parts that need none (the stored states in the message: with
+        ``nn.GRUCell`` autograd builds the whole input's gradient, two thirds of it for nothing).
         ``parts``: ``[W, *]`` pieces of the message in order, ``hidden: [W, memory_dim]``."""
-        weight_ih = self.cell.weight_ih
-        gates, start = self.cell.bias_ih, 0
-        for part in parts:
-            gates = torch.addmm(gates, part, weight_ih[:, start:start + part.shape[1]].t())
-            start += part.shape[1]
+        gates = _PartialLinear.apply(self.cell.weight_ih, self.cell.bias_ih, *parts)
         hidden_gates = torch.addmm(self.cell.bias_hh, hidden, self.cell.weight_hh.t())
         if isinstance(self.cell, nn.RNNCell):
             return torch.tanh(gates + hidden_gates)
