@@ -48,8 +48,7 @@ def written_out(query, keys, values, time_query, edge_query, dt, frequency, phas
 DIFFERENTIABLE = ("query", "keys", "values", "time_query", "edge_query", "dt", "frequency", "phase")
 
 
-@pytest.mark.parametrize("dropout", [False, True])
-@pytest.mark.parametrize("E", [0, 2])
+@pytest.mark.parametrize(("dropout", "E"), [(False, 0), (True, 2)])
 def test_kernel_equals_the_written_out_function_and_has_correct_gradients(dropout, E):
     args = inputs(E=E, dropout=dropout)
     for name, expected in zip(("values", "phi", "edge"), written_out(**args), strict=True):

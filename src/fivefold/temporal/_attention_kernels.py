@@ -61,6 +61,20 @@ def _encode(dt, frequency, phase, cosine, sine, with_sine):  # pragma: no cover 
                 sine[j, t] = _TWO * s * c
 
 
+@njit(inline="always", fastmath=True, cache=True)
+def _dots(node, node_other, time, time_other, edge, edge_other, zero):  # pragma: no cover - compiled
+    """``node . node_other + time . time_other + edge . edge_other``: a neighbour's row of node, time-encoding and
+    feature parts against a query's (the score in forward, the weight's gradient in backward)."""
+    total = zero
+    for d in range(node.shape[0]):
+        total += node[d] * node_other[d]
+    for t in range(time.shape[0]):
+        total += time[t] * time_other[t]
+    for e in range(edge.shape[0]):
+        total += edge[e] * edge_other[e]
+    return total
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_all, dt, frequency, phase, fused,
              edge, keep, use_keep, scale, zero, weights, out_values, out_phi, out_edge):  # pragma: no cover - compiled
@@ -83,14 +97,8 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_
                 if not mask[q, j]:
                     continue
                 u = neighbours[q, j]
-                score = zero
-                for d in range(width):
-                    score += keys[u, h, d] * query[q, h, d]
-                for t in range(time_dim):
-                    score += phi[j, t] * time_query[q, h, t]
-                for e in range(edge_dim):
-                    score += edge[q, j, e] * edge_query[q, h, e]
-                score *= scale
+                score = _dots(keys[u, h], query[q, h], phi[j], time_query[q, h], edge[q, j], edge_query[q, h],
+                              zero) * scale
                 weights[q, j, h] = score
                 top = max(top, score)
             if top == -np.inf:
@@ -145,13 +153,8 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
                     if not mask[q, j]:
                         continue
                     u = neighbours[q, j]
-                    g = zero
-                    for d in range(width):
-                        g += grad_values_out[q, h, d] * values[u, h, d]
-                    for t in range(time_dim):
-                        g += grad_phi_out[q, h, t] * phi[j, t]
-                    for e in range(edge_dim):
-                        g += grad_edge_out[q, h, e] * edge[q, j, e]
+                    g = _dots(values[u, h], grad_values_out[q, h], phi[j], grad_phi_out[q, h], edge[q, j],
+                              grad_edge_out[q, h], zero)
                     if use_keep:
                         g *= keep[q, j, h]
                     grad_weight[j] = g
