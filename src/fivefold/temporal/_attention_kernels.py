@@ -92,7 +92,7 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_
         else:
             phi = phi_all[q]
         for h in range(heads):
-            top = -np.inf
+            top, found = zero, False  # (no infinities: fastmath lets the compiler assume there are none)
             for j in range(k):
                 if not mask[q, j]:
                     continue
@@ -100,8 +100,9 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_
                 score = _dots(keys[u, h], query[q, h], phi[j], time_query[q, h], edge[q, j], edge_query[q, h],
                               zero) * scale
                 weights[q, j, h] = score
-                top = max(top, score)
-            if top == -np.inf:
+                if not found or score > top:
+                    top, found = score, True
+            if not found:
                 continue  # no earlier event: weights and outputs stay 0
             total = zero
             for j in range(k):

@@ -13,7 +13,9 @@ A batch is predicted before its own events are stored (``Memory.store`` runs aft
 a prediction reads has seen that prediction's event or anything later: this is the training procedure of the TGN
 paper, in which a batch's messages reach the memory through the recurrent cell when the *next* batch is predicted,
 and that is how the cell and the time encoding get their gradients. ``read`` applies pending messages with
-gradients and does not change the stored state; ``commit`` applies and stores them (without gradients).
+gradients and does not change the stored state; ``commit`` stores them (without gradients): the states the last
+``read`` computed when it covered the committed nodes (as in the TGN reference code and torch_geometric, where the
+stored states are those computed before the optimiser's step), else applied anew.
 """
 
 from __future__ import annotations
