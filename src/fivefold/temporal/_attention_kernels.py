@@ -75,6 +75,18 @@ def _dots(node, node_other, time, time_other, edge, edge_other, zero):  # pragma
     return total
 
 
+@njit(inline="always", fastmath=True, cache=True)
+def _accumulate(factor, node, node_out, time, time_out, edge, edge_out):  # pragma: no cover - compiled
+    """``*_out += factor * *``: a neighbour's node, time-encoding and feature rows added to a query's sums (the
+    weighted sums in forward, the query's gradients in backward)."""
+    for d in range(node.shape[0]):
+        node_out[d] += factor * node[d]
+    for t in range(time.shape[0]):
+        time_out[t] += factor * time[t]
+    for e in range(edge.shape[0]):
+        edge_out[e] += factor * edge[e]
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_all, dt, frequency, phase, fused,
              edge, keep, use_keep, scale, zero, weights, out_values, out_phi, out_edge):  # pragma: no cover - compiled
@@ -82,8 +94,7 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_
     before dropout; 0 where masked) and the three outputs (zeroed by the caller). The time encodings are
     ``phi_all [Q, k, T]``, or with ``fused`` computed here from ``dt``, ``frequency`` and ``phase``."""
     count, k = neighbours.shape
-    heads, width = query.shape[1], query.shape[2]
-    time_dim, edge_dim = time_query.shape[2], edge.shape[2]
+    heads, time_dim = query.shape[1], time_query.shape[2]
     for q in prange(count):
         scratch = np.empty((k, time_dim), dtype=query.dtype)
         if fused:
@@ -116,12 +127,7 @@ def _forward(query, keys, values, time_query, edge_query, neighbours, mask, phi_
                 weights[q, j, h] = a
                 w = a * keep[q, j, h] if use_keep else a
                 u = neighbours[q, j]
-                for d in range(width):
-                    out_values[q, h, d] += w * values[u, h, d]
-                for t in range(time_dim):
-                    out_phi[q, h, t] += w * phi[j, t]
-                for e in range(edge_dim):
-                    out_edge[q, h, e] += w * edge[q, j, e]
+                _accumulate(w, values[u, h], out_values[q, h], phi[j], out_phi[q, h], edge[q, j], out_edge[q, h])
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -133,8 +139,7 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
     and feature parts, and (``time_grads``) of ``dt`` and the time encoding's ``frequency`` and ``phase``, the last
     two summed per chunk of queries (``grad_frequency, grad_phase [chunks, T]``)."""
     count, k = neighbours.shape
-    heads, width = query.shape[1], query.shape[2]
-    time_dim, edge_dim = time_query.shape[2], edge.shape[2]
+    heads, time_dim = query.shape[1], time_query.shape[2]
     chunks = grad_frequency.shape[0]
     step = (count + chunks - 1) // chunks
     for c in prange(chunks):
@@ -166,12 +171,8 @@ def _backward_queries(query, keys, values, time_query, edge_query, neighbours, m
                     gs = weights[q, j, h] * (grad_weight[j] - dot) * scale
                     grad_scores[q, j, h] = gs
                     u = neighbours[q, j]
-                    for d in range(width):
-                        grad_query[q, h, d] += gs * keys[u, h, d]
-                    for t in range(time_dim):
-                        grad_time_query[q, h, t] += gs * phi[j, t]
-                    for e in range(edge_dim):
-                        grad_edge_query[q, h, e] += gs * edge[q, j, e]
+                    _accumulate(gs, keys[u, h], grad_query[q, h], phi[j], grad_time_query[q, h], edge[q, j],
+                                grad_edge_query[q, h])
             if not time_grads:
                 continue
             for j in range(k):
