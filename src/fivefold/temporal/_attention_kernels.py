@@ -235,13 +235,17 @@ def _array(tensor: Tensor) -> np.ndarray:
     return tensor.detach().contiguous().numpy()
 
 
+def _scalar(value: float, like: Tensor) -> np.floating:
+    """``value`` as a numpy scalar of ``like``'s dtype (the kernels' accumulators take it)."""
+    return (np.float32 if like.dtype == torch.float32 else np.float64)(value)
+
+
 class _NeighbourAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, query, keys, values, time_query, edge_query, dt, frequency, phase, neighbours, mask, edge,
                 keep, scale, fused):
         count, k = neighbours.shape
         heads, width, time_dim = query.shape[1], query.shape[2], frequency.shape[0]
-        dtype = np.float32 if query.dtype == torch.float32 else np.float64
         empty = torch.zeros(0, 0, 0, dtype=query.dtype)
         time_grads = any(ctx.needs_input_grad[5:8])
         phi, sine = empty, empty
@@ -255,7 +259,7 @@ class _NeighbourAttention(torch.autograd.Function):
         outputs = [torch.zeros(count, heads, size, dtype=query.dtype) for size in (width, time_dim, edge.shape[2])]
         _forward(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi, dt)),
                  _array(frequency.double()), _array(phase.double()), fused, _array(edge), _array(keep), use_keep,
-                 dtype(scale), dtype(0), weights.numpy(), *(out.numpy() for out in outputs))
+                 _scalar(scale, query), _scalar(0, query), weights.numpy(), *(out.numpy() for out in outputs))
         ctx.save_for_backward(query, keys, values, time_query, edge_query, dt, frequency, phase, neighbours, mask,
                               edge, phi, sine, weights, keep)
         ctx.scale, ctx.use_keep, ctx.time_grads, ctx.fused = scale, use_keep, time_grads, fused
@@ -269,18 +273,20 @@ class _NeighbourAttention(torch.autograd.Function):
         chunks = max(1, min(CHUNKS, count))
         grads = {name: torch.zeros_like(like) for name, like in (
             ("scores", weights), ("query", query), ("time_query", time_query), ("edge_query", edge_query),
-            ("dt", dt), ("keys", keys), ("values", values))}
+            ("dt", dt))}
         grad_frequency = torch.zeros(chunks, len(frequency), dtype=query.dtype)
         grad_phase = torch.zeros(chunks, len(frequency), dtype=query.dtype)
-        dtype = np.float32 if query.dtype == torch.float32 else np.float64
         _backward_queries(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi,
                                                  sine, dt, frequency)),
                           _array(frequency.double()), _array(phase.double()), ctx.fused, _array(edge), _array(keep),
-                          ctx.use_keep, dtype(ctx.scale), dtype(0), _array(weights), _array(grad_values_out),
+                          ctx.use_keep, _scalar(ctx.scale, query), _scalar(0, query), _array(weights),
+                          _array(grad_values_out),
                           _array(grad_phi_out), _array(grad_edge_out), grads["scores"].numpy(),
                           grads["query"].numpy(), grads["time_query"].numpy(), grads["edge_query"].numpy(),
                           grads["dt"].numpy(), grad_frequency.numpy(), grad_phase.numpy(), ctx.time_grads)
+        grads["keys"] = grads["values"] = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grads["keys"], grads["values"] = torch.zeros_like(keys), torch.zeros_like(values)
             row_start, order = _group_by_row(_array(neighbours), len(keys))
             _backward_rows(_array(query), _array(grad_values_out), _array(neighbours), _array(mask), _array(keep),
                            ctx.use_keep, _array(weights), grads["scores"].numpy(), row_start, order,
