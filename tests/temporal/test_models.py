@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from fivefold.errors import OptionError, StreamError
 from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalAttention
 from fivefold.temporal.evaluation import NegativeSampler, link_pass, time_batches
-from fivefold.temporal.memory import _PartialLinear
+from fivefold.temporal.memory import _RecurrentStep
 
 
 def random_stream(seed: int, events: int = 240, nodes: int = 20, edge_dim: int = 0, ties: bool = True):
@@ -117,25 +117,39 @@ def test_training_stores_the_states_the_prediction_computed(name):
     model.observe(src, dst, t, stream.features[150:175])
     torch.testing.assert_close(model.memory.state[nodes], expected, rtol=0, atol=1e-12)
     message = torch.randn(4, before.memory.cell.input_size, dtype=torch.float64)
-    hidden = torch.randn(4, before.memory.memory_dim, dtype=torch.float64)
-    parts = list(message.split([hidden.shape[1], hidden.shape[1], message.shape[1] - 2 * hidden.shape[1]], dim=1))
-    torch.testing.assert_close(before.memory._cell(parts, hidden), before.memory.cell(message, hidden), rtol=0,
+    width = before.memory.memory_dim
+    parts = list(message.split([width, width, message.shape[1] - 2 * width], dim=1))
+    torch.testing.assert_close(before.memory._cell(parts), before.memory.cell(message, parts[0]), rtol=0,
                                atol=1e-12)
 
 
-def test_partial_linear_gradients():
-    """The input projection of the memory's cell: gradients for the weight, the bias and the parts that need one
-    (gradcheck, float64); none computed for the parts that do not."""
+@pytest.mark.parametrize("cell", [torch.nn.GRUCell, torch.nn.RNNCell])
+@pytest.mark.parametrize("hidden_needs_grad", [False, True])
+def test_recurrent_step_equals_torch_cell_with_gradients(cell, hidden_needs_grad):
+    """The memory's cell step (hidden weights summed into the message's, hand-written backward) equals torch's cell
+    on ``cat(parts)`` with hidden ``parts[0]``, with autograd's gradients through torch's cell, and passes gradcheck
+    (float64), with and without a gradient for the hidden state."""
     torch.manual_seed(0)
-    weight = torch.randn(6, 9, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    stored = torch.randn(5, 4, dtype=torch.float64)
-    learned = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
-    extra = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda w, b, x, y: _PartialLinear.apply(w, b, stored, x, y),
-                                    (weight, bias, learned, extra))
-    out = _PartialLinear.apply(weight, bias, stored, learned, extra)
-    torch.testing.assert_close(out, torch.cat([stored, learned, extra], 1) @ weight.t() + bias, rtol=0, atol=1e-12)
+    reference = cell(9, 4).double()
+    weights = [reference.weight_ih, reference.bias_ih, reference.weight_hh, reference.bias_hh]
+    hidden = torch.randn(5, 4, dtype=torch.float64, requires_grad=hidden_needs_grad)
+    stored = torch.randn(5, 3, dtype=torch.float64)
+    learned = torch.randn(5, 2, dtype=torch.float64, requires_grad=True)
+    out = _RecurrentStep.apply(*weights, hidden, stored, learned)
+    expected = reference(torch.cat([hidden, stored, learned], 1), hidden)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    grads = torch.autograd.grad(out.square().sum(), [*weights, learned] + ([hidden] if hidden_needs_grad else []))
+    expected_grads = torch.autograd.grad(expected.square().sum(),
+                                         [*weights, learned] + ([hidden] if hidden_needs_grad else []))
+    for got, want in zip(grads, expected_grads, strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    inputs = (*weights, learned) + ((hidden,) if hidden_needs_grad else ())
+
+    def step(w_ih, b_ih, w_hh, b_hh, learned, *maybe_hidden):
+        return _RecurrentStep.apply(w_ih, b_ih, w_hh, b_hh, maybe_hidden[0] if maybe_hidden else hidden, stored,
+                                    learned)
+
+    assert torch.autograd.gradcheck(step, inputs)
 
 
 @settings(max_examples=12, deadline=None)

@@ -29,27 +29,90 @@ from fivefold.temporal.layers import EventFeatures, TimeEncoder
 __all__ = ["Memory"]
 
 
-class _PartialLinear(torch.autograd.Function):
-    """``cat(parts) @ weight.T + bias``, whose backward computes the gradient of only the parts that require one
-    (the weight's gradient is one product with the concatenated input)."""
+class _RecurrentStep(torch.autograd.Function):
+    """One step of torch's GRU or tanh-RNN cell on a message whose first part is the hidden state itself:
+    ``cell(cat(parts), parts[0])``, in fewer products and with a hand-written backward.
+
+    - The hidden state enters the cell twice, as the message's first part (``W_ih[:, :H]``) and as the hidden input
+      (``W_hh``). Where both feed the same pre-activation (the GRU's reset and update gates, the whole RNN cell),
+      their weights are summed first, so the hidden state is multiplied once per gate, not twice: for the GRU one
+      ``[W, in] x [in, 3H]`` product and one ``[W, H] x [H, H]`` product (the candidate's hidden part) instead of a
+      further ``[W, H] x [H, 3H]``. The summed weight's gradient is the gradient of both weights' shared blocks.
+    - The backward computes the gradients of the parts that require one and no others (the memory's stored states
+      need none), and builds no autograd graph of the gates' dozen element-wise operations.
+
+    Forward: ``weight_ih [G*H, in]``, ``bias_ih [G*H]``, ``weight_hh [G*H, H]``, ``bias_hh [G*H]`` (``G`` = 3 for
+    the GRU, 1 for the RNN, torch's gate order r, z, n), ``parts``: ``[W, *]`` pieces of the message in order, the
+    first ``[W, H]`` -> ``[W, H]``.
+    """
 
     @staticmethod
-    def forward(ctx, weight: Tensor, bias: Tensor, *parts: Tensor) -> Tensor:
+    def forward(ctx, weight_ih: Tensor, bias_ih: Tensor, weight_hh: Tensor, bias_hh: Tensor,
+                *parts: Tensor) -> Tensor:
+        hidden = parts[0]
+        width = hidden.shape[1]
+        gru = weight_hh.shape[0] == 3 * width
+        shared = 2 * width if gru else width  # rows whose input and hidden pre-activations are summed
+        weight = weight_ih.clone()
+        weight[:shared, :width] += weight_hh[:shared]
+        bias = bias_ih.clone()
+        bias[:shared] += bias_hh[:shared]
         joined = torch.cat(parts, dim=1)
-        ctx.save_for_backward(weight, joined)
+        gates = torch.addmm(bias, joined, weight.t())
         ctx.widths = [part.shape[1] for part in parts]
-        return torch.addmm(bias, joined, weight.t())
+        if not gru:
+            out = torch.tanh(gates)
+            ctx.save_for_backward(weight, joined, out)
+            return out
+        hidden_n = torch.addmm(bias_hh[shared:], hidden, weight_hh[shared:].t())
+        reset, update = torch.sigmoid(gates[:, :shared]).chunk(2, dim=1)
+        candidate = torch.tanh(gates[:, shared:] + reset * hidden_n)
+        ctx.save_for_backward(weight, weight_hh, joined, reset, update, candidate, hidden_n)
+        return candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
-        weight, joined = ctx.saved_tensors
-        grads: list[Tensor | None] = [grad.t() @ joined if ctx.needs_input_grad[0] else None,
-                                      grad.sum(0) if ctx.needs_input_grad[1] else None]
+        needs = ctx.needs_input_grad
+        if len(ctx.saved_tensors) == 3:  # RNN: out = tanh(gates)
+            weight, joined, out = ctx.saved_tensors
+            grad_gates = grad * (1 - out * out)
+            grad_hidden_direct = None
+            grad_hidden_n = None
+        else:
+            weight, weight_hh, joined, reset, update, candidate, hidden_n = ctx.saved_tensors
+            hidden = joined[:, :grad.shape[1]]
+            grad_candidate_in = grad * (1 - update) * (1 - candidate * candidate)
+            grad_hidden_n = grad_candidate_in * reset
+            grad_reset_in = grad_candidate_in * hidden_n * reset * (1 - reset)
+            grad_update_in = grad * (hidden - candidate) * update * (1 - update)
+            grad_gates = torch.cat([grad_reset_in, grad_update_in, grad_candidate_in], dim=1)
+            grad_hidden_direct = grad * update
+        width = ctx.widths[0]
+        shared = weight.shape[0] - width if grad_hidden_n is not None else width
+        grad_weight = grad_gates.t() @ joined if needs[0] or needs[2] else None
+        grad_bias = grad_gates.sum(0) if needs[1] or needs[3] else None
+        grad_weight_hh = grad_bias_hh = None
+        if needs[2]:
+            blocks = [grad_weight[:shared, :width]]
+            if grad_hidden_n is not None:
+                blocks.append(grad_hidden_n.t() @ joined[:, :width])
+            grad_weight_hh = torch.cat(blocks)
+        if needs[3]:
+            blocks = [grad_bias[:shared]]
+            if grad_hidden_n is not None:
+                blocks.append(grad_hidden_n.sum(0))
+            grad_bias_hh = torch.cat(blocks)
+        grads: list[Tensor | None] = [grad_weight if needs[0] else None, grad_bias if needs[1] else None,
+                                      grad_weight_hh, grad_bias_hh]
         start = 0
-        for index, width in enumerate(ctx.widths):
-            needed = ctx.needs_input_grad[2 + index]
-            grads.append(grad @ weight[:, start:start + width] if needed else None)
-            start += width
+        for index, part_width in enumerate(ctx.widths):
+            part_grad = None
+            if needs[4 + index]:
+                part_grad = grad_gates @ weight[:, start:start + part_width]
+                if index == 0 and grad_hidden_n is not None:
+                    part_grad = part_grad + grad_hidden_n @ weight_hh[shared:] + grad_hidden_direct
+            grads.append(part_grad)
+            start += part_width
         return tuple(grads)
 
 
@@ -133,7 +196,7 @@ class Memory(nn.Module):
         parts = [own, self.state.index_select(0, other), self.time(dt).to(state.dtype)]  # [s_i || s_j || phi(dt) || e]
         if features.dim:
             parts.append(features.gather(self.pending_event[node], state.dtype))
-        updated = self._cell(parts, own)
+        updated = self._cell(parts)
         state = state.index_copy(0, waiting, updated)
         last = last.index_copy(0, waiting, self.pending_time[node])
         self._remember(nodes, state, last)
@@ -163,21 +226,11 @@ class Memory(nn.Module):
         self._forget()
         super()._load_from_state_dict(*args, **kwargs)
 
-    def _cell(self, parts: list[Tensor], hidden: Tensor) -> Tensor:
-        """``self.cell(cat(parts), hidden)`` (the GRU or RNN cell, torch's gate order), with the input projection's
-        backward computing no gradient for the parts that need none (the stored states in the message: with
-        ``nn.GRUCell`` autograd builds the whole input's gradient, two thirds of it for nothing).
-        ``parts``: ``[W, *]`` pieces of the message in order, ``hidden: [W, memory_dim]``."""
-        gates = _PartialLinear.apply(self.cell.weight_ih, self.cell.bias_ih, *parts)
-        hidden_gates = torch.addmm(self.cell.bias_hh, hidden, self.cell.weight_hh.t())
-        if isinstance(self.cell, nn.RNNCell):
-            return torch.tanh(gates + hidden_gates)
-        input_r, input_z, input_n = gates.chunk(3, dim=1)
-        hidden_r, hidden_z, hidden_n = hidden_gates.chunk(3, dim=1)
-        reset = torch.sigmoid(input_r + hidden_r)
-        update = torch.sigmoid(input_z + hidden_z)
-        candidate = torch.tanh(input_n + reset * hidden_n)
-        return candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
+    def _cell(self, parts: list[Tensor]) -> Tensor:
+        """``self.cell(cat(parts), parts[0])``: the GRU or RNN step of a message whose first part is the node's own
+        state (see ``_RecurrentStep``). ``parts``: ``[W, *]`` pieces of the message in order -> ``[W, memory_dim]``."""
+        cell = self.cell
+        return _RecurrentStep.apply(cell.weight_ih, cell.bias_ih, cell.weight_hh, cell.bias_hh, *parts)
 
     @torch.no_grad()
     def commit(self, nodes: Tensor, features: EventFeatures) -> None:
