@@ -1,12 +1,13 @@
 """Core kernels: scatter/segment reductions, segment softmax, CSR sparse x dense products with autograd; ranking
-metrics (AP, ROC-AUC, MRR) that several domains share.
+metrics (AP, ROC-AUC, MRR) that several domains share; distinct ids with their inverse map.
 
 This package imports nothing else from fivefold except ``errors``.
 """
 
+from fivefold.ops.ids import unique_ids
 from fivefold.ops.metrics import average_precision, mean_reciprocal_rank, roc_auc
 from fivefold.ops.scatter import REDUCTIONS, scatter, segment, segment_softmax
 from fivefold.ops.sparse import CSR, sddmm, spmm
 
 __all__ = ["CSR", "REDUCTIONS", "average_precision", "mean_reciprocal_rank", "roc_auc", "scatter", "segment",
-           "segment_softmax", "sddmm", "spmm"]
+           "segment_softmax", "sddmm", "spmm", "unique_ids"]

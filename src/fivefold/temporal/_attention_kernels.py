@@ -246,6 +246,9 @@ class _NeighbourAttention(torch.autograd.Function):
                 keep, scale, fused):
         count, k = neighbours.shape
         heads, width, time_dim = query.shape[1], query.shape[2], frequency.shape[0]
+        # made contiguous once: the saved tensors are read again by the backward kernels
+        query, keys, values, time_query, edge_query, dt, edge = (
+            t.contiguous() for t in (query, keys, values, time_query, edge_query, dt, edge))
         empty = torch.zeros(0, 0, 0, dtype=query.dtype)
         time_grads = any(ctx.needs_input_grad[5:8])
         phi, sine = empty, empty

@@ -44,7 +44,11 @@ class MergeLayer(nn.Module):
         self.fc2 = nn.Linear(hidden, out)
 
     def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        return self.fc2(torch.relu(self.fc1(torch.cat([a, b], dim=-1))))
+        return self.joined(torch.cat([a, b], dim=-1))
+
+    def joined(self, ab: Tensor) -> Tensor:
+        """The same on ``[a || b]`` already side by side: ``ab [..., A + B]``."""
+        return self.fc2(torch.relu(self.fc1(ab)))
 
 
 class TemporalAttention(nn.Module):

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.errors import OptionError
+from fivefold.ops import unique_ids
 from fivefold.temporal.layers import EventFeatures, TimeEncoder
 
 __all__ = ["Memory"]
@@ -252,7 +253,7 @@ class Memory(nn.Module):
         node = torch.cat([src, dst])
         other = torch.cat([dst, src])
         occurrence = torch.arange(len(node), device=node.device) % len(src)  # event position within the batch
-        nodes, inverse = torch.unique(node, return_inverse=True)
+        nodes, inverse = unique_ids(node, self.num_nodes)
         last = torch.full((len(nodes),), -1, dtype=torch.long, device=node.device)
         last = last.scatter_reduce(0, inverse, occurrence, reduce="amax")
         # the occurrence of node n in event last[n]: src side if src is n, else dst side (one side for self-loops)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from fivefold.errors import OptionError, StreamError
+from fivefold.ops import unique_ids
 from fivefold.temporal.layers import EventFeatures, MergeLayer, TemporalAttention
 from fivefold.temporal.memory import Memory
 from fivefold.temporal.sampler import TemporalSampler
@@ -58,7 +59,8 @@ def _times(values: Any, count: int) -> Tensor:
 
 class TemporalLinkModel(nn.Module):
     """The streaming interface and the observed history shared by the models (see the module docstring). A model
-    defines ``embed(nodes [Q], times [Q] float64) -> [Q, D]`` and ``decoder``, or overrides ``forward`` (EdgeBank).
+    defines ``embed(nodes [Q], times [Q] float64) -> [Q, D]`` and ``decoder`` (a ``MergeLayer``), or overrides
+    ``forward`` (EdgeBank).
 
     Args:
         num_nodes: node ids at the start (more arrive with events naming them).
@@ -91,8 +93,9 @@ class TemporalLinkModel(nn.Module):
         # each distinct (node, time) query is embedded once (a link's source often recurs among its negatives)
         nodes, times, inverse = distinct_queries(torch.cat([src, dst]), torch.cat([t, t]))
         z = self.embed(nodes, times)
-        return self.decoder(z.index_select(0, inverse[:len(src)]),
-                            z.index_select(0, inverse[len(src):])).squeeze(-1)
+        # rows src[0], dst[0], src[1], dst[1], ...: viewed as [B, 2 * D], the pairs' [z_src || z_dst]
+        pairs = z.index_select(0, inverse.view(2, len(src)).t().reshape(-1)).view(len(src), -1)
+        return self.decoder.joined(pairs).squeeze(-1)
 
     @torch.no_grad()
     def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
@@ -130,13 +133,13 @@ class _MemoryModel(TemporalLinkModel):
 
     def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
         self.memory.grow(self.history.num_nodes)
-        self.memory.commit(torch.unique(torch.cat([src, dst])), self.features)
+        self.memory.commit(unique_ids(torch.cat([src, dst]), self.memory.num_nodes)[0], self.features)
         self.memory.store(src, dst, t, event_ids)
 
     def _read(self, nodes: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Memory (pending messages applied) of the distinct ids among ``nodes``: ``(states, last, inverse)``."""
         self.memory.grow(int(nodes.max()) + 1 if len(nodes) else 0)
-        distinct, inverse = torch.unique(nodes, return_inverse=True)
+        distinct, inverse = unique_ids(nodes, self.memory.num_nodes)
         state, last = self.memory.read(distinct, self.features)
         return state, last, inverse
 
