@@ -21,6 +21,7 @@ stored states are those computed before the optimiser's step), else applied anew
 from __future__ import annotations
 
 import torch
+from numba import njit
 from torch import Tensor, nn
 
 from fivefold.errors import OptionError
@@ -28,6 +29,23 @@ from fivefold.ops import unique_ids
 from fivefold.temporal.layers import EventFeatures, TimeEncoder
 
 __all__ = ["Memory"]
+
+
+@njit(fastmath=True, nogil=True, cache=True)
+def _gru_gates_backward(grad, joined, reset_update, candidate, hidden_n, grad_gates,
+                        grad_hidden_n):  # pragma: no cover - compiled
+    """The GRU's gradients from ``out = (1 - z) * n + z * h``, ``n = tanh(a_n + r * hn)``, ``r, z = sigmoid(a_r, a_z)``
+    back to the pre-activations ``grad_gates = [d a_r, d a_z, d a_n] [W, 3H]`` and to ``grad_hidden_n = d hn``.
+    ``joined [W, >= H]`` begins with ``h``; ``reset_update [W, 2H]`` is ``[r, z]``."""
+    width = grad.shape[1]
+    for i in range(grad.shape[0]):
+        for d in range(width):
+            g, r, z, n = grad[i, d], reset_update[i, d], reset_update[i, width + d], candidate[i, d]
+            grad_candidate_in = g * (1 - z) * (1 - n * n)
+            grad_gates[i, 2 * width + d] = grad_candidate_in
+            grad_hidden_n[i, d] = grad_candidate_in * r
+            grad_gates[i, d] = grad_candidate_in * hidden_n[i, d] * r * (1 - r)
+            grad_gates[i, width + d] = g * (joined[i, d] - n) * z * (1 - z)
 
 
 class _RecurrentStep(torch.autograd.Function):
@@ -40,7 +58,8 @@ class _RecurrentStep(torch.autograd.Function):
       ``[W, in] x [in, 3H]`` product and one ``[W, H] x [H, H]`` product (the candidate's hidden part) instead of a
       further ``[W, H] x [H, 3H]``. The summed weight's gradient is the gradient of both weights' shared blocks.
     - The backward computes the gradients of the parts that require one and no others (the memory's stored states
-      need none), and builds no autograd graph of the gates' dozen element-wise operations.
+      need none), and builds no autograd graph of the gates' dozen element-wise operations: one numba loop takes the
+      output's gradient back to the gates' pre-activations (as torch ops, a dozen passes over ``[W, H]`` tensors).
 
     Forward: ``weight_ih [G*H, in]``, ``bias_ih [G*H]``, ``weight_hh [G*H, H]``, ``bias_hh [G*H]`` (``G`` = 3 for
     the GRU, 1 for the RNN, torch's gate order r, z, n), ``parts``: ``[W, *]`` pieces of the message in order, the
@@ -66,10 +85,11 @@ class _RecurrentStep(torch.autograd.Function):
             ctx.save_for_backward(weight, joined, out)
             return out
         hidden_n = torch.addmm(bias_hh[shared:], hidden, weight_hh[shared:].t())
-        reset, update = torch.sigmoid(gates[:, :shared]).chunk(2, dim=1)
-        candidate = torch.tanh(gates[:, shared:] + reset * hidden_n)
-        ctx.save_for_backward(weight, weight_hh, joined, reset, update, candidate, hidden_n)
-        return candidate + update * (hidden - candidate)  # (1 - z) * n + z * h
+        reset_update = torch.sigmoid(gates[:, :shared])
+        reset, update = reset_update[:, :width], reset_update[:, width:]
+        candidate = torch.addcmul(gates[:, shared:], reset, hidden_n).tanh_()
+        ctx.save_for_backward(weight, weight_hh, joined, reset_update, candidate, hidden_n)
+        return torch.lerp(candidate, hidden, update)  # (1 - z) * n + z * h
 
     @staticmethod
     def backward(ctx, grad: Tensor):  # type: ignore[override]
@@ -80,14 +100,13 @@ class _RecurrentStep(torch.autograd.Function):
             grad_hidden_direct = None
             grad_hidden_n = None
         else:
-            weight, weight_hh, joined, reset, update, candidate, hidden_n = ctx.saved_tensors
-            hidden = joined[:, :grad.shape[1]]
-            grad_candidate_in = grad * (1 - update) * (1 - candidate * candidate)
-            grad_hidden_n = grad_candidate_in * reset
-            grad_reset_in = grad_candidate_in * hidden_n * reset * (1 - reset)
-            grad_update_in = grad * (hidden - candidate) * update * (1 - update)
-            grad_gates = torch.cat([grad_reset_in, grad_update_in, grad_candidate_in], dim=1)
-            grad_hidden_direct = grad * update
+            weight, weight_hh, joined, reset_update, candidate, hidden_n = ctx.saved_tensors
+            grad = grad.contiguous()
+            grad_gates = torch.empty(len(grad), 3 * grad.shape[1], dtype=grad.dtype)
+            grad_hidden_n = torch.empty_like(grad)
+            _gru_gates_backward(grad.numpy(), joined.numpy(), reset_update.numpy(), candidate.numpy(),
+                                hidden_n.numpy(), grad_gates.numpy(), grad_hidden_n.numpy())
+            grad_hidden_direct = grad * reset_update[:, grad.shape[1]:] if needs[4] else None
         width = ctx.widths[0]
         shared = weight.shape[0] - width if grad_hidden_n is not None else width
         grad_weight = grad_gates.t() @ joined if needs[0] or needs[2] else None
