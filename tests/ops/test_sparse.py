@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from fivefold.errors import OpsError
-from fivefold.ops import CSR, sddmm, spmm
+from fivefold.ops import CSR, sddmm, spmm, spmm_mix
 from fivefold.testing import assert_close
 
 
@@ -122,3 +122,53 @@ def test_torch_path_casts_values_to_feature_dtype():
     x = torch.randn(5, 1, 3, dtype=torch.bfloat16)
     out = _spmm_forward(csr, x, torch.rand(csr.nnz, 1))
     assert out.dtype == torch.bfloat16
+
+
+def _spmm_mix_loop(csr, x, values):
+    out = torch.zeros(csr.num_rows, values.shape[1], x.shape[2], dtype=x.dtype)
+    for e in range(csr.nnz):
+        out[csr.rows[e]] += values[e] @ x[csr.indices[e]]
+    return out
+
+
+@pytest.mark.parametrize("nnz", [20, 3000])  # the serial and the row-parallel kernel
+def test_spmm_mix_matches_loop_and_gradcheck(nnz):
+    csr, _, _ = _random_csr(num_rows=40, num_cols=30, nnz=nnz, seed=1)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(30, 2, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    values = torch.randn(nnz, 3, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    assert_close(spmm_mix(csr, x, values), _spmm_mix_loop(csr, x, values), terms=64)
+    if nnz == 20:
+        assert torch.autograd.gradcheck(lambda a, b: spmm_mix(csr, a, b), (x, values))
+    else:  # gradients equal autograd's through the loop
+        weights = torch.randn(40, 3, 5, dtype=torch.float64, generator=g)
+        mine = torch.autograd.grad((spmm_mix(csr, x, values) * weights).sum(), (x, values))
+        theirs = torch.autograd.grad((_spmm_mix_loop(csr, x, values) * weights).sum(), (x, values))
+        for a, b in zip(mine, theirs, strict=True):
+            assert_close(a, b, terms=256)
+
+
+def test_spmm_mix_torch_path_for_other_dtypes():
+    """Dtypes the kernels do not take (here bfloat16) go through torch ops, with the same result to bfloat16's
+    precision."""
+    from fivefold.ops.sparse import _spmm_mix_forward
+
+    csr, _, _ = _random_csr()
+    x, values = torch.randn(5, 2, 3, dtype=torch.bfloat16), torch.randn(csr.nnz, 4, 2, dtype=torch.bfloat16)
+    out = _spmm_mix_forward(csr, x, values)
+    assert out.dtype == torch.bfloat16
+    expected = _spmm_mix_loop(csr, x.double(), values.double())
+    assert float((out.double() - expected).abs().max()) <= 0.05 * float(expected.abs().max())
+
+
+def test_spmm_mix_bad_inputs_raise():
+    csr, _, _ = _random_csr()
+    x, values = torch.randn(5, 2, 3), torch.randn(csr.nnz, 4, 2)
+    with pytest.raises(OpsError, match="x must be"):
+        spmm_mix(csr, x[:, 0], values)
+    with pytest.raises(OpsError, match="rows but"):
+        spmm_mix(csr, x[:4], values)
+    with pytest.raises(OpsError, match="values must be"):
+        spmm_mix(csr, x, values[:, :, :1])
+    with pytest.raises(OpsError, match="values must be"):
+        spmm_mix(csr, x, values[:-1])

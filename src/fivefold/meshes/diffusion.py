@@ -12,7 +12,7 @@ block (their Fig. 2) is
 
 The spectral diffusion is exact for the truncated basis; everything is linear in the mesh's operators, so the block
 depends on the surface, not on its meshing, as far as the operators converge. The operators come precomputed
-(``mesh_operators``); the gradient products run on ``fivefold.ops.spmm``.
+(``mesh_operators``); the gradient products run on ``fivefold.ops.spmm_mix``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from torch import Tensor, nn
 
 from fivefold.errors import FieldError
 from fivefold.meshes.precompute import MeshOperators
-from fivefold.ops import spmm
+from fivefold.ops import spmm_mix
 
 __all__ = ["LearnedTimeDiffusion", "SpatialGradientFeatures", "DiffusionNetBlock"]
 
@@ -106,7 +106,8 @@ class DiffusionNetBlock(nn.Module):
         diffused = self.diffusion(x, ops)
         csr = ops.grad_csr
         order = csr.perm
-        grad_x = spmm(csr, diffused, ops.grad_x.to(x.dtype)[order])
-        grad_y = spmm(csr, diffused, ops.grad_y.to(x.dtype)[order])
+        # both tangent components in one product: each neighbour's row is read once for the two
+        weights = torch.stack([ops.grad_x.to(x.dtype)[order], ops.grad_y.to(x.dtype)[order]], dim=1)  # [nnz, 2]
+        grad_x, grad_y = spmm_mix(csr, diffused.unsqueeze(1), weights.unsqueeze(2)).unbind(1)
         gradient = self.gradient_features(grad_x, grad_y)
         return x + self.mlp(torch.cat([x, diffused, gradient], dim=1))

@@ -18,9 +18,10 @@ the neighbours so the layer's scale does not depend on vertex degree (a per-vert
 
 Implementation: ``K_neigh(theta)`` is a trigonometric polynomial in ``theta`` (from input frequency ``n`` only the
 degrees ``|m - n|`` and ``m + n`` occur) and ``rho_n(g) = cos(n g) + sin(n g) J``, so the sum over the edges is one
-sparse product (``fivefold.ops.spmm``) per input frequency, of the features and their quarter turns ``J x`` with the
-per-edge weights ``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)``, followed by one dense product with the
-kernel's Fourier coefficients. No per-edge feature tensor is formed.
+sparse product (``fivefold.ops.spmm_mix``) per input frequency, which mixes each neighbour's features and their
+quarter turns ``J x`` with the per-edge weights ``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)`` into all
+Fourier terms at once (the neighbour's row is read once per edge), followed by one dense product with the kernel's
+Fourier coefficients. No per-edge feature tensor is formed.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from torch import Tensor, nn
 from fivefold.errors import FieldError
 from fivefold.groups import SO2, FieldType, so2_frequencies
 from fivefold.meshes.precompute import MeshOperators
-from fivefold.ops import spmm
+from fivefold.ops import spmm_mix
 
 __all__ = ["GEMConv", "GEMResBlock", "GaugeLinear", "RegularNonlinearity", "gem_kernel_basis", "fourier_features"]
 
@@ -185,9 +186,15 @@ class GEMConv(nn.Module):
                     torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
+        # per input frequency n, the block [x^n] (n = 0) or [x^n, J x^n] (n > 0) is one gather of x's columns
+        # times a sign: J (a, b) = (-b, a) on each 2-dimensional field
         quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
-        self.register_buffer("quarter_index", quarter_index, persistent=False)
-        self.register_buffer("quarter_sign", quarter_sign, persistent=False)
+        for n, channels in self._in_channels.items():
+            gather = channels if n == 0 else torch.cat([channels, quarter_index[channels]])
+            sign = torch.ones(len(channels)) if n == 0 else torch.cat([torch.ones(len(channels)),
+                                                                         quarter_sign[channels]])
+            self.register_buffer(f"block_index_{n}", gather, persistent=False)
+            self.register_buffer(f"block_sign_{n}", sign, persistent=False)
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
@@ -233,7 +240,6 @@ class GEMConv(nn.Module):
         inv_degree = 1.0 / csr.degree().clamp_min(1).to(x.dtype)
         norm = inv_degree[csr.rows]
         phi = fourier_features(theta, self.degree) * norm[:, None]  # [nnz, F]
-        x_quarter = x[:, self.quarter_index] * self.quarter_sign.to(x.dtype)
         weight, weight_self = self.kernel_matrices()  # [F, C_in, C_out], [C_in, C_out]
         weight = weight.to(x.dtype)
         # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Per input frequency n the kernel needs Fourier terms up to
@@ -244,15 +250,14 @@ class GEMConv(nn.Module):
         for n, index in self._in_channels.items():
             channels = index.to(x.device)
             terms = 1 + 2 * (n + top)
-            own = x[:, channels].unsqueeze(1).expand(-1, terms, -1)
+            gather, sign = getattr(self, f"block_index_{n}"), getattr(self, f"block_sign_{n}").to(x.dtype)
+            blocks = (x.index_select(1, gather) * sign).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
             if n == 0:
-                summed = spmm(csr, own, phi[:, :terms])
+                mix = phi[:, :terms].unsqueeze(2)  # [nnz, terms, 1]
             else:
-                turned = x_quarter[:, channels].unsqueeze(1).expand(-1, terms, -1)
-                weights = torch.cat([phi[:, :terms] * torch.cos(n * transport)[:, None],
-                                     phi[:, :terms] * torch.sin(n * transport)[:, None]], dim=1)
-                both = spmm(csr, torch.cat([own, turned], dim=1), weights)  # [V, 2 terms, c]
-                summed = both[:, :terms] + both[:, terms:]
+                mix = torch.stack([phi[:, :terms] * torch.cos(n * transport)[:, None],
+                                   phi[:, :terms] * torch.sin(n * transport)[:, None]], dim=2)  # [nnz, terms, 2]
+            summed = spmm_mix(csr, blocks, mix)  # [V, terms, c], each neighbour's block read once per edge
             out = out + summed.reshape(x.shape[0], -1) @ weight[:terms, channels, :].reshape(-1, weight.shape[2])
         if self.bias is not None:
             out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))

@@ -58,6 +58,37 @@ def _sddmm(indptr, indices, a, b, out):  # pragma: no cover - compiled
                 out[e, h] = acc
 
 
+def _spmm_mix(indptr, indices, values, x, out):  # pragma: no cover - compiled
+    """out[i, h, c] = sum_{e in row i} sum_p values[e, h, p] * x[indices[e], p, c]: each entry applies a small
+    ``[H, P]`` matrix to its source's ``[P, C]`` block, read once for all ``H`` outputs."""
+    num_rows = indptr.shape[0] - 1
+    heads, parts, channels = values.shape[1], values.shape[2], x.shape[2]
+    for i in prange(num_rows):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            for h in range(heads):
+                for p in range(parts):
+                    v = values[e, h, p]
+                    for c in range(channels):
+                        out[i, h, c] += v * x[j, p, c]
+
+
+def _sddmm_mix(indptr, indices, a, b, out):  # pragma: no cover - compiled
+    """out[e, h, p] = sum_c a[i, h, c] * b[indices[e], p, c] for every entry e of row i (the gradient of
+    ``_spmm_mix``'s values)."""
+    num_rows = indptr.shape[0] - 1
+    heads, parts, channels = a.shape[1], b.shape[1], a.shape[2]
+    for i in prange(num_rows):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            for h in range(heads):
+                for p in range(parts):
+                    acc = 0.0
+                    for c in range(channels):
+                        acc += a[i, h, c] * b[j, p, c]
+                    out[e, h, p] = acc
+
+
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 _serial_jit = njit(fastmath=True, cache=True, nogil=True)
 
@@ -76,6 +107,8 @@ def _serial(kernel):
 spmm_sum, spmm_sum_serial = _parallel(_spmm_sum), _serial(_spmm_sum)
 spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_weighted)
 sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
+spmm_mix, spmm_mix_serial = _parallel(_spmm_mix), _serial(_spmm_mix)
+sddmm_mix, sddmm_mix_serial = _parallel(_sddmm_mix), _serial(_sddmm_mix)
 
 
 @njit(cache=True, nogil=True)

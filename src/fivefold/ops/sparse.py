@@ -20,7 +20,7 @@ from torch.autograd.function import once_differentiable
 from fivefold.errors import OpsError
 from fivefold.ops import _kernels
 
-__all__ = ["CSR", "spmm", "sddmm"]
+__all__ = ["CSR", "spmm", "spmm_mix", "sddmm"]
 
 # below this many multiply-adds a product runs on one thread (thread start-up would dominate)
 PARALLEL_THRESHOLD = 1 << 18
@@ -262,6 +262,83 @@ def spmm(csr: CSR, x: Tensor, values: Tensor | None = None) -> Tensor:
             values2 = values2.contiguous()
     out = _SpMM.apply(csr, x3.contiguous(), values2)
     return out.squeeze(1) if was_2d else out
+
+
+def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
+    """Raw ``spmm_mix`` on ``x [N, P, C]``, ``values [nnz, H, P]``; no autograd."""
+    out_shape = (csr.num_rows, values.shape[1], x.shape[2])
+    if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        out = np.zeros(out_shape, dtype=x.numpy().dtype)
+        if x.numel() and values.numel():
+            parallel = csr.nnz * values.shape[1] * values.shape[2] * x.shape[2] >= PARALLEL_THRESHOLD
+            (_kernels.spmm_mix if parallel else _kernels.spmm_mix_serial)(
+                csr.indptr.numpy(), csr.indices.numpy(), values.to(x.dtype).contiguous().numpy(),
+                x.contiguous().numpy(), out)
+        return torch.from_numpy(out)
+    messages = torch.einsum("ehp,epc->ehc", values.to(x.dtype), x.index_select(0, csr.indices))
+    return x.new_zeros(out_shape).index_add_(0, csr.rows, messages)
+
+
+def _sddmm_mix_forward(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
+    """``out[e, h, p] = <a[row_e, h], b[col_e, p]>`` on ``a [R, H, C]``, ``b [N, P, C]``; no autograd."""
+    if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
+        out = np.empty((csr.nnz, a.shape[1], b.shape[1]), dtype=a.numpy().dtype)
+        parallel = csr.nnz * a.shape[1] * b.shape[1] * a.shape[2] >= PARALLEL_THRESHOLD
+        (_kernels.sddmm_mix if parallel else _kernels.sddmm_mix_serial)(
+            csr.indptr.numpy(), csr.indices.numpy(), a.contiguous().numpy(), b.contiguous().numpy(), out)
+        return torch.from_numpy(out)
+    return torch.einsum("ehc,epc->ehp", a.index_select(0, csr.rows), b.index_select(0, csr.indices))
+
+
+class _SpMMMix(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, csr: CSR, x: Tensor, values: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.csr = csr
+        ctx.save_for_backward(x, values)
+        return _spmm_mix_forward(csr, x.detach(), values.detach())
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        x, values = ctx.saved_tensors
+        csr: CSR = ctx.csr
+        grad_out = grad_out.contiguous()
+        grad_x = grad_values = None
+        if ctx.needs_input_grad[1]:
+            t = csr.transpose()  # grad_x[j, p] = sum over the entries into j of values[e, :, p]^T grad_out[row_e]
+            grad_x = _spmm_mix_forward(t, grad_out, values.detach()[t.perm].transpose(1, 2))
+        if ctx.needs_input_grad[2]:
+            grad_values = _sddmm_mix_forward(csr, grad_out, x.detach()).to(values.dtype)
+        return None, grad_x, grad_values
+
+
+def spmm_mix(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
+    """Sparse product with a small matrix per entry: ``out[i, h] = sum_{e in row i} sum_p values[e, h, p] *
+    x[indices[e], p]``.
+
+    Each source block ``x[j] [P, C]`` is read once per entry and mixed into ``H`` outputs, where ``spmm`` with
+    ``H * P`` heads would need the block repeated ``H`` times in memory. GEM-CNN's aggregation is this product: per
+    edge, a feature and its quarter turn (``P = 2``) weighted by the kernel's angular terms (``H``).
+
+    Args:
+        csr: the pattern, ``[R, N]``.
+        x: ``[N, P, C]``.
+        values: ``[nnz, H, P]``, in the CSR's entry order.
+
+    Returns:
+        ``[R, H, C]``. Differentiable in ``x`` and ``values``.
+    """
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() != 3:
+        raise OpsError(f"spmm_mix: x must be a floating-point [N, P, C] tensor, got {getattr(x, 'shape', x)}")
+    if not isinstance(values, Tensor) or not values.is_floating_point() or values.dim() != 3:
+        raise OpsError("spmm_mix: values must be a floating-point [nnz, H, P] tensor")
+    if x.device != csr.indices.device or values.device != x.device:
+        raise OpsError(f"spmm_mix: x, values and the sparse pattern must be on one device (x is on {x.device})")
+    if x.shape[0] != csr.num_cols:
+        raise OpsError(f"spmm_mix: x has {x.shape[0]} rows but the sparse matrix has {csr.num_cols} columns")
+    if values.shape[0] != csr.nnz or values.shape[2] != x.shape[1]:
+        raise OpsError(f"spmm_mix: values must be [nnz={csr.nnz}, H, P={x.shape[1]}], got {tuple(values.shape)}")
+    return _SpMMMix.apply(csr, x, values)
 
 
 def sddmm(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
