@@ -142,6 +142,27 @@ def _quarter_turn(frequencies: list[int]) -> tuple[Tensor, Tensor]:
     return torch.tensor(index, dtype=torch.long), torch.tensor(sign)
 
 
+def _edge_mix(ops: MeshOperators, n: int, terms: int, dtype: torch.dtype) -> Tensor:
+    """The per-edge weights of input frequency ``n``'s aggregation, in the edge CSR's entry order: ``[nnz, terms, 1]``
+    ``phi_f(theta) / deg`` for ``n = 0``, else ``[nnz, terms, 2]`` that times ``cos(n g)`` and ``sin(n g)`` (the
+    factors of ``x`` and ``J x`` in ``rho_n(g) x``). Geometry only, so built once per operators object (``memo``)
+    unless the angles carry gradients."""
+
+    def compute() -> Tensor:
+        csr = ops.edge_csr
+        theta = ops.angle.to(dtype)[csr.perm]
+        norm = (1.0 / csr.degree().clamp_min(1).to(dtype))[csr.rows]
+        phi = fourier_features(theta, (terms - 1) // 2) * norm[:, None]  # [nnz, terms]
+        if n == 0:
+            return phi.unsqueeze(2)
+        transport = ops.transport.to(dtype)[csr.perm]
+        return torch.stack([phi * torch.cos(n * transport)[:, None], phi * torch.sin(n * transport)[:, None]], dim=2)
+
+    if ops.angle.requires_grad or ops.transport.requires_grad:
+        return compute()
+    return ops.memo(("gem_edge_mix", n, terms, dtype), compute)
+
+
 class GEMConv(nn.Module):
     """Gauge-equivariant mesh convolution between fields of SO(2) irreps (de Haan et al., ICLR 2021).
 
@@ -234,12 +255,6 @@ class GEMConv(nn.Module):
             raise FieldError(f"GEMConv: x must be [{ops.num_vertices}, {self.in_type.size}] for {self.in_type!r}, "
                              f"got {tuple(x.shape)}")
         csr = ops.edge_csr
-        entries = csr.perm  # CSR entry k is edge perm[k]
-        theta = ops.angle.to(x.dtype)[entries]
-        transport = ops.transport.to(x.dtype)[entries]
-        inv_degree = 1.0 / csr.degree().clamp_min(1).to(x.dtype)
-        norm = inv_degree[csr.rows]
-        phi = fourier_features(theta, self.degree) * norm[:, None]  # [nnz, F]
         weight, weight_self = self.kernel_matrices()  # [F, C_in, C_out], [C_in, C_out]
         weight = weight.to(x.dtype)
         # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Per input frequency n the kernel needs Fourier terms up to
@@ -252,11 +267,7 @@ class GEMConv(nn.Module):
             terms = 1 + 2 * (n + top)
             gather, sign = getattr(self, f"block_index_{n}"), getattr(self, f"block_sign_{n}").to(x.dtype)
             blocks = (x.index_select(1, gather) * sign).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
-            if n == 0:
-                mix = phi[:, :terms].unsqueeze(2)  # [nnz, terms, 1]
-            else:
-                mix = torch.stack([phi[:, :terms] * torch.cos(n * transport)[:, None],
-                                   phi[:, :terms] * torch.sin(n * transport)[:, None]], dim=2)  # [nnz, terms, 2]
+            mix = _edge_mix(ops, n, terms, x.dtype)  # [nnz, terms, 1 or 2]
             summed = spmm_mix(csr, blocks, mix)  # [V, terms, c], each neighbour's block read once per edge
             out = out + summed.reshape(x.shape[0], -1) @ weight[:terms, channels, :].reshape(-1, weight.shape[2])
         if self.bias is not None:

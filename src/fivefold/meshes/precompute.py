@@ -11,8 +11,10 @@ Layers take the operators explicitly: ``GEMConv(x, ops)``, ``DiffusionNetBlock(x
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -90,6 +92,15 @@ class MeshOperators:
             object.__setattr__(self, key, CSR.from_coo(self.grad_rows, self.grad_cols, self.num_vertices,
                                                        self.num_vertices))
         return self.__dict__[key]
+
+    def memo(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per operators object and ``key``: tables that layers derive from these operators
+        (GEM-CNN's per-edge angular weights) are built on the first forward pass, not on every one. The object is
+        immutable, so they cannot go stale; ``to`` and ``regauge`` return new objects with an empty memo."""
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = compute()
+        return memo[key]
 
     def to(self, dtype: torch.dtype) -> MeshOperators:
         """The floating-point arrays in ``dtype`` (index arrays unchanged)."""

@@ -73,6 +73,23 @@ def _spmm_mix(indptr, indices, values, x, out):  # pragma: no cover - compiled
                         out[i, h, c] += v * x[j, p, c]
 
 
+def _spmm_mix_transposed(indptr, indices, perm, values, x, out):  # pragma: no cover - compiled
+    """out[j, p, c] = sum_{e' in row j} sum_h values[perm[e'], h, p] * x[indices[e'], h, c] on the transposed
+    pattern (``perm`` maps its entries to the original's): the gradient of ``_spmm_mix``'s ``x``, reading each
+    entry's ``[H, P]`` matrix in place instead of a permuted, transposed copy of all of them."""
+    num_rows = indptr.shape[0] - 1
+    heads, parts, channels = values.shape[1], values.shape[2], x.shape[2]
+    for j in prange(num_rows):
+        for e in range(indptr[j], indptr[j + 1]):
+            i = indices[e]
+            k = perm[e]
+            for h in range(heads):
+                for p in range(parts):
+                    v = values[k, h, p]
+                    for c in range(channels):
+                        out[j, p, c] += v * x[i, h, c]
+
+
 def _sddmm_mix(indptr, indices, a, b, out):  # pragma: no cover - compiled
     """out[e, h, p] = sum_c a[i, h, c] * b[indices[e], p, c] for every entry e of row i (the gradient of
     ``_spmm_mix``'s values)."""
@@ -109,6 +126,7 @@ spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_w
 sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
 spmm_mix, spmm_mix_serial = _parallel(_spmm_mix), _serial(_spmm_mix)
 sddmm_mix, sddmm_mix_serial = _parallel(_sddmm_mix), _serial(_sddmm_mix)
+spmm_mix_transposed, spmm_mix_transposed_serial = _parallel(_spmm_mix_transposed), _serial(_spmm_mix_transposed)
 
 
 @njit(cache=True, nogil=True)

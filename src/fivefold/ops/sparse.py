@@ -279,6 +279,18 @@ def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
     return x.new_zeros(out_shape).index_add_(0, csr.rows, messages)
 
 
+def _spmm_mix_transposed(t: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
+    """``spmm_mix``'s gradient in ``x`` on the CPU: the transposed product, each entry's ``[H, P]`` matrix read in
+    place through ``t.perm``."""
+    out = np.zeros(tuple(x_shape), dtype=grad_out.numpy().dtype)
+    if grad_out.numel() and values.numel():
+        parallel = t.nnz * values.shape[1] * values.shape[2] * x_shape[2] >= PARALLEL_THRESHOLD
+        (_kernels.spmm_mix_transposed if parallel else _kernels.spmm_mix_transposed_serial)(
+            t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), values.to(grad_out.dtype).contiguous().numpy(),
+            grad_out.numpy(), out)
+    return torch.from_numpy(out)
+
+
 def _sddmm_mix_forward(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
     """``out[e, h, p] = <a[row_e, h], b[col_e, p]>`` on ``a [R, H, C]``, ``b [N, P, C]``; no autograd."""
     if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
@@ -306,7 +318,10 @@ class _SpMMMix(torch.autograd.Function):
         grad_x = grad_values = None
         if ctx.needs_input_grad[1]:
             t = csr.transpose()  # grad_x[j, p] = sum over the entries into j of values[e, :, p]^T grad_out[row_e]
-            grad_x = _spmm_mix_forward(t, grad_out, values.detach()[t.perm].transpose(1, 2))
+            if grad_out.device.type == "cpu" and grad_out.dtype in (torch.float32, torch.float64):
+                grad_x = _spmm_mix_transposed(t, grad_out, values.detach(), x.shape)
+            else:
+                grad_x = _spmm_mix_forward(t, grad_out, values.detach()[t.perm].transpose(1, 2))
         if ctx.needs_input_grad[2]:
             grad_values = _sddmm_mix_forward(csr, grad_out, x.detach()).to(values.dtype)
         return None, grad_x, grad_values
