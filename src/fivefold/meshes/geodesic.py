@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from fivefold.errors import FieldError
 from fivefold.meshes.precompute import MeshOperators
-from fivefold.ops import spmm
+from fivefold.ops import spmm_mix
 
 __all__ = ["GeodesicConv"]
 
@@ -66,9 +66,9 @@ class GeodesicConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
     def bin_weights(self, rho: Tensor, theta: Tensor) -> Tensor:
-        """``[nnz, J]``: the Gaussian bins at the polar coordinates ``rho, theta [nnz]``."""
-        wrapped = torch.remainder(theta[:, None] - self.theta_centre[None, :] + math.pi, 2 * math.pi) - math.pi
-        return torch.exp(-0.5 * ((rho[:, None] - self.rho_centre[None, :]) / self.log_rho_width.exp()).square()
+        """``[..., J]``: the Gaussian bins at the polar coordinates ``rho, theta [...]`` (broadcast together)."""
+        wrapped = torch.remainder(theta[..., None] - self.theta_centre + math.pi, 2 * math.pi) - math.pi
+        return torch.exp(-0.5 * ((rho[..., None] - self.rho_centre) / self.log_rho_width.exp()).square()
                          - 0.5 * (wrapped / self.log_theta_width.exp()).square())
 
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
@@ -83,13 +83,13 @@ class GeodesicConv(nn.Module):
         # W_j applied before the patch sum (both are linear): one [V, J, C_out] product serves every rotation
         transformed = torch.einsum("vc,jco->vjo", x, self.weight)
         rows = csr.rows
-        responses = []
-        for r in range(self.rotations):
-            w = self.bin_weights(rho, theta + 2 * math.pi * r / self.rotations)  # [nnz, J]
-            total = torch.zeros(x.shape[0], w.shape[1], dtype=w.dtype, device=w.device).index_add_(0, rows, w)
-            normalised = w / total.clamp_min(1e-12)[rows]
-            responses.append(spmm(csr, transformed, normalised).sum(dim=1))  # sum_j W_j patch_j
-        out = torch.stack(responses).amax(dim=0) + x @ self.self_weight
+        turns = torch.arange(self.rotations, dtype=x.dtype, device=x.device) * (2 * math.pi / self.rotations)
+        w = self.bin_weights(rho[:, None], theta[:, None] + turns)  # [nnz, R, J]
+        total = torch.zeros(x.shape[0], *w.shape[1:], dtype=w.dtype, device=w.device).index_add_(0, rows, w)
+        normalised = w / total.clamp_min(1e-12)[rows]
+        # every rotation's response sum_j W_j patch_j in one product: each neighbour's [J, C_out] row read once
+        responses = spmm_mix(csr, transformed, normalised)  # [V, R, C_out]
+        out = responses.amax(dim=1) + x @ self.self_weight
         return out if self.bias is None else out + self.bias
 
     def extra_repr(self) -> str:
