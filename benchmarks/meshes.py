@@ -12,8 +12,9 @@ the eigenbasis (``k_eig`` pairs, scipy shift-invert Lanczos), frames + connectio
 heat-method geodesic solve (potpourri3d: its factorisation and one distance). Layers, median of ``--repeats``
 forward+backward calls with gradients into input and weights, on 48 channels: ``GEMConv`` (16 band-limited fields of
 frequencies 0..1), ``DiffusionNetBlock`` (width 48), ``GeodesicConv`` (8 rotations) and the graph core's ``GCNConv``
-on the mesh's edge graph. Target: a GEM-CNN layer within 3x of a GCN layer. Writes ``meshes.json`` and ``meshes.png``
-to ``--out``.
+on the mesh's edge graph; the output's gradient is a fixed dense random tensor. GEMConv and GCNConv are timed
+alternately (the order swapped every round), and GEM / GCN is the median of the per-round ratios. Target: a GEM-CNN
+layer within 3x of a GCN layer. Writes ``meshes.json`` and ``meshes.png`` to ``--out``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -65,10 +67,18 @@ def once(fn) -> tuple[float, object]:
 
 
 def step(module, x, *extra):
+    """One forward+backward call. The output's gradient is a fixed random tensor, dense as in training (the
+    gradient of ``out.sum()`` is a broadcast view, which every product that consumes it copies first)."""
+    generator = torch.Generator().manual_seed(1)
+    grad = {}
+
     def run() -> None:
         module.zero_grad(set_to_none=True)
         x.grad = None
-        module(x, *extra).sum().backward()
+        out = module(x, *extra)
+        if "out" not in grad:
+            grad["out"] = torch.randn(out.shape, generator=generator, dtype=out.dtype)
+        out.backward(grad["out"])
 
     return run
 
@@ -109,9 +119,23 @@ def measure(level: int, k_eig: int, repeats: int, geodesic_max_vertices: int) ->
     if mesh.num_vertices > geodesic_max_vertices:  # too slow to time at this size on 1 thread: left out (None)
         del layers["geodesic_conv"]
         row["geodesic_conv_s"] = None
-    for name, (layer, context) in layers.items():
-        row[f"{name}_s"] = timed(step(layer, x, context), repeats)
-    row["gem_over_gcn"] = row["gemconv_s"] / row["gcn_s"]
+    runs = {name: step(layer, x, context) for name, (layer, context) in layers.items()}
+    for name in ("diffusionnet_block", "geodesic_conv"):
+        if name in runs:
+            row[f"{name}_s"] = timed(runs[name], repeats)
+    # GEM and GCN alternate, in the order GEM, GCN in even rounds and GCN, GEM in odd ones, so a drift of the
+    # machine's speed, or one layer's effect on the caches, hits both alike
+    samples: dict[str, list[float]] = {"gemconv": [], "gcn": []}
+    for name in samples:
+        runs[name]()  # warm-up
+    for round_ in range(repeats):
+        for name in (("gemconv", "gcn") if round_ % 2 == 0 else ("gcn", "gemconv")):
+            start = time.perf_counter()
+            runs[name]()
+            samples[name].append(time.perf_counter() - start)
+    for name, times in samples.items():
+        row[f"{name}_s"] = statistics.median(times)
+    row["gem_over_gcn"] = statistics.median(g / c for g, c in zip(samples["gemconv"], samples["gcn"], strict=True))
     print(f"level {level}: {mesh.num_vertices:,} vertices: "
           + ", ".join(f"{k} {v:.3g}" for k, v in row.items()
                       if v is not None and (k.endswith("_s") or k == "gem_over_gcn")), flush=True)
@@ -122,7 +146,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", nargs="+", type=int, default=[0, 2, 4])
     parser.add_argument("--k-eig", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--geodesic-max-vertices", type=int, default=200_000,
                         help="time GeodesicConv only on meshes up to this size (13.5 s a call at 1.1e5 vertices, idle)")
