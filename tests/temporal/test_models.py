@@ -273,3 +273,18 @@ def test_bad_inputs_are_refused():
         JODIE(5, time_scale=0.0)
     with pytest.raises(OptionError, match="window"):
         EdgeBank(5, window=-1.0)
+
+
+def test_gru_gates_backward_torch_formulas_equal_the_kernel():
+    """The torch formulas used off the CPU give the numba loop's gradients."""
+    from fivefold.temporal.memory import _gates_backward, _gates_backward_torch
+
+    torch.manual_seed(3)
+    width = 4
+    grad, hidden_n, candidate = (torch.randn(6, width, dtype=torch.float64) for _ in range(3))
+    joined = torch.randn(6, 3 * width, dtype=torch.float64)
+    reset_update = torch.rand(6, 2 * width, dtype=torch.float64)
+    kernel = _gates_backward(grad, joined, reset_update, candidate.tanh(), hidden_n)
+    formulas = _gates_backward_torch(grad, joined, reset_update, candidate.tanh(), hidden_n)
+    for a, b in zip(kernel, formulas, strict=True):
+        torch.testing.assert_close(b, a, rtol=0, atol=1e-12)

@@ -48,6 +48,30 @@ def _gru_gates_backward(grad, joined, reset_update, candidate, hidden_n, grad_ga
             grad_gates[i, width + d] = g * (joined[i, d] - n) * z * (1 - z)
 
 
+def _gates_backward(grad: Tensor, joined: Tensor, reset_update: Tensor, candidate: Tensor,
+                    hidden_n: Tensor) -> tuple[Tensor, Tensor]:
+    """``(grad_gates [W, 3H], grad_hidden_n [W, H])`` of ``_gru_gates_backward``: the numba loop on the CPU, the
+    same formulas as torch ops elsewhere."""
+    if grad.device.type != "cpu":
+        return _gates_backward_torch(grad, joined, reset_update, candidate, hidden_n)
+    grad_gates = torch.empty(len(grad), 3 * grad.shape[1], dtype=grad.dtype)
+    grad_hidden_n = torch.empty_like(grad)
+    _gru_gates_backward(grad.numpy(), joined.numpy(), reset_update.numpy(), candidate.numpy(), hidden_n.numpy(),
+                        grad_gates.numpy(), grad_hidden_n.numpy())
+    return grad_gates, grad_hidden_n
+
+
+def _gates_backward_torch(grad: Tensor, joined: Tensor, reset_update: Tensor, candidate: Tensor,
+                          hidden_n: Tensor) -> tuple[Tensor, Tensor]:
+    """``_gates_backward`` as torch ops (any device)."""
+    width = grad.shape[1]
+    reset, update, hidden = reset_update[:, :width], reset_update[:, width:], joined[:, :width]
+    grad_candidate_in = grad * (1 - update) * (1 - candidate * candidate)
+    grad_reset_in = grad_candidate_in * hidden_n * reset * (1 - reset)
+    grad_update_in = grad * (hidden - candidate) * update * (1 - update)
+    return torch.cat([grad_reset_in, grad_update_in, grad_candidate_in], dim=1), grad_candidate_in * reset
+
+
 class _RecurrentStep(torch.autograd.Function):
     """One step of torch's GRU or tanh-RNN cell on a message whose first part is the hidden state itself:
     ``cell(cat(parts), parts[0])``, in fewer products and with a hand-written backward.
@@ -101,11 +125,7 @@ class _RecurrentStep(torch.autograd.Function):
             grad_hidden_n = None
         else:
             weight, weight_hh, joined, reset_update, candidate, hidden_n = ctx.saved_tensors
-            grad = grad.contiguous()
-            grad_gates = torch.empty(len(grad), 3 * grad.shape[1], dtype=grad.dtype)
-            grad_hidden_n = torch.empty_like(grad)
-            _gru_gates_backward(grad.numpy(), joined.numpy(), reset_update.numpy(), candidate.numpy(),
-                                hidden_n.numpy(), grad_gates.numpy(), grad_hidden_n.numpy())
+            grad_gates, grad_hidden_n = _gates_backward(grad.contiguous(), joined, reset_update, candidate, hidden_n)
             grad_hidden_direct = grad * reset_update[:, grad.shape[1]:] if needs[4] else None
         width = ctx.widths[0]
         shared = weight.shape[0] - width if grad_hidden_n is not None else width
