@@ -49,9 +49,10 @@ def unique_ids(ids: Tensor, size: int) -> tuple[Tensor, Tensor]:
     """
     if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
         raise OpsError(f"unique_ids: ids must be a 1-D integer tensor, got {ids.dtype} of shape {list(ids.shape)}")
-    if len(ids) and (int(ids.min()) < 0 or int(ids.max()) >= size):
-        raise OpsError(f"unique_ids: ids must lie in [0, {size}), got values in [{int(ids.min())}, "
-                       f"{int(ids.max())}]")
+    if len(ids):
+        low, high = (int(v) for v in torch.aminmax(ids))
+        if low < 0 or high >= size:
+            raise OpsError(f"unique_ids: ids must lie in [0, {size}), got values in [{low}, {high}]")
     if ids.device.type != "cpu" or size > DENSE_FACTOR * max(len(ids), 1):
         distinct, inverse = torch.unique(ids.long(), return_inverse=True)
         return distinct, inverse
