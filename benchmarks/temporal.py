@@ -14,7 +14,10 @@ test AP. torch_geometric comes from ``benchmarks/.venv-peer`` (see ``_timing.ens
 
 The models are not identical, so accuracy is compared, not just speed: torch_geometric's example embeds each node
 once per batch at its memory's last update (``TransformerConv`` over the last neighbours), fivefold embeds each
-(node, time) query at its own time as the TGN paper does, and batches never split a timestamp.
+(node, time) query at its own time as the TGN paper does, and batches never split a timestamp. Both sample
+neighbours only from earlier batches (``link_pass(..., in_batch_history=False)``, as torch_geometric's
+``LastNeighborLoader`` is filled after each batch), where fivefold's default also reads the batch's own earlier
+events.
 
 Writes ``benchmarks/results/temporal.json``.
 """
@@ -160,9 +163,10 @@ def main() -> None:
             began = time.perf_counter()
             if name == "fivefold":
                 ours.reset()
-                link_pass(ours, stream, train, optimiser=our_optimiser, negatives={"random": train_negatives})
+                link_pass(ours, stream, train, optimiser=our_optimiser, negatives={"random": train_negatives},
+                          in_batch_history=False)
                 trained = time.perf_counter() - began
-                scored = link_pass(ours, stream, split.val, negatives={"random": val_negatives})
+                scored = link_pass(ours, stream, split.val, negatives={"random": val_negatives}, in_batch_history=False)
                 val_ap = ap(scored.positive, scored.negative["random"])
             else:
                 theirs.reset()
@@ -179,7 +183,7 @@ def main() -> None:
         began = time.perf_counter()
         if name == "fivefold":
             with torch.no_grad():
-                scored = link_pass(ours, stream, split.test, negatives={"random": negatives})
+                scored = link_pass(ours, stream, split.test, negatives={"random": negatives}, in_batch_history=False)
             pos, neg = scored.positive, scored.negative["random"]
         else:
             with torch.no_grad():

@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fivefold.errors import OptionError, StreamError
+from fivefold.ops.metrics import average_precision
 from fivefold.temporal import JODIE, TGAT, TGN, EdgeBank, EventStream, TemporalAttention
-from fivefold.temporal.evaluation import NegativeSampler, link_pass, time_batches
+from fivefold.temporal.evaluation import LinkScores, NegativeSampler, link_pass, time_batches
 from fivefold.temporal.memory import _RecurrentStep
 
 
@@ -152,16 +153,18 @@ def test_recurrent_step_equals_torch_cell_with_gradients(cell, hidden_needs_grad
     assert torch.autograd.gradcheck(step, inputs)
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=16, deadline=None)
 @given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank"]),
-       batch_size=st.sampled_from([1, 9, 40]))
-def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size):
-    """Replacing every event at or after time T (other than the scored ones) changes no score of an event at T."""
+       batch_size=st.sampled_from([1, 9, 40]), in_batch_history=st.booleans())
+def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size, in_batch_history):
+    """Replacing every event at or after time T (other than the scored ones) changes no score of an event at T,
+    whether or not each batch is recorded before it is scored."""
     stream = random_stream(seed, events=150, nodes=15)
     t = stream.t.numpy()
     cut = float(np.quantile(t, 0.6))
     model = make(name, 15)
-    scores = link_pass(model, stream, np.arange(len(stream)), batch_size=batch_size).positive
+    scores = link_pass(model, stream, np.arange(len(stream)), batch_size=batch_size,
+                       in_batch_history=in_batch_history).positive
     rng = np.random.default_rng(seed + 1)
     at_cut = t == t[t >= cut][0]
     later = (t >= cut) & ~at_cut
@@ -169,7 +172,8 @@ def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size
     src[later], dst[later] = rng.integers(0, 15, later.sum()), rng.integers(0, 15, later.sum())
     changed = EventStream(src, dst, t, num_nodes=15)
     model = make(name, 15)
-    again = link_pass(model, changed, np.arange(len(stream)), batch_size=batch_size).positive
+    again = link_pass(model, changed, np.arange(len(stream)), batch_size=batch_size,
+                      in_batch_history=in_batch_history).positive
     # float64: a leak would move scores by far more than the summation-order noise of a different batch mix
     torch.testing.assert_close(again[t <= t[at_cut][0]], scores[t <= t[at_cut][0]], rtol=0, atol=1e-12)
 
@@ -197,6 +201,54 @@ def test_pieces_checkpoints_and_reset_are_exact(name, tmp_path):
     model.reset()
     again = link_pass(model, stream, events, batch_size=20, negatives=negatives()).positive
     torch.testing.assert_close(again, whole, rtol=0, atol=0)
+
+
+def test_recorded_batches_make_tgat_independent_of_the_batch_size():
+    """TGAT has no memory: when each batch is recorded before it is scored, a link at t reads every event strictly
+    before t, so with the most recent neighbours the scores are the same for any batch size (as if fed one timestamp
+    at a time; uniform draws are seeded per sampling call, so they differ). Without recording, a batch misses its own
+    earlier events and the scores change."""
+    stream = random_stream(11, events=200, nodes=15)
+    events = np.arange(len(stream))
+    name = "tgat-recent"
+    scores = {size: link_pass(make(name, 15), stream, events, batch_size=size).positive for size in (1, 13, 60)}
+    torch.testing.assert_close(scores[13], scores[1], rtol=0, atol=1e-12)
+    torch.testing.assert_close(scores[60], scores[1], rtol=0, atol=1e-12)
+    unrecorded = link_pass(make(name, 15), stream, events, batch_size=60, in_batch_history=False).positive
+    assert (unrecorded - scores[1]).abs().max() > 1e-3
+
+
+def test_recorded_events_wait_for_the_same_observe_and_survive_a_checkpoint(tmp_path):
+    """record adds events to the history only; observe with the same events then updates the memory. A checkpoint
+    taken in between resumes to the same state; other events or a second record are refused."""
+    stream = random_stream(4, events=60, nodes=10, edge_dim=2)
+    features = stream.features.double()
+    model = make("tgn", 10, edge_dim=2)
+    link_pass(model, stream, np.arange(40), batch_size=10)
+    batch = slice(40, 50)
+    src, dst, t = stream.src[batch], stream.dst[batch], stream.t[batch]
+    memory_before = model.memory.state.clone()
+    model.record(src, dst, t, features[batch])
+    assert model.history.num_events == 50 and torch.equal(model.memory.state, memory_before)
+    with pytest.raises(StreamError, match="wait for their observe"):
+        model.record(stream.src[50:52], stream.dst[50:52], stream.t[50:52], features[50:52])
+    with pytest.raises(StreamError, match="not the 10 recorded"):
+        model.observe(src[:5], dst[:5], t[:5], features[40:45])
+    torch.save(model.state_dict(), tmp_path / "model.pt")
+    restored = make("tgn", 10, edge_dim=2)
+    restored.load_state_dict(torch.load(tmp_path / "model.pt", weights_only=True))
+    for each in (model, restored):
+        each.observe(src, dst, t, features[batch])
+        assert each.pending is None and each.history.num_events == 50
+    query = (stream.src[50:], stream.dst[50:], stream.t[50:])
+    torch.testing.assert_close(restored(*query), model(*query), rtol=0, atol=0)
+    unrecorded = make("tgn", 10, edge_dim=2)
+    link_pass(unrecorded, stream, np.arange(40), batch_size=10, in_batch_history=False)
+    unrecorded.observe(src, dst, t, features[batch])
+    for name in ("state", "last_update", "pending_other", "pending_event"):
+        torch.testing.assert_close(getattr(unrecorded.memory, name), getattr(model.memory, name), rtol=0, atol=0)
+    with pytest.raises(StreamError, match="one entry per event"):
+        model.record([0, 1], [2], [60.0, 60.0])
 
 
 def test_training_changes_parameters_and_is_deterministic():
@@ -229,6 +281,17 @@ def test_edgebank_remembers_pairs_and_forgets_outside_its_window():
     window = EdgeBank(5, window=2.0)
     window.observe([0, 1], [1, 2], [1.0, 5.0])
     assert window([0, 1], [1, 2], [6.0, 6.0]).tolist() == [0.0, 1.0]
+
+
+def test_per_batch_ap_is_the_mean_of_the_batches_aps():
+    positive, negative = torch.tensor([0.9, 0.2, 0.5, 0.4, 0.8]), torch.tensor([0.1, 0.6, 0.5, 0.9, 0.3])
+    metrics = LinkScores(positive, {"random": negative}, batch_sizes=(3, 2)).metrics()
+    first = average_precision([0.9, 0.2, 0.5, 0.1, 0.6, 0.5], [1, 1, 1, 0, 0, 0])
+    second = average_precision([0.4, 0.8, 0.9, 0.3], [1, 1, 0, 0])
+    assert metrics["random_ap_per_batch"] == pytest.approx((first + second) / 2, abs=1e-15)
+    assert metrics["random_ap"] == pytest.approx(average_precision(torch.cat([positive, negative]),
+                                                                   [1] * 5 + [0] * 5), abs=1e-15)
+    assert "random_ap_per_batch" not in LinkScores(positive, {"random": negative}).metrics()
 
 
 def test_negative_samplers_follow_their_definitions():

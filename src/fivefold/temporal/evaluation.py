@@ -151,7 +151,7 @@ class LinkScores:
     """Scores of one pass: ``positive [P]``; ``negative[kind] [P]``, one negative link per positive for each negative
     sampler; for ranking, ``ranked [R, Q]`` the candidates' scores of the ``R`` ranked positives and
     ``ranked_positive [R]`` theirs; ``loss`` the mean training loss (0 when not training), ``seconds`` the pass's
-    wall time."""
+    wall time; ``batch_sizes`` the positives per batch, in order."""
 
     positive: Tensor
     negative: dict[str, Tensor]
@@ -159,15 +159,24 @@ class LinkScores:
     ranked_positive: Tensor | None = None
     loss: float = 0.0
     seconds: float = 0.0
+    batch_sizes: tuple[int, ...] = ()
 
     def metrics(self) -> dict[str, float]:
-        """``{kind}_ap`` and ``{kind}_auc`` per negative kind, and ``mrr`` when ranked."""
+        """``{kind}_ap`` and ``{kind}_auc`` per negative kind over all the pass's links, ``{kind}_ap_per_batch`` the
+        mean of the batches' APs (DyGLib's convention; it ignores shifts of the scores between batches), and ``mrr``
+        when ranked."""
         out = {}
         for kind, negative in self.negative.items():
             scores = torch.cat([self.positive, negative])
             labels = torch.cat([torch.ones(len(self.positive)), torch.zeros(len(negative))])
             out[f"{kind}_ap"] = average_precision(scores, labels)
             out[f"{kind}_auc"] = roc_auc(scores, labels)
+            if self.batch_sizes:
+                ones = torch.ones(max(self.batch_sizes))
+                batch_aps = [average_precision(torch.cat([p, n]), torch.cat([ones[:len(p)], 0 * ones[:len(n)]]))
+                             for p, n in zip(self.positive.split(list(self.batch_sizes)),
+                                             negative.split(list(self.batch_sizes)), strict=True)]
+                out[f"{kind}_ap_per_batch"] = float(np.mean(batch_aps))
         if self.ranked is not None:
             out["mrr"] = mean_reciprocal_rank(self.ranked_positive, self.ranked)
         return out
@@ -180,9 +189,15 @@ def snapshot(model: nn.Module) -> dict[str, Any]:
 
 def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray, *, batch_size: int = 200,
               negatives: dict[str, NegativeSampler] | None = None, ranking: Tensor | None = None,
-              optimiser: torch.optim.Optimizer | None = None, progress: bool = False,
-              desc: str = "events") -> LinkScores:
-    """One pass over ``events`` (indices into ``stream``, in time order), batch by batch: score, (train), observe.
+              optimiser: torch.optim.Optimizer | None = None, in_batch_history: bool = True,
+              progress: bool = False, desc: str = "events") -> LinkScores:
+    """One pass over ``events`` (indices into ``stream``, in time order), batch by batch: (record), score, (train),
+    observe.
+
+    ``in_batch_history``: each batch is recorded before it is scored (``TemporalLinkModel.record``), so a link at
+    time ``t`` sees the batch's own events strictly before ``t`` among its sampled neighbours, as in the TGN and DyGLib
+    reference code; memories still change only after the batch. ``False``: a batch sees only the batches before it
+    (torch_geometric's TGN example, whose ``LastNeighborLoader`` is filled after each batch).
 
     ``negatives`` names the samplers (default: one random sampler, seed 0); each positive is scored against one
     negative of each. With ``optimiser`` the model trains on the binary cross-entropy of each positive against its
@@ -200,17 +215,21 @@ def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray,
     model.train(training)
     positive: list[Tensor] = []
     negative: dict[str, list[Tensor]] = {kind: [] for kind in negatives}
-    ranked, ranked_positive, losses = [], [], []
+    ranked, ranked_positive, losses, sizes = [], [], [], []
     loss_fn = nn.BCEWithLogitsLoss()
     bar = tqdm(total=len(events), desc=desc, disable=not progress, leave=False, unit="ev")
     began = time.perf_counter()
     for start, stop in time_batches(stream.t.numpy()[events], batch_size):
         batch = events[start:stop]
         size = len(batch)
+        sizes.append(size)
         src, dst, t = stream.src[batch], stream.dst[batch], stream.t[batch]
         drawn = [sampler.sample(batch) for sampler in negatives.values()]
         all_src = torch.cat([src, *(pair[0] for pair in drawn)])
         all_dst = torch.cat([dst, *(pair[1] for pair in drawn)])
+        features = None if stream.features is None else stream.features[batch]
+        if in_batch_history:
+            model.record(src, dst, t, features)
         with torch.set_grad_enabled(training):
             scores = model(all_src, all_dst, t.repeat(1 + len(drawn)))
             if training:
@@ -233,7 +252,7 @@ def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray,
                     ranked.append(model(src[rows].repeat_interleave(q), candidates.flatten(),
                                         t[rows].repeat_interleave(q)).view(len(rows), q))
                 ranked_positive.append(scores[rows])
-        model.observe(src, dst, t, None if stream.features is None else stream.features[batch])
+        model.observe(src, dst, t, features)
         for sampler in negatives.values():
             sampler.observe(batch)
         bar.update(size)
@@ -243,22 +262,26 @@ def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray,
                       {kind: torch.cat(parts) if parts else torch.zeros(0) for kind, parts in negative.items()},
                       torch.cat(ranked) if ranked else None,
                       torch.cat(ranked_positive) if ranked_positive else None,
-                      float(np.mean(losses)) if losses else 0.0, time.perf_counter() - began)
+                      float(np.mean(losses)) if losses else 0.0, time.perf_counter() - began, tuple(sizes))
 
 
 @torch.no_grad()
 def embed_events(model: TemporalLinkModel, stream: EventStream, events: np.ndarray, *, batch_size: int = 200,
-                 progress: bool = False) -> Tensor:
+                 in_batch_history: bool = True, progress: bool = False) -> Tensor:
     """Embeddings of each event's source at the event's time, ``[len(events), D]``, walking the events in time order
-    (embed, then observe): the inputs of dynamic node classification (TGN's protocol)."""
+    ((record,) embed, then observe; ``in_batch_history`` as in ``link_pass``): the inputs of dynamic node
+    classification (TGN's protocol)."""
     model.eval()
     out = []
     for start, stop in tqdm(time_batches(stream.t.numpy()[events], batch_size), disable=not progress, leave=False,
                             desc="embed"):
         batch = events[start:stop]
         src, dst, t = stream.src[batch], stream.dst[batch], stream.t[batch]
+        features = None if stream.features is None else stream.features[batch]
+        if in_batch_history:
+            model.record(src, dst, t, features)
         out.append(model.embed(src, t))
-        model.observe(src, dst, t, None if stream.features is None else stream.features[batch])
+        model.observe(src, dst, t, features)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
 

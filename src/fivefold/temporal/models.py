@@ -7,6 +7,10 @@ events' features) and, for TGN and JODIE, a per-node ``Memory``. The interface:
   events observed so far (``observe``), and of those only the ones strictly before ``t[b]``;
 - ``model.observe(src, dst, t, features=None)``: the events happened; call after their batch was predicted (and,
   in training, after the optimiser step). Events must come in time order;
+- ``model.record(src, dst, t, features=None)`` (optional, before scoring a batch): the events join the history that
+  neighbour sampling reads, so a score at time ``t`` also sees the batch's own events strictly before ``t``, as the
+  neighbour finders of the TGN and DyGLib reference code do; memories change only at the ``observe`` of the same
+  events that follows. Without it a batch sees only the batches before it (torch_geometric's TGN example);
 - ``model.reset()``: forget every event (memory, history), e.g. at the start of each training epoch;
 - ``state_dict()`` carries the parameters *and* the streaming state (memory, history, event features), so a saved
   model resumes scoring where it stopped.
@@ -79,6 +83,7 @@ class TemporalLinkModel(nn.Module):
         self.history = TemporalSampler(EventStream([], [], [], num_nodes=num_nodes), neighbours, strategy=strategy,
                                        seed=seed)
         self.features = EventFeatures(edge_dim)
+        self.pending: dict[str, Tensor] | None = None  # recorded events whose observe has not come yet
 
     @property
     def num_nodes(self) -> int:
@@ -98,15 +103,48 @@ class TemporalLinkModel(nn.Module):
         return self.decoder.joined(pairs).squeeze(-1)
 
     @torch.no_grad()
-    def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
-        src, dst = _ids(src, "src"), _ids(dst, "dst")
-        t = _times(t, len(src))
+    def record(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
+        """Add a batch's events to the history before the batch is scored (see the module docstring); call
+        ``observe`` with the same events after scoring. ``src [B]``, ``dst [B]``, ``t [B]``, ``features [B, F]``."""
+        if self.pending is not None:
+            raise StreamError(f"record: {len(self.pending['src'])} recorded events wait for their observe; "
+                              f"call observe with them first")
+        src, dst, t = self._checked(src, dst, t)
         if len(src) == 0:
             return
+        first = self._append(src, dst, t, features)
+        self.pending = {"src": src, "dst": dst, "t": t, "first": torch.tensor(first)}
+
+    @torch.no_grad()
+    def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
+        src, dst, t = self._checked(src, dst, t)
+        if self.pending is not None:
+            pending = self.pending
+            if not (torch.equal(src, pending["src"]) and torch.equal(dst, pending["dst"])
+                    and torch.equal(t, pending["t"])):
+                raise StreamError(f"observe: these events are not the {len(pending['src'])} recorded ones that wait "
+                                  f"for their observe; observe those first")
+            self.pending = None
+            first = int(pending["first"])
+        elif len(src) == 0:
+            return
+        else:
+            first = self._append(src, dst, t, features)
+        self._observed(src, dst, t, torch.arange(first, first + len(src)))
+
+    @staticmethod
+    def _checked(src: Any, dst: Any, t: Any) -> tuple[Tensor, Tensor, Tensor]:
+        src, dst = _ids(src, "src"), _ids(dst, "dst")
+        if src.shape != dst.shape:
+            raise StreamError(f"src and dst must have one entry per event, got {len(src)} and {len(dst)}")
+        return src, dst, _times(t, len(src))
+
+    def _append(self, src: Tensor, dst: Tensor, t: Tensor, features: Tensor | None) -> int:
+        """Events into the history and the feature table; returns the first one's id."""
         first = self.history.num_events
         self.features.append(features, len(src))  # checks the shape first: nothing is half-observed
         self.history.append(src.numpy(), dst.numpy(), t.numpy())
-        self._observed(src, dst, t, torch.arange(first, first + len(src)))
+        return first
 
     def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
         """What a model does with new events besides keeping their history (memory updates)."""
@@ -114,13 +152,17 @@ class TemporalLinkModel(nn.Module):
     def reset(self) -> None:
         self.history.reset()
         self.features.reset()
+        self.pending = None
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"history": self.history.state_dict(), "features": self.features.state()}
+        pending = None if self.pending is None else {key: value.clone() for key, value in self.pending.items()}
+        return {"history": self.history.state_dict(), "features": self.features.state(), "pending": pending}
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         self.history.load_state_dict(state["history"])
         self.features.load(state["features"])
+        pending = state.get("pending")  # absent in checkpoints written before record existed
+        self.pending = None if pending is None else {key: value.clone() for key, value in pending.items()}
 
 
 class _MemoryModel(TemporalLinkModel):

@@ -131,14 +131,15 @@ STREAM_MODELS = ("tgn", "jodie", "tgat", "edgebank")
 def build_stream_model(name: str, num_nodes: int, edge_dim: int = 0, *, time_scale: float = 1.0,
                        seed: int = 0) -> TemporalLinkModel:
     """A temporal link predictor with its paper's sizes (widths 100; TGN: 10 most recent neighbours; TGAT: 2 layers
-    of 10 uniformly drawn neighbours, fewer than the paper's 20 to fit a CPU; JODIE: ``time_scale`` normalises the
-    time since a node's last event)."""
+    of the 20 most recent neighbours, DyGLib's setting for these streams, where the paper drew 20 uniformly: on
+    CollegeMsg's validation events, seed 0, 4 epochs, recent gave an AP of 0.79-0.80 against 0.69-0.70 for 10 uniform
+    draws; JODIE: ``time_scale`` normalises the time since a node's last event)."""
     if name == "tgn":
         return TGN(num_nodes, edge_dim, seed=seed)
     if name == "jodie":
         return JODIE(num_nodes, edge_dim, time_scale=time_scale, seed=seed)
     if name == "tgat":
-        return TGAT(num_nodes, edge_dim, neighbours=10, layers=2, seed=seed)
+        return TGAT(num_nodes, edge_dim, neighbours=20, layers=2, strategy="recent", seed=seed)
     if name == "edgebank":
         return EdgeBank(num_nodes)
     raise ValueError(f"unknown stream model {name!r}; choose one of {STREAM_MODELS}")

@@ -31,9 +31,11 @@ __all__ = ["fit_link_model", "node_classification", "test_link_model"]
 
 def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, *, epochs: int = 50,
                    patience: int = 5, lr: float = 1e-4, batch_size: int = 200, seed: int = 0,
-                   time_budget: float | None = None, progress: bool = False) -> dict[str, Any]:
-    """Train ``model`` (see the module docstring). Returns ``{"history": [rows], "best_epoch", "train_state",
-    "val_state", "seconds"}``; the model is left in its best epoch's state after validation."""
+                   time_budget: float | None = None, in_batch_history: bool = True,
+                   progress: bool = False) -> dict[str, Any]:
+    """Train ``model`` (see the module docstring; ``in_batch_history`` as in ``link_pass``). Returns
+    ``{"history": [rows], "best_epoch", "train_state", "val_state", "seconds"}``; the model is left in its best
+    epoch's state after validation."""
     if epochs < 1 or patience < 1:
         raise OptionError(f"fit_link_model: epochs and patience must be positive, got {epochs}, {patience}")
     trainable = any(p.requires_grad for p in model.parameters())
@@ -53,10 +55,11 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
         train = link_pass(model, stream, split.train, batch_size=batch_size, optimiser=optimiser,
                           negatives={"random": NegativeSampler(stream, "random", candidates=split.train,
                                                                seed=seed * 1000 + epoch)},
-                          progress=progress, desc=f"epoch {epoch} train")
+                          in_batch_history=in_batch_history, progress=progress, desc=f"epoch {epoch} train")
         train_state = snapshot(model)
         val = link_pass(model, stream, split.val, batch_size=batch_size, progress=progress, desc="validate",
-                        negatives={"random": NegativeSampler(stream, "random", seed=1)})
+                        negatives={"random": NegativeSampler(stream, "random", seed=1)},
+                        in_batch_history=in_batch_history)
         row = {"epoch": epoch, "train_loss": train.loss, "train_seconds": train.seconds,
                "train_events_per_s": len(split.train) / train.seconds,
                **{f"val_{key}": value for key, value in val.metrics().items()},
@@ -77,7 +80,7 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
 
 def test_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, fitted: dict[str, Any], *,
                     batch_size: int = 200, ranking_count: int = 100, ranking_fraction: float = 0.1, seed: int = 2,
-                    progress: bool = False, return_scores: bool = False) -> Any:
+                    in_batch_history: bool = True, progress: bool = False, return_scores: bool = False) -> Any:
     """Test metrics (see the module docstring): ``transductive_{random,historical,inductive}_{ap,auc}``,
     ``transductive_mrr`` (ranking the true destination of a seeded ``ranking_fraction`` of the test events among
     ``ranking_count`` fixed candidates), ``inductive_random_{ap,auc}`` and the same on validation new nodes
@@ -96,17 +99,19 @@ def test_link_model(model: TemporalLinkModel, stream: EventStream, split: Stream
         ranking = torch.full((len(split.test), count), -1, dtype=torch.long)
         ranking[ranked] = ranking_negatives(stream, split.test[ranked], count, history_events=split.train, seed=seed)
     test = link_pass(model, stream, split.test, batch_size=batch_size, negatives=samplers, ranking=ranking,
-                     progress=progress, desc="test")
+                     in_batch_history=in_batch_history, progress=progress, desc="test")
     out.update({f"transductive_{key}": value for key, value in test.metrics().items()})
     out["test_seconds"] = test.seconds
     out["test_events_per_s"] = len(split.test) / test.seconds
     model.load_state_dict(fitted["val_state"])
     new_nodes = link_pass(model, stream, split.new_node_test, batch_size=batch_size, progress=progress,
-                          negatives={"random": NegativeSampler(stream, "random", seed=seed)}, desc="test new nodes")
+                          negatives={"random": NegativeSampler(stream, "random", seed=seed)},
+                          in_batch_history=in_batch_history, desc="test new nodes")
     out.update({f"inductive_{key}": value for key, value in new_nodes.metrics().items()})
     model.load_state_dict(fitted["train_state"])
     new_val = link_pass(model, stream, split.new_node_val, batch_size=batch_size,
-                        negatives={"random": NegativeSampler(stream, "random", seed=1)})
+                        negatives={"random": NegativeSampler(stream, "random", seed=1)},
+                        in_batch_history=in_batch_history)
     out["val_inductive_random_ap"] = new_val.metrics()["random_ap"]
     model.load_state_dict(fitted["val_state"])
     return (out, test) if return_scores else out
@@ -117,7 +122,7 @@ test_link_model.__test__ = False  # a library function, not a pytest test (its n
 
 def node_classification(model: TemporalLinkModel, stream: EventStream, *, val: float = 0.15, test: float = 0.15,
                         epochs: int = 30, patience: int = 5, lr: float = 3e-4, batch_size: int = 200, seed: int = 0,
-                        progress: bool = False) -> dict[str, float]:
+                        in_batch_history: bool = True, progress: bool = False) -> dict[str, float]:
     """Dynamic node classification (TGN's protocol): the trained link model embeds every event's source at the
     event's time (the whole stream, in order, from a reset memory); an MLP decoder (D -> 80 -> 10 -> 1, dropout 0.1)
     learns the event labels on the chronological training part; the epoch with the best validation ROC-AUC gives
@@ -128,7 +133,8 @@ def node_classification(model: TemporalLinkModel, stream: EventStream, *, val: f
     val_time, test_time = np.quantile(t, [1 - val - test, 1 - test])
     model.reset()
     with torch.no_grad():
-        z = embed_events(model, stream, np.arange(len(stream)), batch_size=batch_size, progress=progress)
+        z = embed_events(model, stream, np.arange(len(stream)), batch_size=batch_size,
+                         in_batch_history=in_batch_history, progress=progress)
     labels = stream.labels.float()
     parts = {"train": t <= val_time, "val": (t > val_time) & (t <= test_time), "test": t > test_time}
     generator = torch.Generator().manual_seed(seed)
