@@ -7,7 +7,9 @@ Usage:
 
 Protocol (TGN, Rossi et al. 2020; DyGLib, Yu et al. 2023): chronological 70/15/15 split; 10% of the nodes seen
 after training hidden from training (the inductive setting's new nodes); batches of 200 (never splitting a
-timestamp); Adam, one random negative per positive; the epoch with the best validation AP is kept (patience 5, at
+timestamp; each batch is recorded before it is scored, so a link at t sees the batch's own events strictly before
+t among its sampled neighbours, as in the TGN and DyGLib reference code; memories change only after the batch);
+Adam, one random negative per positive; the epoch with the best validation AP is kept (patience 5, at
 most ``--epochs`` epochs or ``--budget`` seconds of training per run: this machine has 2 CPU cores, the papers train
 50-100 epochs on GPUs). Test: AP and ROC-AUC against random, historical and inductive negatives (Poursafaei et al.
 2022), MRR of the true destination among 100 fixed candidates (half from the source's training destinations, TGB's
