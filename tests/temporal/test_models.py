@@ -249,6 +249,12 @@ def test_recorded_events_wait_for_the_same_observe_and_survive_a_checkpoint(tmp_
         torch.testing.assert_close(getattr(unrecorded.memory, name), getattr(model.memory, name), rtol=0, atol=0)
     with pytest.raises(StreamError, match="one entry per event"):
         model.record([0, 1], [2], [60.0, 60.0])
+    # events out of time order are refused and leave no feature row behind: the next events keep their own
+    with pytest.raises(StreamError, match="time order"):
+        model.observe([0], [1], [0.5], torch.ones(1, 2, dtype=torch.float64))
+    model.observe([2], [3], [60.0], torch.full((1, 2), 7.0, dtype=torch.float64))
+    assert model.features.count == model.history.num_events == 51
+    assert model.features.gather(torch.tensor([50]), torch.float64).tolist() == [[7.0, 7.0]]
 
 
 def test_training_changes_parameters_and_is_deterministic():

@@ -117,6 +117,8 @@ class TemporalLinkModel(nn.Module):
 
     @torch.no_grad()
     def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
+        """The events ``src [B]``, ``dst [B]``, ``t [B]`` (``features [B, F]``) happened: they join the history (unless
+        ``record`` added them, with its features) and update the memories (see the module docstring)."""
         src, dst, t = self._checked(src, dst, t)
         if self.pending is not None:
             pending = self.pending
@@ -140,10 +142,15 @@ class TemporalLinkModel(nn.Module):
         return src, dst, _times(t, len(src))
 
     def _append(self, src: Tensor, dst: Tensor, t: Tensor, features: Tensor | None) -> int:
-        """Events into the history and the feature table; returns the first one's id."""
-        first = self.history.num_events
-        self.features.append(features, len(src))  # checks the shape first: nothing is half-observed
-        self.history.append(src.numpy(), dst.numpy(), t.numpy())
+        """Events into the history and the feature table; returns the first one's id. Refused events (features of
+        the wrong shape, times out of order) leave both as they were."""
+        first, stored = self.history.num_events, self.features.count
+        self.features.append(features, len(src))  # checks the shape before storing anything
+        try:
+            self.history.append(src.numpy(), dst.numpy(), t.numpy())
+        except StreamError:
+            self.features.count = stored  # the rows past the count are unused
+            raise
         return first
 
     def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
