@@ -172,8 +172,7 @@ class LinkScores:
             out[f"{kind}_ap"] = average_precision(scores, labels)
             out[f"{kind}_auc"] = roc_auc(scores, labels)
             if self.batch_sizes:
-                ones = torch.ones(max(self.batch_sizes))
-                batch_aps = [average_precision(torch.cat([p, n]), torch.cat([ones[:len(p)], 0 * ones[:len(n)]]))
+                batch_aps = [average_precision(torch.cat([p, n]), torch.cat([torch.ones(len(p)), torch.zeros(len(n))]))
                              for p, n in zip(self.positive.split(list(self.batch_sizes)),
                                              negative.split(list(self.batch_sizes)), strict=True)]
                 out[f"{kind}_ap_per_batch"] = float(np.mean(batch_aps))
