@@ -83,7 +83,8 @@ class TemporalLinkModel(nn.Module):
         self.history = TemporalSampler(EventStream([], [], [], num_nodes=num_nodes), neighbours, strategy=strategy,
                                        seed=seed)
         self.features = EventFeatures(edge_dim)
-        self.pending: dict[str, Tensor] | None = None  # recorded events whose observe has not come yet
+        # recorded events whose observe has not come yet: always the last events of the history
+        self.pending: dict[str, Tensor] | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -112,8 +113,8 @@ class TemporalLinkModel(nn.Module):
         src, dst, t = self._checked(src, dst, t)
         if len(src) == 0:
             return
-        first = self._append(src, dst, t, features)
-        self.pending = {"src": src, "dst": dst, "t": t, "first": torch.tensor(first)}
+        self._append(src, dst, t, features)
+        self.pending = {"src": src, "dst": dst, "t": t}
 
     @torch.no_grad()
     def observe(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
@@ -127,7 +128,7 @@ class TemporalLinkModel(nn.Module):
                 raise StreamError(f"observe: these events are not the {len(pending['src'])} recorded ones that wait "
                                   f"for their observe; observe those first")
             self.pending = None
-            first = int(pending["first"])
+            first = self.history.num_events - len(src)  # record appended them last; nothing came after
         elif len(src) == 0:
             return
         else:
