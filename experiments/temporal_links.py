@@ -19,8 +19,8 @@ Wikipedia adds dynamic node classification (ban labels, ROC-AUC) on the trained 
 No stream here has event features (Wikipedia's 172-d LIWC features are missing), so models see only who, whom, when.
 
 Each run writes ``temporal_<stream>_<model>_<seed>.json`` to ``--out`` (existing files are kept: the script
-resumes); ``temporal_links.md`` is rebuilt from all of them, and ``temporal_ap_over_time.png`` from the seed-0 test
-scores.
+resumes); ``temporal_links.md`` is rebuilt from all of them, and ``temporal_ap_over_time.png`` from the runs'
+per-event test scores (``temporal_scores_<stream>_<model>_<seed>.npz``; the mean over seeds, the band their range).
 """
 
 from __future__ import annotations
@@ -101,10 +101,10 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
         model.load_state_dict(fitted["val_state"])
         result["node_classification"] = node_classification(model, stream, seed=seed)
     result["seconds"] = time.perf_counter() - began
-    if seed == 0:  # per-event test scores for the AP-over-time plot
-        np.savez_compressed(out / f"temporal_scores_{stream_name}_{model_name}.npz",
-                            t=stream.t.numpy()[split.test], positive=scores.positive.numpy(),
-                            negative=scores.negative["random"].numpy(), train_end=split.val_time)
+    # per-event test scores for the AP-over-time plot
+    np.savez_compressed(out / f"temporal_scores_{stream_name}_{model_name}_{seed}.npz",
+                        t=stream.t.numpy()[split.test], positive=scores.positive.numpy(),
+                        negative=scores.negative["random"].numpy(), train_end=split.val_time)
     target.write_text(json.dumps(result, indent=1))
     print(f"{stream_name} {model_name} seed {seed}: test AP {100 * test['transductive_random_ap']:.2f}, "
           f"inductive AP {100 * test['inductive_random_ap']:.2f}, MRR {test['transductive_mrr']:.3f}, "
@@ -159,34 +159,47 @@ def summary(out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _binned_ap(data: np.lib.npyio.NpzFile, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Test AP (random negatives) in ``bins`` equal-count slices of the test period: (days after training, AP)."""
+    edges = np.quantile(data["t"], np.linspace(0, 1, bins + 1))
+    which = np.clip(np.searchsorted(edges, data["t"], side="right") - 1, 0, bins - 1)
+    days, aps = [], []
+    for b in range(bins):
+        chosen = which == b
+        if chosen.sum() < 2:
+            continue
+        scores = np.r_[data["positive"][chosen], data["negative"][chosen]]
+        labels = np.r_[np.ones(chosen.sum()), np.zeros(chosen.sum())]
+        days.append((np.median(data["t"][chosen]) - float(data["train_end"])) / 86400)
+        aps.append(100 * average_precision(scores, labels))
+    return np.asarray(days), np.asarray(aps)
+
+
 def plot_over_time(out: Path, bins: int = 10) -> Path | None:
+    """AP over the test period per stream and model: the mean over the seeds' score files, the band their range."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    files = sorted(out.glob("temporal_scores_*_*.npz"))
-    if not files:
+    runs: dict[tuple[str, str], list[Path]] = {}
+    for path in sorted(out.glob("temporal_scores_*_*_*.npz")):
+        _, _, stream, model, _ = path.stem.split("_")
+        runs.setdefault((stream, model), []).append(path)
+    if not runs:
         return None
-    streams = sorted({path.stem.split("_")[2] for path in files})
+    streams = [s for s in STREAMS if any(key[0] == s for key in runs)]
     figure, axes = plt.subplots(1, len(streams), figsize=(4.5 * len(streams), 3.4), squeeze=False)
     for axis, stream in zip(axes[0], streams, strict=True):
-        for path in files:
-            if path.stem.split("_")[2] != stream:
+        for model in MODELS:
+            paths = runs.get((stream, model))
+            if not paths:
                 continue
-            data = np.load(path)
-            edges = np.quantile(data["t"], np.linspace(0, 1, bins + 1))
-            which = np.clip(np.searchsorted(edges, data["t"], side="right") - 1, 0, bins - 1)
-            days, aps = [], []
-            for b in range(bins):
-                chosen = which == b
-                if chosen.sum() < 2:
-                    continue
-                scores = np.r_[data["positive"][chosen], data["negative"][chosen]]
-                labels = np.r_[np.ones(chosen.sum()), np.zeros(chosen.sum())]
-                days.append((np.median(data["t"][chosen]) - float(data["train_end"])) / 86400)
-                aps.append(100 * average_precision(scores, labels))
-            model = path.stem.split("_")[3]
-            axis.plot(days, aps, marker="o", label=model, color=f"C{MODELS.index(model)}")
+            curves = [_binned_ap(np.load(path), bins) for path in paths]
+            days = curves[0][0]
+            aps = np.stack([aps for _, aps in curves])
+            colour = f"C{MODELS.index(model)}"
+            axis.plot(days, aps.mean(0), marker="o", label=f"{model} ({len(paths)} seeds)", color=colour)
+            axis.fill_between(days, aps.min(0), aps.max(0), color=colour, alpha=0.2, linewidth=0)
         axis.set_title(stream)
         axis.set_xlabel("days after the end of training")
         axis.set_ylabel("test AP (random negatives)")
