@@ -1,7 +1,8 @@
 """Temporal training and streaming-inference speed: fivefold's TGN vs torch_geometric's TGN, same sizes, one run.
 
 Usage:
-    FIVEFOLD_DATA=../shared/data .venv/bin/python benchmarks/temporal.py [--epochs 5] [--stream wikipedia]
+    FIVEFOLD_DATA=../shared/data .venv/bin/python benchmarks/temporal.py [--epochs 5] [--seeds 0 1 2] \\
+        [--stream wikipedia]
 
 Both train the TGN of Rossi et al. 2020 with the same sizes (memory, time encoding and embedding 100 wide, 2
 attention heads, 10 most recent neighbours, GRU memory with the last-message aggregator, batches of 200, Adam at
@@ -10,7 +11,10 @@ stream here (JODIE Wikipedia, 157k events), alternating one epoch of each. Event
 (torch_geometric's message store cannot hold 0-wide messages). After each epoch both score the validation events
 (AP, random negatives) with their memory carried on, and at the end the test events: streaming inference (score a
 batch, then feed it) without gradients. Reported: training events/s, streaming events/s, validation AP per epoch and
-test AP. torch_geometric comes from ``benchmarks/.venv-peer`` (see ``_timing.ensure_peer``).
+test AP. The whole comparison runs once per seed (model initialisation and negatives; the split is fixed): speeds
+are medians over all epochs and seeds, accuracies the mean and standard deviation over seeds, since one run of
+torch_geometric's example differs from the next by about 0.01 in test AP. torch_geometric comes from
+``benchmarks/.venv-peer`` (see ``_timing.ensure_peer``).
 
 The models are not identical, so accuracy is compared, not just speed: torch_geometric's example embeds each node
 once per batch at its memory's last update (``TransformerConv`` over the last neighbours), fivefold embeds each
@@ -125,6 +129,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--stream", default="wikipedia")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2],
+                        help="repeat the comparison from these seeds (model initialisation and negatives)")
     parser.add_argument("--limit", type=int, default=None, help="use only this many training events (a quick try)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default=str(HERE / "results"))
@@ -151,68 +157,79 @@ def main() -> None:
     def ap(pos, neg) -> float:
         return average_precision(torch.cat([pos, neg]), torch.cat([torch.ones(len(pos)), torch.zeros(len(neg))]))
 
-    torch.manual_seed(0)
-    ours = TGN(stream.num_nodes, 1, memory_dim=100, time_dim=100, embedding_dim=100, neighbours=10)
-    our_optimiser = torch.optim.Adam(ours.parameters(), lr=1e-4, fused=True)
-    theirs = PygRunner(stream, seed=0)
-    rows = []
-    for epoch in range(1, args.epochs + 1):
+    rows, streaming = [], []
+    for seed in args.seeds:
+        torch.manual_seed(seed)
+        ours = TGN(stream.num_nodes, 1, memory_dim=100, time_dim=100, embedding_dim=100, neighbours=10, seed=seed)
+        our_optimiser = torch.optim.Adam(ours.parameters(), lr=1e-4, fused=True)
+        theirs = PygRunner(stream, seed=seed)
+        for epoch in range(1, args.epochs + 1):
+            for name in ("fivefold", "pyg"):
+                train_negatives = NegativeSampler(stream, "random", candidates=train, seed=1000 * seed + epoch)
+                val_negatives = NegativeSampler(stream, "random", seed=1000 * seed + 1)
+                began = time.perf_counter()
+                if name == "fivefold":
+                    ours.reset()
+                    link_pass(ours, stream, train, optimiser=our_optimiser, negatives={"random": train_negatives},
+                              in_batch_history=False)
+                    trained = time.perf_counter() - began
+                    scored = link_pass(ours, stream, split.val, negatives={"random": val_negatives},
+                                       in_batch_history=False)
+                    val_ap = ap(scored.positive, scored.negative["random"])
+                else:
+                    theirs.reset()
+                    theirs.run(train, time_batches(times[train], 200), train_negatives, train=True)
+                    trained = time.perf_counter() - began
+                    val_ap = ap(*theirs.run(split.val, time_batches(times[split.val], 200), val_negatives, False))
+                rows.append({"seed": seed, "epoch": epoch, "library": name, "train_seconds": trained,
+                             "train_events_per_s": len(train) / trained, "val_ap": val_ap})
+                print(f"seed {seed} epoch {epoch} {name:9s} train {len(train) / trained:8.0f} events/s, "
+                      f"val AP {val_ap:.4f}", flush=True)
         for name in ("fivefold", "pyg"):
-            train_negatives = NegativeSampler(stream, "random", candidates=train, seed=epoch)
-            val_negatives = NegativeSampler(stream, "random", seed=1)
+            negatives = NegativeSampler(stream, "random", seed=1000 * seed + 2)
             began = time.perf_counter()
-            if name == "fivefold":
-                ours.reset()
-                link_pass(ours, stream, train, optimiser=our_optimiser, negatives={"random": train_negatives},
-                          in_batch_history=False)
-                trained = time.perf_counter() - began
-                scored = link_pass(ours, stream, split.val, negatives={"random": val_negatives}, in_batch_history=False)
-                val_ap = ap(scored.positive, scored.negative["random"])
-            else:
-                theirs.reset()
-                theirs.run(train, time_batches(times[train], 200), train_negatives, train=True)
-                trained = time.perf_counter() - began
-                val_ap = ap(*theirs.run(split.val, time_batches(times[split.val], 200), val_negatives, False))
-            rows.append({"epoch": epoch, "library": name, "train_seconds": trained,
-                         "train_events_per_s": len(train) / trained, "val_ap": val_ap})
-            print(f"epoch {epoch} {name:9s} train {len(train) / trained:8.0f} events/s, val AP {val_ap:.4f}",
-                  flush=True)
-    streaming = {}
-    for name in ("fivefold", "pyg"):
-        negatives = NegativeSampler(stream, "random", seed=2)
-        began = time.perf_counter()
-        if name == "fivefold":
             with torch.no_grad():
-                scored = link_pass(ours, stream, split.test, negatives={"random": negatives}, in_batch_history=False)
-            pos, neg = scored.positive, scored.negative["random"]
-        else:
-            with torch.no_grad():
-                pos, neg = theirs.run(split.test, time_batches(times[split.test], 200), negatives, False)
-        seconds = time.perf_counter() - began
-        streaming[name] = {"events_per_s": len(split.test) / seconds, "test_ap": ap(pos, neg)}
+                if name == "fivefold":
+                    scored = link_pass(ours, stream, split.test, negatives={"random": negatives},
+                                       in_batch_history=False)
+                    pos, neg = scored.positive, scored.negative["random"]
+                else:
+                    pos, neg = theirs.run(split.test, time_batches(times[split.test], 200), negatives, False)
+            seconds = time.perf_counter() - began
+            streaming.append({"seed": seed, "library": name, "events_per_s": len(split.test) / seconds,
+                              "test_ap": ap(pos, neg)})
     summary = {}
     for name in ("fivefold", "pyg"):
         mine = [row for row in rows if row["library"] == name]
-        summary[name] = {"train_events_per_s_median": float(np.median([r["train_events_per_s"] for r in mine])),
-                         "val_ap_last": mine[-1]["val_ap"], **{f"streaming_{k}": v for k, v in streaming[name].items()}}
+        last = [row["val_ap"] for row in mine if row["epoch"] == args.epochs]
+        tests = [row["test_ap"] for row in streaming if row["library"] == name]
+        summary[name] = {
+            "train_events_per_s_median": float(np.median([r["train_events_per_s"] for r in mine])),
+            "val_ap_last": float(np.mean(last)), "val_ap_last_std": float(np.std(last)),
+            "streaming_events_per_s": float(np.median([r["events_per_s"] for r in streaming if r["library"] == name])),
+            "streaming_test_ap": float(np.mean(tests)), "streaming_test_ap_std": float(np.std(tests)),
+            "test_ap_per_seed": tests}
     speedup = summary["fivefold"]["train_events_per_s_median"] / summary["pyg"]["train_events_per_s_median"]
     # this machine's speed drifts by tens of percent within minutes: the two sides' epochs alternate, so each
     # epoch's ratio compares them under about the same conditions
     pair_ratios = [ours["train_events_per_s"] / theirs["train_events_per_s"]
                    for ours, theirs in zip(rows[0::2], rows[1::2], strict=True)]
     stream_speedup = summary["fivefold"]["streaming_events_per_s"] / summary["pyg"]["streaming_events_per_s"]
-    print(f"\n{'':10s} {'train ev/s':>11s} {'stream ev/s':>12s} {'val AP':>8s} {'test AP':>8s}")
+    print(f"\n{len(args.seeds)} seed(s); AP: mean ± std over seeds")
+    print(f"{'':10s} {'train ev/s':>11s} {'stream ev/s':>12s} {'val AP':>16s} {'test AP':>16s}")
     for name in ("fivefold", "pyg"):
         s = summary[name]
         print(f"{name:10s} {s['train_events_per_s_median']:11.0f} {s['streaming_events_per_s']:12.0f} "
-              f"{s['val_ap_last']:8.4f} {s['streaming_test_ap']:8.4f}")
+              f"{s['val_ap_last']:8.4f} ± {s['val_ap_last_std']:.4f} "
+              f"{s['streaming_test_ap']:8.4f} ± {s['streaming_test_ap_std']:.4f}")
     print(f"speed-up: training {speedup:.2f}x (ratio of medians; median of the per-epoch ratios "
           f"{float(np.median(pair_ratios)):.2f}x, each epoch {', '.join(f'{r:.2f}' for r in pair_ratios)}), "
           f"streaming inference {stream_speedup:.2f}x")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "temporal.json").write_text(json.dumps({
-        "stream": args.stream, "train_events": len(train), "epochs": args.epochs, "rows": rows, "summary": summary,
+        "stream": args.stream, "train_events": len(train), "epochs": args.epochs, "seeds": args.seeds, "rows": rows,
+        "streaming": streaming, "summary": summary,
         "train_speedup": speedup, "train_speedup_per_epoch": pair_ratios,
         "train_speedup_median_per_epoch": float(np.median(pair_ratios)), "streaming_speedup": stream_speedup,
         "torch": torch.__version__, "torch_geometric": torch_geometric.__version__, "threads": torch.get_num_threads(),
