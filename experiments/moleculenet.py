@@ -6,7 +6,8 @@ Usage:
 
 Protocol (chemprop 2's defaults, used by both): 80/10/10 split of the rows RDKit parses (random, or the balanced
 Bemis-Murcko scaffold split of Yang et al. 2019), seeded per run; the same split indices are given to chemprop
-(``--splits-file``); hidden 300, depth 3, mean readout, one FFN layer of 300; batches of 64; Noam schedule
+(``--splits-file``); hidden 300, depth 3, the ``norm`` readout (the atom states' sum divided by 100: ``chemprop
+train``'s default ``--aggregation norm``), one FFN layer of 300; batches of 64; Noam schedule
 (1e-4 -> 1e-3 over 2 epochs -> 1e-4), 50 epochs, the epoch with the lowest validation loss kept; regression targets
 standardised. Test: RMSE (regression) or ROC-AUC (classification), computed by the same code for both from their test
 predictions. Each run trains fivefold in this process and chemprop in a subprocess at the same time, each on one thread
@@ -16,7 +17,11 @@ measured separately and reported).
 
 chemprop runs from ``benchmarks/.venv-chemprop`` (built here if missing: ``pip install chemprop`` beside torch 2.13).
 Each run writes ``<set>_<split>_<seed>.json`` to ``--out`` (existing runs are kept: the script resumes); the table
-``moleculenet.md`` and ``moleculenet.json`` are rebuilt from all of them.
+``moleculenet.md`` and ``moleculenet.json`` are rebuilt from all of them. ``--chemprop-from DIR`` reuses chemprop's
+side of an earlier run of the same set, split and seed (its test rows must be the same) and trains fivefold only.
+
+Until 2026-12-03 fivefold's side used a mean readout while ``chemprop train`` used its ``norm`` default; those runs
+are kept in ``experiments/results/moleculenet_mean_readout``.
 """
 
 from __future__ import annotations
@@ -93,17 +98,20 @@ def chemprop_predictions(out: Path, test_smiles: list[str]) -> np.ndarray:
 def run_fivefold(graphs, split, task: str, epochs: int, seed: int) -> dict:
     began = time.perf_counter()
     torch.manual_seed(seed)
-    model = DMPNN(1)
+    model = DMPNN(1)  # chemprop train's defaults, its norm readout included
     train, val, test = ([graphs[i] for i in part] for part in split)
     result = fit_molecule_model(model, train, val, task=task, epochs=epochs, seed=seed, progress=False)
     predictions = predict_molecules(model, test, task=task, scaler=result.scaler)
     scores = score_molecules(predictions, molecule_targets(test), task)
     return {"test": scores, "best_epoch": result.best["epoch"], "val_loss": result.best["val_loss"],
             "train_seconds": result.seconds, "predictions": predictions[:, 0].tolist(),
-            "wall_seconds": time.perf_counter() - began}
+            "readout": model.readout, "wall_seconds": time.perf_counter() - began}
 
 
-def one_run(name: str, split_kind: str, seed: int, epochs: int, chemprop: Path | None, root: str | None) -> dict:
+def one_run(name: str, split_kind: str, seed: int, epochs: int, chemprop: Path | None, root: str | None,
+            earlier: Path | None = None) -> dict:
+    """One set, split and seed: fivefold and chemprop side by side, or fivefold alone with chemprop's side taken
+    from the earlier run's record ``earlier`` (same split required)."""
     table = load_moleculenet(name, root)
     began = time.perf_counter()
     graphs, rows = smiles_to_graphs(table.smiles)
@@ -115,6 +123,13 @@ def one_run(name: str, split_kind: str, seed: int, epochs: int, chemprop: Path |
     record = {"set": name, "split": split_kind, "seed": seed, "epochs": epochs, "task": table.kind,
               "molecules": len(graphs), "skipped": len(table) - len(graphs),
               "sizes": [len(part) for part in split], "test_rows": split[2].tolist()}
+    if earlier is not None:
+        previous = json.loads(earlier.read_text())
+        if previous["test_rows"] != record["test_rows"] or previous["epochs"] != epochs:
+            raise RuntimeError(f"{earlier} has another split or epoch count than this run; it cannot be reused")
+        record["chemprop"] = previous["chemprop"]
+        record["chemprop_from"] = str(earlier.relative_to(ROOT) if earlier.is_relative_to(ROOT) else earlier)
+        chemprop = None
     with tempfile.TemporaryDirectory() as folder:
         process = None
         if chemprop is not None:
@@ -197,6 +212,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--no-chemprop", action="store_true", help="train fivefold only")
+    parser.add_argument("--chemprop-from", type=Path, default=None,
+                        help="reuse chemprop's side of the runs in this folder (same set, split, seed) where present")
     parser.add_argument("--data-root", default=None, help="data folder (default: $FIVEFOLD_DATA)")
     parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results" / "moleculenet")
     args = parser.parse_args()
@@ -212,7 +229,10 @@ def main() -> None:
                 if path.exists():
                     continue
                 began = time.perf_counter()
-                record = one_run(name, split_kind, seed, args.epochs, chemprop, args.data_root)
+                earlier = args.chemprop_from / path.name if args.chemprop_from is not None else None
+                if earlier is not None and not earlier.exists():
+                    earlier = None
+                record = one_run(name, split_kind, seed, args.epochs, chemprop, args.data_root, earlier)
                 path.write_text(json.dumps(record))
                 summary = {s: record[s]["test"] for s in ("fivefold", "chemprop") if s in record}
                 print(f"{name} {split_kind} seed {seed}: {summary} ({time.perf_counter() - began:.0f} s)", flush=True)

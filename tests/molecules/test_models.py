@@ -79,14 +79,27 @@ def _dmpnn_reference(model: DMPNN, graph: Graph) -> torch.Tensor:
         incoming = sum((h[q] for q, (u, t) in enumerate(edges) if t == v), torch.zeros(model.W_h.in_features,
                                                                                         dtype=x.dtype))
         atoms.append(torch.relu(model.W_o(torch.cat([x[v], incoming]))))
-    return model.ffn(torch.stack(atoms).mean(0, keepdim=True))
+    atoms = torch.stack(atoms)
+    pooled = {"norm": atoms.sum(0, keepdim=True) / 100, "mean": atoms.mean(0, keepdim=True),
+              "sum": atoms.sum(0, keepdim=True)}[model.readout]
+    return model.ffn(pooled)
 
 
+@pytest.mark.parametrize("readout", ["norm", "mean", "sum"])
 @pytest.mark.parametrize("smiles", ["CC(=O)Nc1ccc(O)cc1", "C1CC1N", "C"])
-def test_dmpnn_matches_the_published_rule(smiles):
+def test_dmpnn_matches_the_published_rule(smiles, readout):
     graph = _double(Batch.from_graphs([from_smiles(smiles)]))
-    model = DMPNN(2, hidden=12, ffn_hidden=8, depth=4).double()
+    model = DMPNN(2, hidden=12, ffn_hidden=8, depth=4, readout=readout).double()
     assert torch.allclose(model(graph), _dmpnn_reference(model, graph), atol=1e-12)
+
+
+def test_dmpnn_default_readout_is_chemprops_norm_aggregation(smiles_batch):
+    """chemprop 2's ``chemprop train`` sums the atom states and divides by 100 (``--aggregation norm``)."""
+    model = DMPNN(1, hidden=8, ffn_hidden=4).double()
+    assert model.readout == "norm" and model.readout_norm == 100.0
+    atoms = model.encode(smiles_batch)
+    expected = torch.stack([atoms[smiles_batch.batch == g].sum(0) / 100 for g in range(smiles_batch.num_graphs)])
+    assert torch.allclose(model(smiles_batch), model.ffn(expected), atol=1e-12)
 
 
 def test_gine_on_molecular_graphs_is_invariant_to_renumbering(smiles_batch):
@@ -112,6 +125,10 @@ def test_dmpnn_gradients_and_bad_inputs(smiles_batch):
         model(one_way)
     g = from_smiles("CCO")
     assert reverse_edges(g).tolist() == [1, 0, 3, 2]
+    with pytest.raises(MoleculeError, match="readout must be"):
+        DMPNN(1, readout="max")
+    with pytest.raises(MoleculeError, match="readout_norm"):
+        DMPNN(1, readout_norm=0.0)
 
 
 # ----- 3D models ---------------------------------------------------------------------------------------------------

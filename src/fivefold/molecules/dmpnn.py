@@ -9,10 +9,11 @@ the reverse bond ``w -> v`` (so information does not flow straight back, unlike 
     m_vw  = sum_{u -> v} h_uv - h_wv
     h_vw  = relu(h0_vw + W_h m_vw)                        (depth - 1 times)
     h_v   = relu(W_o [x_v ; sum_{u -> v} h_uv])
-    y     = FFN(mean_v h_v)                              (one vector per molecule)
+    y     = FFN(sum_v h_v / 100)                         (one vector per molecule)
 
-Invariant to renumbering the atoms and the bonds. Defaults are chemprop 2's (hidden 300, depth 3, no bias in W_i and
-W_h, mean readout, one hidden FFN layer of 300).
+Invariant to renumbering the atoms and the bonds. Defaults are those of chemprop 2's ``chemprop train`` (hidden 300,
+depth 3, no bias in W_i and W_h, one hidden FFN layer of 300, and its default ``norm`` aggregation: the sum of the atom
+states divided by 100, which keeps the molecule's size in the vector, where a mean would not).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class DMPNN(nn.Module):
         depth: message-passing steps including the initial one (3, as chemprop counts).
         ffn_hidden, ffn_layers: the output network's hidden width and number of hidden layers (300, 1).
         dropout: after each message step and in the FFN.
-        readout: ``"mean"`` or ``"sum"`` of the atom states.
+        readout: ``"norm"`` (the sum of the atom states divided by ``readout_norm``, chemprop 2's default),
+            ``"mean"`` or ``"sum"``.
+        readout_norm: the divisor of the ``"norm"`` readout (100, chemprop's).
 
     Shapes: ``model(batch)``: a ``Batch`` (or ``Graph``) with ``x [N, atom_features]``,
     ``edge_attr [E, bond_features]`` -> ``[num_graphs, targets]``.
@@ -67,13 +70,16 @@ class DMPNN(nn.Module):
 
     def __init__(self, targets: int = 1, *, atom_features: int = ATOM_FEATURES, bond_features: int = BOND_FEATURES,
                  hidden: int = 300, depth: int = 3, ffn_hidden: int = 300, ffn_layers: int = 1,
-                 dropout: float = 0.0, readout: str = "mean") -> None:
+                 dropout: float = 0.0, readout: str = "norm", readout_norm: float = 100.0) -> None:
         super().__init__()
         if depth < 1:
             raise MoleculeError(f"DMPNN: depth must be at least 1, got {depth}")
-        if readout not in ("mean", "sum"):
-            raise MoleculeError(f"DMPNN: readout must be 'mean' or 'sum', got {readout!r}")
+        if readout not in ("norm", "mean", "sum"):
+            raise MoleculeError(f"DMPNN: readout must be 'norm', 'mean' or 'sum', got {readout!r}")
+        if not readout_norm > 0:
+            raise MoleculeError(f"DMPNN: readout_norm must be positive, got {readout_norm!r}")
         self.atom_features, self.bond_features, self.depth, self.readout = atom_features, bond_features, depth, readout
+        self.readout_norm = float(readout_norm)
         self.W_i = nn.Linear(atom_features + bond_features, hidden, bias=False)
         self.W_h = nn.Linear(hidden, hidden, bias=False)
         self.W_o = nn.Linear(atom_features + hidden, hidden)
@@ -112,5 +118,10 @@ class DMPNN(nn.Module):
 
     def forward(self, batch: Graph) -> Tensor:
         atoms = self.encode(batch)
-        pooled = global_mean_pool(atoms, batch) if self.readout == "mean" else global_sum_pool(atoms, batch)
+        if self.readout == "mean":
+            pooled = global_mean_pool(atoms, batch)
+        elif self.readout == "sum":
+            pooled = global_sum_pool(atoms, batch)
+        else:
+            pooled = global_sum_pool(atoms, batch) / self.readout_norm
         return self.ffn(pooled)
