@@ -18,10 +18,13 @@ the neighbours so the layer's scale does not depend on vertex degree (a per-vert
 
 Implementation: ``K_neigh(theta)`` is a trigonometric polynomial in ``theta`` (from input frequency ``n`` only the
 degrees ``|m - n|`` and ``m + n`` occur) and ``rho_n(g) = cos(n g) + sin(n g) J``, so the sum over the edges is one
-sparse product (``fivefold.ops.spmm_mix``) per input frequency, which mixes each neighbour's features and their
-quarter turns ``J x`` with the per-edge weights ``phi_f(theta) cos(n g)`` and ``phi_f(theta) sin(n g)`` into all
-Fourier terms at once (the neighbour's row is read once per edge), followed by one dense product with the kernel's
-Fourier coefficients. No per-edge feature tensor is formed.
+sparse product (``fivefold.ops.spmm_mix``) per input frequency followed by one dense product with the kernel's
+coefficients; the neighbour's row is read once per edge and no per-edge feature tensor is formed. For scalar inputs
+the sparse product forms the real Fourier moments ``sum_e phi_f(theta_e) x_q``. For an input of frequency ``n > 0``
+it forms complex moments ``A_k = sum_e e^{i k theta_e} rho_n(g_e) x_q`` (``i`` acting as ``J``; per edge the weights
+``cos(k theta + n g)`` of ``x_q`` and ``sin(k theta + n g)`` of ``J x_q``) only for the degrees an equivariant kernel
+reads, ``k = m - n`` and ``k = -(m + n)``: for fields of frequencies 0 and 1 that is 3 moments of each frequency-1
+field where the real Fourier terms need 5 (``GEMConv._head_weights`` rewrites the coefficients).
 """
 
 from __future__ import annotations
@@ -142,25 +145,39 @@ def _quarter_turn(frequencies: list[int]) -> tuple[Tensor, Tensor]:
     return torch.tensor(index, dtype=torch.long), torch.tensor(sign)
 
 
-def _edge_mix(ops: MeshOperators, n: int, terms: int, dtype: torch.dtype) -> Tensor:
-    """The per-edge weights of input frequency ``n``'s aggregation, in the edge CSR's entry order: ``[nnz, terms, 1]``
-    ``phi_f(theta) / deg`` for ``n = 0``, else ``[nnz, terms, 2]`` that times ``cos(n g)`` and ``sin(n g)`` (the
-    factors of ``x`` and ``J x`` in ``rho_n(g) x``). Geometry only, so built once per operators object (``memo``)
-    unless the angles carry gradients."""
+def _edge_weights(ops: MeshOperators, key: tuple, compute) -> Tensor:
+    """``compute()`` memoised on the operators object (geometry only), unless the angles carry gradients."""
+    if ops.angle.requires_grad or ops.transport.requires_grad:
+        return compute()
+    return ops.memo(key, compute)
+
+
+def _edge_mix(ops: MeshOperators, terms: int, dtype: torch.dtype) -> Tensor:
+    """``[nnz, terms, 1]``: scalar inputs' per-edge weights ``phi_f(theta) / deg`` in the edge CSR's entry order."""
 
     def compute() -> Tensor:
         csr = ops.edge_csr
         theta = ops.angle.to(dtype)[csr.perm]
         norm = (1.0 / csr.degree().clamp_min(1).to(dtype))[csr.rows]
-        phi = fourier_features(theta, (terms - 1) // 2) * norm[:, None]  # [nnz, terms]
-        if n == 0:
-            return phi.unsqueeze(2)
-        transport = ops.transport.to(dtype)[csr.perm]
-        return torch.stack([phi * torch.cos(n * transport)[:, None], phi * torch.sin(n * transport)[:, None]], dim=2)
+        return (fourier_features(theta, (terms - 1) // 2) * norm[:, None]).unsqueeze(2)
 
-    if ops.angle.requires_grad or ops.transport.requires_grad:
-        return compute()
-    return ops.memo(("gem_edge_mix", n, terms, dtype), compute)
+    return _edge_weights(ops, ("gem_edge_mix", terms, dtype), compute)
+
+
+def _edge_mix_heads(ops: MeshOperators, n: int, heads: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """``[nnz, H, 2]``: input frequency ``n``'s per-edge weights of ``x_q`` and ``J x_q`` in the moment ``A_k``,
+    ``(cos, sin)(k theta + n g) / deg`` for each head ``k``, in the edge CSR's entry order."""
+
+    def compute() -> Tensor:
+        csr = ops.edge_csr
+        theta = ops.angle.to(dtype)[csr.perm]
+        transport = ops.transport.to(dtype)[csr.perm]
+        norm = (1.0 / csr.degree().clamp_min(1).to(dtype))[csr.rows]
+        degrees = torch.tensor(heads, dtype=dtype, device=theta.device)
+        phase = theta[:, None] * degrees + n * transport[:, None]  # [nnz, H]
+        return torch.stack([torch.cos(phase), torch.sin(phase)], dim=2) * norm[:, None, None]
+
+    return _edge_weights(ops, ("gem_edge_mix_heads", n, heads, dtype), compute)
 
 
 class GEMConv(nn.Module):
@@ -207,15 +224,30 @@ class GEMConv(nn.Module):
                     torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
-        # per input frequency n, the block [x^n] (n = 0) or [x^n, J x^n] (n > 0) is one gather of x's columns
-        # times a sign: J (a, b) = (-b, a) on each 2-dimensional field
+        # per input frequency n, the block [x^n] (n = 0) or [x^n, J x^n] (n > 0) with J (a, b) = (-b, a) on each
+        # 2-dimensional field, as a product with a selection matrix: its backward is a product too, where a gather
+        # of x's columns would scatter its gradient back column by column
         quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
         for n, channels in self._in_channels.items():
             gather = channels if n == 0 else torch.cat([channels, quarter_index[channels]])
             sign = torch.ones(len(channels)) if n == 0 else torch.cat([torch.ones(len(channels)),
                                                                          quarter_sign[channels]])
-            self.register_buffer(f"block_index_{n}", gather, persistent=False)
-            self.register_buffer(f"block_sign_{n}", sign, persistent=False)
+            selection = torch.zeros(self.in_type.size, len(gather))
+            selection[gather, torch.arange(len(gather))] = sign
+            self.register_buffer(f"block_selection_{n}", selection, persistent=False)
+        # per input frequency n > 0, the aggregation's heads: the complex Fourier degrees k of the moments
+        # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _head_weights)
+        out_frequencies = sorted(set(self.out_frequencies))
+        for n, channels in self._in_channels.items():
+            if n == 0:
+                continue
+            heads = sorted({m - n for m in out_frequencies} | {-(m + n) for m in out_frequencies if m > 0})
+            position = {int(c): j for j, c in enumerate(channels.tolist())}
+            quarter = torch.zeros(len(channels), len(channels))  # J restricted to these channels: (J x)_j
+            for j, c in enumerate(channels.tolist()):
+                quarter[j, position[int(quarter_index[c])]] = quarter_sign[c]
+            self.register_buffer(f"heads_{n}", torch.tensor(heads, dtype=torch.long), persistent=False)
+            self.register_buffer(f"quarter_t_{n}", quarter.T.contiguous(), persistent=False)
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
@@ -250,6 +282,27 @@ class GEMConv(nn.Module):
             full_self = full_self.index_put((rows[:, None], cols[None, :]), block_self, accumulate=True)
         return full, full_self
 
+    def _head_weights(self, weight: Tensor, n: int) -> Tensor:
+        """``[H * c, C_out]``: the kernel's coefficients on the moments ``A_k`` of input frequency ``n > 0``.
+
+        With ``C_k = sum_e cos(k theta_e) y_e`` and ``S_k = sum_e sin(k theta_e) y_e`` (``y_e = rho_n(g_e) x_q``,
+        the real Fourier moments the kernel's coefficients ``W_f`` act on) and ``A_{+-k} = C_k +- J S_k``, the layer's
+        sum ``C_0 W_0 + sum_k (C_k W_cos k + S_k W_sin k)`` equals ``sum_k A_k W'_k`` over every degree ``-K..K``
+        with ``W'_0 = W_0`` and ``W'_k = (W_cos |k| - sign(k) J^T W_sin |k|) / 2``. For an equivariant kernel
+        ``W'_k`` vanishes unless ``k = m - n`` or ``k = -(m + n)`` (``m > 0``) for an output frequency ``m``, so
+        only those heads are aggregated: 3 of the 5 real terms for ``n = 1`` into frequencies 0 and 1."""
+        channels = self._in_channels[n].to(weight.device)
+        heads = getattr(self, f"heads_{n}")
+        quarter_t = getattr(self, f"quarter_t_{n}").to(weight.dtype)
+        blocks = []
+        for k in heads.tolist():
+            if k == 0:
+                blocks.append(weight[0, channels])
+            else:
+                w_cos, w_sin = weight[2 * abs(k) - 1, channels], weight[2 * abs(k), channels]
+                blocks.append((w_cos - (1 if k > 0 else -1) * (quarter_t @ w_sin)) / 2)
+        return torch.cat(blocks, dim=0)
+
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_type.size or x.shape[0] != ops.num_vertices:
             raise FieldError(f"GEMConv: x must be [{ops.num_vertices}, {self.in_type.size}] for {self.in_type!r}, "
@@ -257,21 +310,31 @@ class GEMConv(nn.Module):
         csr = ops.edge_csr
         weight, weight_self = self.kernel_matrices()  # [F, C_in, C_out], [C_in, C_out]
         weight = weight.to(x.dtype)
-        # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Per input frequency n the kernel needs Fourier terms up to
-        # degree n + max_out only: sum phi_f(theta_e) cos(n g_e) x_q and phi_f(theta_e) sin(n g_e) (J x)_q over the
-        # edges in one sparse product (one "head" per term), then one dense product with the kernel's coefficients.
-        out = x @ weight_self.to(x.dtype)
+        # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Scalar inputs (n = 0): sum phi_f(theta_e) x_q for the real
+        # Fourier terms up to degree max_out, one sparse product with one "head" per term. Inputs of frequency n > 0:
+        # the complex moments A_k = sum_e (cos(k theta_e + n g_e) x_q + sin(k theta_e + n g_e) J x_q) for the degrees
+        # k the kernel reads (heads_n). Then one dense product with the kernel's coefficients on them. The
+        # self-interaction carries the bias of the scalar channels.
+        if self.bias is not None:
+            bias = x.new_zeros(self.out_type.size).index_put((self.bias_index,), self.bias.to(x.dtype))
+            out = torch.addmm(bias, x, weight_self.to(x.dtype))
+        else:
+            out = x @ weight_self.to(x.dtype)
         top = max(self.out_frequencies)
         for n, index in self._in_channels.items():
             channels = index.to(x.device)
-            terms = 1 + 2 * (n + top)
-            gather, sign = getattr(self, f"block_index_{n}"), getattr(self, f"block_sign_{n}").to(x.dtype)
-            blocks = (x.index_select(1, gather) * sign).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
-            mix = _edge_mix(ops, n, terms, x.dtype)  # [nnz, terms, 1 or 2]
-            summed = spmm_mix(csr, blocks, mix)  # [V, terms, c], each neighbour's block read once per edge
-            out = out + summed.reshape(x.shape[0], -1) @ weight[:terms, channels, :].reshape(-1, weight.shape[2])
-        if self.bias is not None:
-            out = out.index_add(1, self.bias_index, self.bias.expand(x.shape[0], -1))
+            selection = getattr(self, f"block_selection_{n}").to(x.dtype)
+            blocks = (x @ selection).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
+            if n == 0:
+                terms = 1 + 2 * top
+                mix = _edge_mix(ops, terms, x.dtype)  # [nnz, terms, 1]
+                coefficients = weight[:terms, channels, :].reshape(-1, weight.shape[2])
+            else:
+                heads = getattr(self, f"heads_{n}")
+                mix = _edge_mix_heads(ops, n, tuple(heads.tolist()), x.dtype)  # [nnz, H, 2]
+                coefficients = self._head_weights(weight, n)
+            summed = spmm_mix(csr, blocks, mix)  # [V, terms or H, c], each neighbour's block read once per edge
+            out = torch.addmm(out, summed.reshape(x.shape[0], -1), coefficients)
         return out
 
     def extra_repr(self) -> str:
