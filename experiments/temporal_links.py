@@ -198,7 +198,8 @@ def plot_over_time(out: Path, bins: int = 10) -> Path | None:
             days = curves[0][0]
             aps = np.stack([aps for _, aps in curves])
             colour = f"C{MODELS.index(model)}"
-            axis.plot(days, aps.mean(0), marker="o", label=f"{model} ({len(paths)} seeds)", color=colour)
+            seeds = f"{len(paths)} seed" + ("s" if len(paths) > 1 else "")
+            axis.plot(days, aps.mean(0), marker="o", label=f"{model} ({seeds})", color=colour)
             axis.fill_between(days, aps.min(0), aps.max(0), color=colour, alpha=0.2, linewidth=0)
         axis.set_title(stream)
         axis.set_xlabel("days after the end of training")
