@@ -131,6 +131,22 @@ def test_gemconv_matches_the_written_out_rule(patch_mesh, fields):
     torch.testing.assert_close(conv(x, ops), _gemconv_reference(conv, x, ops), rtol=0, atol=1e-12)
 
 
+def test_gemconv_kernel_follows_loaded_bases():
+    """The kernel's assembly is cached from the bases; loading other bases (as a checkpoint from another LAPACK
+    build may carry) must rebuild it."""
+    torch.manual_seed(3)
+    conv = GEMConv(so2_band_field(1, 1), so2_band_field(1, 1)).double()
+    before = conv.kernel_matrices()[0].detach().clone()
+    state = conv.state_dict()
+    state["basis_1_1"] = -state["basis_1_1"]
+    conv.load_state_dict(state)
+    fresh = GEMConv(so2_band_field(1, 1), so2_band_field(1, 1)).double()
+    fresh.load_state_dict(state)
+    after = conv.kernel_matrices()[0]
+    assert not torch.equal(after, before)
+    assert torch.equal(after, fresh.kernel_matrices()[0])
+
+
 def test_gemconv_gradcheck():
     mesh = bumpy_sphere(subdivisions=0)
     ops = mesh_operators(mesh, 4)

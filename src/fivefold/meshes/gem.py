@@ -251,6 +251,7 @@ class GEMConv(nn.Module):
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
+        self._assembly_cache: tuple | None = None
 
     def _out_offsets(self) -> list[int | None]:
         """For each output channel, its index if it is a scalar channel, else None."""
@@ -260,27 +261,51 @@ class GEMConv(nn.Module):
             start += 1 if k == 0 else 2
         return out
 
-    def kernel_matrices(self) -> tuple[Tensor, Tensor]:
-        """``(W [F, C_in, C_out], W_self [C_in, C_out])``: the layer's kernel as Fourier coefficients
-        (``K_neigh(theta) = sum_f phi_f(theta) W[f]^T``)."""
+    def _assembly(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """``(source, target, coefficient)``: every kernel coefficient as a sum of weights times basis entries,
+        ``flat[target] += weights[source] * coefficient`` over the concatenated weights (each pair's neighbour weights,
+        then its self weights) into ``[F * C_in * C_out + C_in * C_out]``. Built from the bases once, and again only
+        when a basis buffer changes (``load_state_dict``) or the device does."""
+        bases = [getattr(self, f"{kind}basis_{n}_{m}") for n, m in self._pairs for kind in ("", "self_")]
+        key = (device, tuple(b._version for b in bases), tuple(b.data_ptr() for b in bases))
+        if self._assembly_cache is not None and self._assembly_cache[0] == key:
+            return self._assembly_cache[1]
         terms = 1 + 2 * self.degree
         c_in, c_out = self.in_type.size, self.out_type.size
-        dtype = next(self.parameters()).dtype
-        full = torch.zeros(terms, c_in, c_out, dtype=dtype, device=self.bias_index.device)
-        full_self = torch.zeros(c_in, c_out, dtype=dtype, device=self.bias_index.device)
+        sources, targets, coefficients, offset = [], [], [], 0
         for n, m in self._pairs:
             tag = f"{n}_{m}"
-            basis = getattr(self, f"basis_{tag}").to(dtype)  # [B, F, dm, dn]
-            own = getattr(self, f"self_basis_{tag}").to(dtype)  # [B', 1, dm, dn]
-            rows, cols = getattr(self, f"rows_{tag}"), getattr(self, f"cols_{tag}")
-            w, w_self = getattr(self, f"weight_{tag}"), getattr(self, f"self_weight_{tag}")
-            # block[f, (a, j), (o, i)] = sum_b w[o, a, b] basis[b, f, i, j]
-            block = torch.einsum("oab,bfij->fajoi", w, basis).reshape(terms, rows.numel(), cols.numel())
-            full = full.index_put((torch.arange(terms, device=rows.device)[:, None, None], rows[None, :, None],
-                                   cols[None, None, :]), block, accumulate=True)
-            block_self = torch.einsum("oab,bfij->fajoi", w_self, own).reshape(rows.numel(), cols.numel())
-            full_self = full_self.index_put((rows[:, None], cols[None, :]), block_self, accumulate=True)
-        return full, full_self
+            rows = getattr(self, f"rows_{tag}").cpu().numpy()  # [A * dn]: (a, j) -> input channel
+            cols = getattr(self, f"cols_{tag}").cpu().numpy()  # [O * dm]: (o, i) -> output channel
+            for kind, base in (("", 0), ("self_", terms * c_in * c_out)):
+                basis = getattr(self, f"{kind}basis_{tag}").detach().cpu().double().numpy()  # [B, F, dm, dn]
+                outs, ins, count = getattr(self, f"{kind}weight_{tag}").shape  # [O, A, B]
+                d_m, d_n = basis.shape[2], basis.shape[3]
+                b, f, i, j = np.nonzero(basis)
+                o, a = np.meshgrid(np.arange(outs), np.arange(ins), indexing="ij")
+                o, a = o.reshape(-1, 1), a.reshape(-1, 1)  # every weight's (o, a) against every basis entry
+                sources.append((offset + (o * ins + a) * count + b).reshape(-1))
+                targets.append((base + f * c_in * c_out + rows[a * d_n + j] * c_out + cols[o * d_m + i]).reshape(-1))
+                coefficients.append(np.broadcast_to(basis[b, f, i, j], (outs * ins, len(b))).reshape(-1))
+                offset += outs * ins * count
+        assembly = (torch.from_numpy(np.concatenate(sources)).to(device),
+                    torch.from_numpy(np.concatenate(targets)).to(device),
+                    torch.from_numpy(np.concatenate(coefficients)).to(device))
+        self._assembly_cache = (key, assembly)
+        return assembly
+
+    def kernel_matrices(self) -> tuple[Tensor, Tensor]:
+        """``(W [F, C_in, C_out], W_self [C_in, C_out])``: the layer's kernel as Fourier coefficients
+        (``K_neigh(theta) = sum_f phi_f(theta) W[f]^T``), ``W[f, (a, j), (o, i)] = sum_b w[o, a, b] basis[b, f, i, j]``
+        for every pair of frequencies, assembled in one gather and one ``index_add``."""
+        terms = 1 + 2 * self.degree
+        c_in, c_out = self.in_type.size, self.out_type.size
+        weights = torch.cat([getattr(self, f"{kind}weight_{n}_{m}").reshape(-1) for n, m in self._pairs
+                             for kind in ("", "self_")])
+        source, target, coefficient = self._assembly(weights.device)
+        flat = weights.new_zeros(terms * c_in * c_out + c_in * c_out).index_add(
+            0, target, weights[source] * coefficient.to(weights.dtype))
+        return flat[:terms * c_in * c_out].view(terms, c_in, c_out), flat[terms * c_in * c_out:].view(c_in, c_out)
 
     def _head_weights(self, weight: Tensor, n: int) -> Tensor:
         """``[H * c, C_out]``: the kernel's coefficients on the moments ``A_k`` of input frequency ``n > 0``.
