@@ -24,7 +24,7 @@ the sparse product forms the real Fourier moments ``sum_e phi_f(theta_e) x_q``. 
 it forms complex moments ``A_k = sum_e e^{i k theta_e} rho_n(g_e) x_q`` (``i`` acting as ``J``; per edge the weights
 ``cos(k theta + n g)`` of ``x_q`` and ``sin(k theta + n g)`` of ``J x_q``) only for the degrees an equivariant kernel
 reads, ``k = m - n`` and ``k = -(m + n)``: for fields of frequencies 0 and 1 that is 3 moments of each frequency-1
-field where the real Fourier terms need 5 (``GEMConv._head_weights`` rewrites the coefficients).
+field where the real Fourier terms need 5 (``GEMConv._block_map`` rewrites the coefficients).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ import math
 from functools import cache
 
 import numpy as np
+import scipy.sparse
 import torch
 from torch import Tensor, nn
 
@@ -236,7 +237,7 @@ class GEMConv(nn.Module):
             selection[gather, torch.arange(len(gather))] = sign
             self.register_buffer(f"block_selection_{n}", selection, persistent=False)
         # per input frequency n > 0, the aggregation's heads: the complex Fourier degrees k of the moments
-        # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _head_weights)
+        # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _block_map)
         out_frequencies = sorted(set(self.out_frequencies))
         for n, channels in self._in_channels.items():
             if n == 0:
@@ -288,11 +289,75 @@ class GEMConv(nn.Module):
                 targets.append((base + f * c_in * c_out + rows[a * d_n + j] * c_out + cols[o * d_m + i]).reshape(-1))
                 coefficients.append(np.broadcast_to(basis[b, f, i, j], (outs * ins, len(b))).reshape(-1))
                 offset += outs * ins * count
-        assembly = (torch.from_numpy(np.concatenate(sources)).to(device),
-                    torch.from_numpy(np.concatenate(targets)).to(device),
-                    torch.from_numpy(np.concatenate(coefficients)).to(device))
-        self._assembly_cache = (key, assembly)
-        return assembly
+        source, target, coefficient = (np.concatenate(sources), np.concatenate(targets), np.concatenate(coefficients))
+        full = (torch.from_numpy(source).to(device), torch.from_numpy(target).to(device),
+                torch.from_numpy(coefficient).to(device))
+        # the forward pass's blocks are linear in the kernel's coefficients, so composing the two maps gives them
+        # straight from the weights, in one gather and one index_add as well
+        to_full = scipy.sparse.csr_matrix((coefficient, (target, source)),
+                                          shape=(terms * c_in * c_out + c_in * c_out, offset))
+        composed = (self._block_map() @ to_full).tocoo()
+        blocks = (torch.from_numpy(composed.col.astype(np.int64)).to(device),
+                  torch.from_numpy(composed.row.astype(np.int64)).to(device),
+                  torch.from_numpy(composed.data).to(device))
+        self._assembly_cache = (key, (full, blocks))
+        return self._assembly_cache[1]
+
+    def _block_sizes(self) -> list[int]:
+        """Sizes of the forward pass's coefficient blocks, flattened: per input frequency ``[terms * c, C_out]``
+        (n = 0) or ``[H * c, C_out]`` (n > 0, see ``_block_map``), then ``W_self [C_in, C_out]``."""
+        top, c_out = max(self.out_frequencies), self.out_type.size
+        sizes = [((1 + 2 * top) if n == 0 else len(getattr(self, f"heads_{n}"))) * len(channels) * c_out
+                 for n, channels in self._in_channels.items()]
+        return [*sizes, self.in_type.size * c_out]
+
+    def _block_map(self) -> scipy.sparse.csr_matrix:
+        """The linear map from the kernel's flattened coefficients ``[W (F, C_in, C_out), W_self (C_in, C_out)]``
+        to the forward pass's blocks (``_block_sizes``): rows of ``W`` for scalar inputs; for an input of frequency
+        ``n > 0``, the coefficients on the moments ``A_k``.
+
+        With ``C_k = sum_e cos(k theta_e) y_e`` and ``S_k = sum_e sin(k theta_e) y_e`` (``y_e = rho_n(g_e) x_q``,
+        the real Fourier moments the kernel's coefficients ``W_f`` act on) and ``A_{+-k} = C_k +- J S_k``, the layer's
+        sum ``C_0 W_0 + sum_k (C_k W_cos k + S_k W_sin k)`` equals ``sum_k A_k W'_k`` over every degree ``-K..K``
+        with ``W'_0 = W_0`` and ``W'_k = (W_cos |k| - sign(k) J^T W_sin |k|) / 2``. For an equivariant kernel
+        ``W'_k`` vanishes unless ``k = m - n`` or ``k = -(m + n)`` (``m > 0``) for an output frequency ``m``, so
+        only those heads are kept: 3 of the 5 real terms for ``n = 1`` into frequencies 0 and 1."""
+        terms, top = 1 + 2 * self.degree, max(self.out_frequencies)
+        c_in, c_out = self.in_type.size, self.out_type.size
+        out = np.arange(c_out)
+        rows, cols, values = [], [], []
+
+        def add(row: int, f: int, channel: int, value: float) -> None:
+            rows.append(row + out)
+            cols.append((f * c_in + channel) * c_out + out)
+            values.append(np.full(c_out, value))
+
+        offset = 0
+        for n, index in self._in_channels.items():
+            channels = index.tolist()
+            if n == 0:
+                for f in range(1 + 2 * top):
+                    for j, channel in enumerate(channels):
+                        add(offset + (f * len(channels) + j) * c_out, f, channel, 1.0)
+                offset += (1 + 2 * top) * len(channels) * c_out
+                continue
+            quarter_t = getattr(self, f"quarter_t_{n}").cpu().numpy()
+            heads = getattr(self, f"heads_{n}").tolist()
+            for h, k in enumerate(heads):
+                for r, channel in enumerate(channels):
+                    row = offset + (h * len(channels) + r) * c_out
+                    if k == 0:
+                        add(row, 0, channel, 1.0)
+                        continue
+                    add(row, 2 * abs(k) - 1, channel, 0.5)
+                    for col in np.flatnonzero(quarter_t[r]):
+                        add(row, 2 * abs(k), channels[col], -0.5 * (1 if k > 0 else -1) * float(quarter_t[r, col]))
+            offset += len(heads) * len(channels) * c_out
+        rows.append(offset + np.arange(c_in * c_out))
+        cols.append(terms * c_in * c_out + np.arange(c_in * c_out))
+        values.append(np.ones(c_in * c_out))
+        return scipy.sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
+                                       shape=(offset + c_in * c_out, terms * c_in * c_out + c_in * c_out))
 
     def kernel_matrices(self) -> tuple[Tensor, Tensor]:
         """``(W [F, C_in, C_out], W_self [C_in, C_out])``: the layer's kernel as Fourier coefficients
@@ -302,64 +367,45 @@ class GEMConv(nn.Module):
         c_in, c_out = self.in_type.size, self.out_type.size
         weights = torch.cat([getattr(self, f"{kind}weight_{n}_{m}").reshape(-1) for n, m in self._pairs
                              for kind in ("", "self_")])
-        source, target, coefficient = self._assembly(weights.device)
+        source, target, coefficient = self._assembly(weights.device)[0]
         flat = weights.new_zeros(terms * c_in * c_out + c_in * c_out).index_add(
             0, target, weights[source] * coefficient.to(weights.dtype))
         return flat[:terms * c_in * c_out].view(terms, c_in, c_out), flat[terms * c_in * c_out:].view(c_in, c_out)
-
-    def _head_weights(self, weight: Tensor, n: int) -> Tensor:
-        """``[H * c, C_out]``: the kernel's coefficients on the moments ``A_k`` of input frequency ``n > 0``.
-
-        With ``C_k = sum_e cos(k theta_e) y_e`` and ``S_k = sum_e sin(k theta_e) y_e`` (``y_e = rho_n(g_e) x_q``,
-        the real Fourier moments the kernel's coefficients ``W_f`` act on) and ``A_{+-k} = C_k +- J S_k``, the layer's
-        sum ``C_0 W_0 + sum_k (C_k W_cos k + S_k W_sin k)`` equals ``sum_k A_k W'_k`` over every degree ``-K..K``
-        with ``W'_0 = W_0`` and ``W'_k = (W_cos |k| - sign(k) J^T W_sin |k|) / 2``. For an equivariant kernel
-        ``W'_k`` vanishes unless ``k = m - n`` or ``k = -(m + n)`` (``m > 0``) for an output frequency ``m``, so
-        only those heads are aggregated: 3 of the 5 real terms for ``n = 1`` into frequencies 0 and 1."""
-        channels = self._in_channels[n].to(weight.device)
-        heads = getattr(self, f"heads_{n}")
-        quarter_t = getattr(self, f"quarter_t_{n}").to(weight.dtype)
-        blocks = []
-        for k in heads.tolist():
-            if k == 0:
-                blocks.append(weight[0, channels])
-            else:
-                w_cos, w_sin = weight[2 * abs(k) - 1, channels], weight[2 * abs(k), channels]
-                blocks.append((w_cos - (1 if k > 0 else -1) * (quarter_t @ w_sin)) / 2)
-        return torch.cat(blocks, dim=0)
 
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_type.size or x.shape[0] != ops.num_vertices:
             raise FieldError(f"GEMConv: x must be [{ops.num_vertices}, {self.in_type.size}] for {self.in_type!r}, "
                              f"got {tuple(x.shape)}")
         csr = ops.edge_csr
-        weight, weight_self = self.kernel_matrices()  # [F, C_in, C_out], [C_in, C_out]
-        weight = weight.to(x.dtype)
+        # the kernel's coefficients, already in the blocks the products below read (_block_map)
+        weights = torch.cat([getattr(self, f"{kind}weight_{n}_{m}").reshape(-1) for n, m in self._pairs
+                             for kind in ("", "self_")])
+        source, target, coefficient = self._assembly(weights.device)[1]
+        flat = weights.new_zeros(sum(self._block_sizes())).index_add(
+            0, target, weights[source] * coefficient.to(weights.dtype)).to(x.dtype)
+        *blocks_of, weight_self = torch.split(flat, self._block_sizes())
         # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Scalar inputs (n = 0): sum phi_f(theta_e) x_q for the real
         # Fourier terms up to degree max_out, one sparse product with one "head" per term. Inputs of frequency n > 0:
         # the complex moments A_k = sum_e (cos(k theta_e + n g_e) x_q + sin(k theta_e + n g_e) J x_q) for the degrees
         # k the kernel reads (heads_n). Then one dense product with the kernel's coefficients on them. The
         # self-interaction carries the bias of the scalar channels.
+        weight_self = weight_self.view(self.in_type.size, -1)
         if self.bias is not None:
             bias = x.new_zeros(self.out_type.size).index_put((self.bias_index,), self.bias.to(x.dtype))
-            out = torch.addmm(bias, x, weight_self.to(x.dtype))
+            out = torch.addmm(bias, x, weight_self)
         else:
-            out = x @ weight_self.to(x.dtype)
+            out = x @ weight_self
         top = max(self.out_frequencies)
-        for n, index in self._in_channels.items():
+        for (n, index), block in zip(self._in_channels.items(), blocks_of, strict=True):
             channels = index.to(x.device)
             selection = getattr(self, f"block_selection_{n}").to(x.dtype)
             blocks = (x @ selection).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
             if n == 0:
-                terms = 1 + 2 * top
-                mix = _edge_mix(ops, terms, x.dtype)  # [nnz, terms, 1]
-                coefficients = weight[:terms, channels, :].reshape(-1, weight.shape[2])
+                mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
             else:
-                heads = getattr(self, f"heads_{n}")
-                mix = _edge_mix_heads(ops, n, tuple(heads.tolist()), x.dtype)  # [nnz, H, 2]
-                coefficients = self._head_weights(weight, n)
+                mix = _edge_mix_heads(ops, n, tuple(getattr(self, f"heads_{n}").tolist()), x.dtype)  # [nnz, H, 2]
             summed = spmm_mix(csr, blocks, mix)  # [V, terms or H, c], each neighbour's block read once per edge
-            out = torch.addmm(out, summed.reshape(x.shape[0], -1), coefficients)
+            out = torch.addmm(out, summed.reshape(x.shape[0], -1), block.view(-1, self.out_type.size))
         return out
 
     def extra_repr(self) -> str:
