@@ -262,11 +262,12 @@ class GEMConv(nn.Module):
             start += 1 if k == 0 else 2
         return out
 
-    def _assembly(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
-        """``(source, target, coefficient)``: every kernel coefficient as a sum of weights times basis entries,
-        ``flat[target] += weights[source] * coefficient`` over the concatenated weights (each pair's neighbour weights,
-        then its self weights) into ``[F * C_in * C_out + C_in * C_out]``. Built from the bases once, and again only
-        when a basis buffer changes (``load_state_dict``) or the device does."""
+    def _assembly(self, device: torch.device) -> tuple[tuple[Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+        """Two maps ``(source, target, coefficient)`` from the concatenated weights (each pair's neighbour weights,
+        then its self weights), ``flat[target] += weights[source] * coefficient``: into the kernel's coefficients
+        ``[F * C_in * C_out + C_in * C_out]`` (``kernel_matrices``), and into the forward pass's blocks
+        (``_block_sizes``). Built from the bases once, and again only when a basis buffer changes
+        (``load_state_dict``) or the device does."""
         bases = [getattr(self, f"{kind}basis_{n}_{m}") for n, m in self._pairs for kind in ("", "self_")]
         key = (device, tuple(b._version for b in bases), tuple(b.data_ptr() for b in bases))
         if self._assembly_cache is not None and self._assembly_cache[0] == key:
@@ -365,12 +366,15 @@ class GEMConv(nn.Module):
         for every pair of frequencies, assembled in one gather and one ``index_add``."""
         terms = 1 + 2 * self.degree
         c_in, c_out = self.in_type.size, self.out_type.size
+        flat = self._assembled(0, terms * c_in * c_out + c_in * c_out)
+        return flat[:terms * c_in * c_out].view(terms, c_in, c_out), flat[terms * c_in * c_out:].view(c_in, c_out)
+
+    def _assembled(self, which: int, size: int) -> Tensor:
+        """``[size]``: the weights through map ``which`` of ``_assembly`` (one gather, one ``index_add``)."""
         weights = torch.cat([getattr(self, f"{kind}weight_{n}_{m}").reshape(-1) for n, m in self._pairs
                              for kind in ("", "self_")])
-        source, target, coefficient = self._assembly(weights.device)[0]
-        flat = weights.new_zeros(terms * c_in * c_out + c_in * c_out).index_add(
-            0, target, weights[source] * coefficient.to(weights.dtype))
-        return flat[:terms * c_in * c_out].view(terms, c_in, c_out), flat[terms * c_in * c_out:].view(c_in, c_out)
+        source, target, coefficient = self._assembly(weights.device)[which]
+        return weights.new_zeros(size).index_add(0, target, weights[source] * coefficient.to(weights.dtype))
 
     def forward(self, x: Tensor, ops: MeshOperators) -> Tensor:
         if x.dim() != 2 or x.shape[1] != self.in_type.size or x.shape[0] != ops.num_vertices:
@@ -378,12 +382,8 @@ class GEMConv(nn.Module):
                              f"got {tuple(x.shape)}")
         csr = ops.edge_csr
         # the kernel's coefficients, already in the blocks the products below read (_block_map)
-        weights = torch.cat([getattr(self, f"{kind}weight_{n}_{m}").reshape(-1) for n, m in self._pairs
-                             for kind in ("", "self_")])
-        source, target, coefficient = self._assembly(weights.device)[1]
-        flat = weights.new_zeros(sum(self._block_sizes())).index_add(
-            0, target, weights[source] * coefficient.to(weights.dtype)).to(x.dtype)
-        *blocks_of, weight_self = torch.split(flat, self._block_sizes())
+        sizes = self._block_sizes()
+        *blocks_of, weight_self = torch.split(self._assembled(1, sum(sizes)).to(x.dtype), sizes)
         # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Scalar inputs (n = 0): sum phi_f(theta_e) x_q for the real
         # Fourier terms up to degree max_out, one sparse product with one "head" per term. Inputs of frequency n > 0:
         # the complex moments A_k = sum_e (cos(k theta_e + n g_e) x_q + sin(k theta_e + n g_e) J x_q) for the degrees
