@@ -147,6 +147,11 @@ def test_train_on_molecules_writes_a_run_that_predicts_smiles(data_root, tmp_pat
     assert "test_rmse" in capsys.readouterr().out
     loaded = load_run(run)
     assert loaded.config["features_version"] == 1 and loaded.config["split"] == "random"
+    assert loaded.config["readout"] == "norm" and loaded.model.readout == "norm"
+    # a run written before D-MPNN took chemprop's norm readout has no "readout" in its config: it used the mean
+    from fivefold.train.saved import build_model
+    old_config = {key: value for key, value in loaded.config.items() if key != "readout"}
+    assert build_model(old_config).readout == "mean"
     smiles = tmp_path / "new.csv"
     smiles.write_text("smiles\nCCO\nC1CC\nc1ccccc1O\n")
     out = tmp_path / "predictions.csv"

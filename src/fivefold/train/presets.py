@@ -160,13 +160,13 @@ MOLECULE_MODELS = ("dmpnn", "gine")
 MOLECULE_DEFAULTS = {"epochs": 50, "lr": 1e-3, "batch_size": 64, "hidden": 300}
 
 
-def build_molecule_model(name: str, targets: int, hidden: int = 300) -> nn.Module:
-    """A molecular property model for SMILES graphs: ``"dmpnn"`` (chemprop's D-MPNN, depth 3, FFN of ``hidden``) or
-    ``"gine"`` (5 GINE layers of ``hidden``)."""
+def build_molecule_model(name: str, targets: int, hidden: int = 300, readout: str = "norm") -> nn.Module:
+    """A molecular property model for SMILES graphs: ``"dmpnn"`` (chemprop's D-MPNN, depth 3, FFN of ``hidden``,
+    ``readout`` as ``DMPNN`` takes it) or ``"gine"`` (5 GINE layers of ``hidden``)."""
     from fivefold.molecules import DMPNN, GINE
 
     if name == "dmpnn":
-        return DMPNN(targets, hidden=hidden, ffn_hidden=hidden)
+        return DMPNN(targets, hidden=hidden, ffn_hidden=hidden, readout=readout)
     if name == "gine":
         return GINE(targets, hidden=hidden)
     raise ValueError(f"unknown molecule model {name!r}; choose one of {MOLECULE_MODELS}")

@@ -132,7 +132,9 @@ def build_model(config: dict[str, Any]) -> nn.Module:
         return build_stream_model(config["model"], config["num_nodes"], config["edge_dim"],
                                   time_scale=config["time_scale"])
     if kind == "molecule":
-        return build_molecule_model(config["model"], config["targets"], config["hidden"])
+        # runs written before D-MPNN took chemprop's norm readout (2026-12-03) have no "readout": they used the mean
+        return build_molecule_model(config["model"], config["targets"], config["hidden"],
+                                    config.get("readout", "mean"))
     raise RunError(f"config.json has kind {kind!r}; expected 'node', 'store', 'graph', 'image', 'stream' or "
                    "'molecule' (a run of fivefold >= 0.1)")
 

@@ -473,11 +473,11 @@ def train_molecule_task(
               **settings(MOLECULE_DEFAULTS, epochs=epochs, lr=lr, batch_size=batch_size, hidden=hidden),
               "targets": len(table.task_names), "task_names": table.task_names, "task_type": table.kind,
               "sizes": [len(p) for p in parts], "skipped_rows": len(table) - len(graphs),
-              "features_version": FEATURES_VERSION, "versions": _versions()}
+              "readout": "norm", "features_version": FEATURES_VERSION, "versions": _versions()}
     echo(f"{name}: {len(graphs):,} molecules ({config['skipped_rows']} unparsable rows skipped), {split} split "
          f"{config['sizes']}")
     torch.manual_seed(seed)
-    network = build_molecule_model(model, config["targets"], config["hidden"])
+    network = build_molecule_model(model, config["targets"], config["hidden"], config["readout"])
     train, val, test = ([graphs[i] for i in part] for part in parts)
     run = RunFolder(f"{name}-{model}", runs_dir)
     with run.running():
