@@ -397,9 +397,8 @@ class GEMConv(nn.Module):
             out = x @ weight_self
         top = max(self.out_frequencies)
         for (n, index), block in zip(self._in_channels.items(), blocks_of, strict=True):
-            channels = index.to(x.device)
             selection = getattr(self, f"block_selection_{n}").to(x.dtype)
-            blocks = (x @ selection).view(x.shape[0], -1, len(channels))  # [V, 1 or 2, c]
+            blocks = (x @ selection).view(x.shape[0], -1, len(index))  # [V, 1 or 2, c]
             if n == 0:
                 mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
             else:
