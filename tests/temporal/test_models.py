@@ -33,7 +33,10 @@ def make(name: str, nodes: int, edge_dim: int = 0, dtype=torch.float64):
              "tgat": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2),
              "tgat-recent": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2,
                                          strategy="recent"),
-             "edgebank": lambda: EdgeBank(nodes)}[name]()
+             "edgebank": lambda: EdgeBank(nodes),
+             "edgebank-fraction": lambda: EdgeBank(nodes, memory="recent_fraction", fraction=0.3),
+             "edgebank-interval": lambda: EdgeBank(nodes, memory="repeat_interval"),
+             "edgebank-threshold": lambda: EdgeBank(nodes, memory="repeat_threshold")}[name]()
     return model.to(dtype).eval()
 
 
@@ -154,7 +157,8 @@ def test_recurrent_step_equals_torch_cell_with_gradients(cell, hidden_needs_grad
 
 
 @settings(max_examples=16, deadline=None)
-@given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank"]),
+@given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank", "edgebank-fraction",
+                                                         "edgebank-interval", "edgebank-threshold"]),
        batch_size=st.sampled_from([1, 9, 40]), in_batch_history=st.booleans())
 def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size, in_batch_history):
     """Replacing every event at or after time T (other than the scored ones) changes no score of an event at T,
@@ -178,7 +182,8 @@ def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size
     torch.testing.assert_close(again[t <= t[at_cut][0]], scores[t <= t[at_cut][0]], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["tgn", "jodie", "tgat", "edgebank"])
+@pytest.mark.parametrize("name", ["tgn", "jodie", "tgat", "edgebank", "edgebank-fraction", "edgebank-interval",
+                                  "edgebank-threshold"])
 def test_pieces_checkpoints_and_reset_are_exact(name, tmp_path):
     stream = random_stream(5, events=200, nodes=16, edge_dim=0)
     events = np.arange(len(stream))
@@ -289,6 +294,57 @@ def test_edgebank_remembers_pairs_and_forgets_outside_its_window():
     assert window([0, 1], [1, 2], [6.0, 6.0]).tolist() == [0.0, 1.0]
 
 
+def dyglib_edgebank_memory(src, dst, t, memory, fraction):
+    """Slow reference: the pairs in DyGLib's EdgeBank memory built from a whole history at once (its
+    ``edge_bank_*_memory`` functions, restated)."""
+    pairs = list(zip(src.tolist(), dst.tolist(), strict=True))
+    if memory == "unlimited":
+        return set(pairs)
+    if memory == "repeat_threshold":
+        counts = {pair: pairs.count(pair) for pair in set(pairs)}
+        threshold = np.mean(list(counts.values()))
+        return {pair for pair, count in counts.items() if count >= threshold}
+    if memory == "recent_fraction":
+        start = np.quantile(t, 1 - fraction)
+    else:  # repeat_interval
+        gaps = []
+        for pair in set(pairs):
+            when = t[[i for i, other in enumerate(pairs) if other == pair]]
+            gaps.append(np.mean(np.diff(when)) if len(when) > 1 else 0.0)
+        start = t.max() - np.sum(gaps) / len(gaps)
+    return {pair for pair, when in zip(pairs, t, strict=True) if when >= start}
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10**6), memory=st.sampled_from(["unlimited", "recent_fraction", "repeat_interval",
+                                                           "repeat_threshold"]))
+def test_edgebank_memories_equal_dyglibs_rules(seed, memory):
+    """After observing a history in several batches, EdgeBank answers a later query iff the pair is in the memory
+    DyGLib's rules build from the whole history."""
+    rng = np.random.default_rng(seed)
+    history = random_stream(seed, events=120, nodes=6)
+    src, dst, t = history.src.numpy(), history.dst.numpy(), history.t.numpy()
+    bank = EdgeBank(6, memory=memory, fraction=0.2) if memory == "recent_fraction" else EdgeBank(6, memory=memory)
+    for chunk in np.array_split(np.arange(len(t)), rng.integers(1, 6)):
+        bank.observe(src[chunk], dst[chunk], t[chunk])
+    query_src, query_dst = np.repeat(np.arange(6), 6), np.tile(np.arange(6), 6)
+    scores = bank(query_src, query_dst, np.full(36, t.max() + 1.0))
+    expected = dyglib_edgebank_memory(src, dst, t, memory, 0.2)
+    assert {(a, b) for a, b, s in zip(query_src, query_dst, scores.tolist(), strict=True) if s == 1.0} == expected
+
+
+def test_edgebank_reads_checkpoints_from_before_its_memory_modes():
+    bank = EdgeBank(5)
+    bank.observe([0, 1], [1, 2], [1.0, 5.0])
+    state = bank.state_dict()
+    extra = next(key for key in state if key.endswith("_extra_state"))
+    old = dict(state[extra])
+    old["bank"] = {"pairs": state[extra]["bank"]["pairs"], "times": state[extra]["bank"]["times"]}
+    restored = EdgeBank(5)
+    restored.load_state_dict({**state, extra: old})
+    assert restored([0, 1, 2], [1, 2, 0], [6.0, 6.0, 6.0]).tolist() == [1.0, 1.0, 0.0]
+
+
 def test_per_batch_ap_is_the_mean_of_the_batches_aps():
     positive, negative = torch.tensor([0.9, 0.2, 0.5, 0.4, 0.8]), torch.tensor([0.1, 0.6, 0.5, 0.9, 0.3])
     metrics = LinkScores(positive, {"random": negative}, batch_sizes=(3, 2)).metrics()
@@ -342,6 +398,14 @@ def test_bad_inputs_are_refused():
         JODIE(5, time_scale=0.0)
     with pytest.raises(OptionError, match="window"):
         EdgeBank(5, window=-1.0)
+    with pytest.raises(OptionError, match="memory must be one of"):
+        EdgeBank(5, memory="forever")
+    with pytest.raises(OptionError, match="needs a positive window"):
+        EdgeBank(5, memory="window")
+    with pytest.raises(OptionError, match="read only by memory 'window'"):
+        EdgeBank(5, memory="repeat_threshold", window=3.0)
+    with pytest.raises(OptionError, match="fraction"):
+        EdgeBank(5, memory="recent_fraction", fraction=0.0)
 
 
 def test_gru_gates_backward_torch_formulas_equal_the_kernel():

@@ -286,43 +286,118 @@ class TGAT(TemporalLinkModel):
         return self.layers[depth - 1](inner, inverse[:count], inverse[count:].view(count, k), edge, dt, mask)
 
 
-class EdgeBank(TemporalLinkModel):
-    """EdgeBank (Poursafaei et al. 2022): predicts a link iff the same (src, dst) pair was observed before; no
-    parameters. ``window=None`` remembers every pair (EdgeBank_inf); a number keeps pairs seen within that time
-    before the query (EdgeBank_tw, whose paper sets the window to the test period's length). Scores are 1 or 0."""
+EDGEBANK_MEMORIES = ("unlimited", "window", "recent_fraction", "repeat_interval", "repeat_threshold")
 
-    def __init__(self, num_nodes: int, *, window: float | None = None) -> None:
+
+class EdgeBank(TemporalLinkModel):
+    """EdgeBank (Poursafaei et al. 2022): predicts a link iff the same (src, dst) pair is in its memory of observed
+    links; no parameters. Scores are 1 or 0. Only links observed strictly before the query time count.
+
+    The memory (``memory``; the last three are the modes of DyGLib, Yu et al. 2023, whose EdgeBank figures pick one
+    per data set and negative sampler):
+
+    - ``"unlimited"`` (EdgeBank_inf, the default): every pair observed;
+    - ``"window"`` (EdgeBank_tw, the default when ``window`` is given): pairs observed within ``window`` time units
+      before the query (the paper sets it to the test period's length);
+    - ``"recent_fraction"``: pairs observed since the ``1 - fraction`` quantile of the observed events' times, i.e.
+      in the latest ``fraction`` of the history by event count (DyGLib's ``fixed_proportion`` window; it uses the
+      test share, 0.15);
+    - ``"repeat_interval"``: pairs observed within the mean repeat interval before the latest observed event; a
+      pair's repeat interval is the mean gap between its consecutive observations, taken as 0 for a pair seen once,
+      and the mean runs over all pairs (DyGLib's ``repeat_interval`` window);
+    - ``"repeat_threshold"``: pairs observed at least as often as the mean pair (DyGLib's repeat threshold).
+
+    Args:
+        num_nodes: node ids at the start.
+        memory: one of the modes above (default ``"window"`` if ``window`` is given, else ``"unlimited"``).
+        window: the time span of ``"window"``.
+        fraction: the history share of ``"recent_fraction"``, in (0, 1].
+    """
+
+    def __init__(self, num_nodes: int, *, memory: str | None = None, window: float | None = None,
+                 fraction: float = 0.15) -> None:
         super().__init__(num_nodes, 0, 1, "recent", 0)
-        if window is not None and not window > 0:
-            raise OptionError(f"EdgeBank: window must be positive or None, got {window!r}")
-        self.window = window
-        self.last_seen: dict[tuple[int, int], float] = {}
+        if memory is None:
+            memory = "unlimited" if window is None else "window"
+        if memory not in EDGEBANK_MEMORIES:
+            raise OptionError(f"EdgeBank: memory must be one of {EDGEBANK_MEMORIES}, got {memory!r}")
+        if memory == "window" and (window is None or not window > 0):
+            raise OptionError(f"EdgeBank: memory 'window' needs a positive window, got {window!r}")
+        if memory != "window" and window is not None:
+            raise OptionError(f"EdgeBank: window is read only by memory 'window', not {memory!r}")
+        if memory == "recent_fraction" and not 0 < fraction <= 1:
+            raise OptionError(f"EdgeBank: fraction must be in (0, 1], got {fraction!r}")
+        self.memory, self.window, self.fraction = memory, window, fraction
+        # per observed pair: [first time, last time, count]; and every observed event's time, in order
+        self.pairs: dict[tuple[int, int], list[float]] = {}
+        self.times: list[float] = []
 
     def forward(self, src: Any, dst: Any, t: Any) -> Tensor:
         src, dst = _ids(src, "src"), _ids(dst, "dst")
-        t = _times(t, len(src))
-        seen = np.array([self.last_seen.get(pair, -np.inf) for pair in zip(src.tolist(), dst.tolist(), strict=True)])
-        times = t.numpy()
-        hit = np.isfinite(seen) & (seen < times)
-        if self.window is not None:
-            hit &= seen >= times - self.window
+        if src.shape != dst.shape:
+            raise StreamError(f"src and dst must have one entry per link, got {len(src)} and {len(dst)}")
+        times = _times(t, len(src)).numpy()
+        missing = [-np.inf, -np.inf, 0.0]
+        rows = np.array([self.pairs.get(pair, missing) for pair in zip(src.tolist(), dst.tolist(), strict=True)],
+                        dtype=np.float64).reshape(-1, 3)
+        first, last, count = rows[:, 0], rows[:, 1], rows[:, 2]
+        # seen strictly before the query (every observed time is at most the last observed one)
+        hit = (count > 0) & (first < times)
+        if self.memory == "window":
+            hit &= last >= times - self.window
+        elif self.memory in ("recent_fraction", "repeat_interval"):
+            hit &= last >= self._window_start()
+        elif self.memory == "repeat_threshold":
+            hit &= count >= self._mean_count()
         return torch.from_numpy(hit.astype(np.float32))
 
+    def _window_start(self) -> float:
+        """Start of the ``recent_fraction`` or ``repeat_interval`` window over the observed history."""
+        if not self.times:
+            return np.inf
+        if self.memory == "recent_fraction":
+            return float(np.quantile(np.asarray(self.times), 1.0 - self.fraction))
+        stats = np.array(list(self.pairs.values()), dtype=np.float64)
+        repeated = stats[:, 2] > 1
+        intervals = (stats[repeated, 1] - stats[repeated, 0]) / (stats[repeated, 2] - 1)
+        return self.times[-1] - float(intervals.sum()) / len(stats)
+
+    def _mean_count(self) -> float:
+        if not self.pairs:
+            return np.inf
+        return float(np.mean([stats[2] for stats in self.pairs.values()]))
+
     def _observed(self, src: Tensor, dst: Tensor, t: Tensor, event_ids: Tensor) -> None:
-        self.last_seen.update(zip(zip(src.tolist(), dst.tolist(), strict=True), t.tolist(), strict=True))
+        times = t.tolist()
+        self.times.extend(times)
+        for pair, when in zip(zip(src.tolist(), dst.tolist(), strict=True), times, strict=True):
+            stats = self.pairs.get(pair)
+            if stats is None:
+                self.pairs[pair] = [when, when, 1.0]
+            else:
+                stats[1] = when
+                stats[2] += 1.0
 
     def reset(self) -> None:
         super().reset()
-        self.last_seen.clear()
+        self.pairs.clear()
+        self.times.clear()
 
     def get_extra_state(self) -> dict[str, Any]:
         state = super().get_extra_state()
-        pairs = np.array(list(self.last_seen), dtype=np.int64).reshape(-1, 2)
-        state["bank"] = {"pairs": torch.from_numpy(pairs),
-                         "times": torch.tensor(list(self.last_seen.values()), dtype=torch.float64)}
+        pairs = np.array(list(self.pairs), dtype=np.int64).reshape(-1, 2)
+        stats = np.array(list(self.pairs.values()), dtype=np.float64).reshape(-1, 3)
+        state["bank"] = {"pairs": torch.from_numpy(pairs), "first": torch.from_numpy(stats[:, 0].copy()),
+                         "times": torch.from_numpy(stats[:, 1].copy()), "count": torch.from_numpy(stats[:, 2].copy()),
+                         "event_times": torch.tensor(self.times, dtype=torch.float64)}
         return state
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
         super().set_extra_state(state)
-        pairs, times = state["bank"]["pairs"].tolist(), state["bank"]["times"].tolist()
-        self.last_seen = {(a, b): time for (a, b), time in zip(pairs, times, strict=True)}
+        bank = state["bank"]
+        pairs, last = bank["pairs"].tolist(), bank["times"].tolist()
+        # checkpoints from before the memory modes kept only each pair's last time
+        first = bank["first"].tolist() if "first" in bank else last
+        count = bank["count"].tolist() if "count" in bank else [1.0] * len(pairs)
+        self.pairs = {(a, b): [f, s, c] for (a, b), f, s, c in zip(pairs, first, last, count, strict=True)}
+        self.times = bank["event_times"].tolist() if "event_times" in bank else sorted(last)
