@@ -13,7 +13,9 @@ stream here (JODIE Wikipedia, 157k events), alternating one epoch of each. Event
 batch, then feed it) without gradients. Reported: training events/s, streaming events/s, validation AP per epoch and
 test AP. The whole comparison runs once per seed (model initialisation and negatives; the split is fixed): speeds
 are medians over all epochs and seeds, accuracies the mean and standard deviation over seeds, since one run of
-torch_geometric's example differs from the next by about 0.01 in test AP. torch_geometric comes from
+torch_geometric's example differs from the next by about 0.01 in test AP. Each library draws from its own torch
+random state, saved and restored around its turns, so the alternation does not change either's dropout masks: each
+trains as it would alone (until 2026-12-04 the two shared one state). torch_geometric comes from
 ``benchmarks/.venv-peer`` (see ``_timing.ensure_peer``).
 
 The models are not identical, so accuracy is compared, not just speed: torch_geometric's example embeds each node
@@ -162,9 +164,14 @@ def main() -> None:
         torch.manual_seed(seed)
         ours = TGN(stream.num_nodes, 1, memory_dim=100, time_dim=100, embedding_dim=100, neighbours=10, seed=seed)
         our_optimiser = torch.optim.Adam(ours.parameters(), lr=1e-4, fused=True)
+        # each library keeps its own torch RNG stream (dropout, initialisation), saved and restored around its
+        # turns, so alternating epochs leaves each one's random draws as they would be if it ran alone
+        rng = {"fivefold": torch.get_rng_state()}
         theirs = PygRunner(stream, seed=seed)
+        rng["pyg"] = torch.get_rng_state()
         for epoch in range(1, args.epochs + 1):
             for name in ("fivefold", "pyg"):
+                torch.set_rng_state(rng[name])
                 train_negatives = NegativeSampler(stream, "random", candidates=train, seed=1000 * seed + epoch)
                 val_negatives = NegativeSampler(stream, "random", seed=1000 * seed + 1)
                 began = time.perf_counter()
@@ -181,11 +188,13 @@ def main() -> None:
                     theirs.run(train, time_batches(times[train], 200), train_negatives, train=True)
                     trained = time.perf_counter() - began
                     val_ap = ap(*theirs.run(split.val, time_batches(times[split.val], 200), val_negatives, False))
+                rng[name] = torch.get_rng_state()
                 rows.append({"seed": seed, "epoch": epoch, "library": name, "train_seconds": trained,
                              "train_events_per_s": len(train) / trained, "val_ap": val_ap})
                 print(f"seed {seed} epoch {epoch} {name:9s} train {len(train) / trained:8.0f} events/s, "
                       f"val AP {val_ap:.4f}", flush=True)
         for name in ("fivefold", "pyg"):
+            torch.set_rng_state(rng[name])
             negatives = NegativeSampler(stream, "random", seed=1000 * seed + 2)
             began = time.perf_counter()
             with torch.no_grad():

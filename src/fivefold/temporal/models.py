@@ -307,6 +307,9 @@ class EdgeBank(TemporalLinkModel):
       and the mean runs over all pairs (DyGLib's ``repeat_interval`` window);
     - ``"repeat_threshold"``: pairs observed at least as often as the mean pair (DyGLib's repeat threshold).
 
+    The last three compute their window or threshold from every observed event, so a batch must be scored before it
+    is observed (as ``link_pass`` does), never after.
+
     Args:
         num_nodes: node ids at the start.
         memory: one of the modes above (default ``"window"`` if ``window`` is given, else ``"unlimited"``).
@@ -363,6 +366,7 @@ class EdgeBank(TemporalLinkModel):
         return self.times[-1] - float(intervals.sum()) / len(stats)
 
     def _mean_count(self) -> float:
+        """Threshold of ``repeat_threshold``: the mean number of observations per observed pair."""
         if not self.pairs:
             return np.inf
         return float(np.mean([stats[2] for stats in self.pairs.values()]))
