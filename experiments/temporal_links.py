@@ -35,6 +35,7 @@ import torch
 
 from fivefold.data import load_stream
 from fivefold.ops.metrics import average_precision
+from fivefold.temporal import JODIE
 from fivefold.train.presets import build_stream_model, node_gap_scale
 from fivefold.train.temporal import fit_link_model, node_classification, test_link_model
 
@@ -81,6 +82,21 @@ TGN_PAPER = {
 TGB_WIKI_MRR = {"tgn": "0.396 ± 0.060", "tgat": "0.141 ± 0.007", "edgebank": "0.495 (unlimited)"}
 
 
+def dyglib_gap_scale(stream, events: np.ndarray) -> float:
+    """DyGLib's normaliser of JODIE's time gaps (``compute_src_dst_node_time_shifts``): the standard deviation of the
+    time since a node's previous event in the same role (source or destination), a node's first event counting from
+    the stream's start; DyGLib keeps one figure per role, here their mean (JODIE takes one scale)."""
+    t = stream.t.numpy()[events] - float(stream.t[0])
+    scales = []
+    for nodes in (stream.src.numpy()[events], stream.dst.numpy()[events]):
+        order = np.lexsort((t, nodes))
+        sorted_nodes, sorted_t = nodes[order], t[order]
+        first = np.r_[True, sorted_nodes[1:] != sorted_nodes[:-1]]
+        gaps = np.where(first, sorted_t, sorted_t - np.r_[0.0, sorted_t[:-1]])
+        scales.append(float(gaps.std()))
+    return float(np.mean(scales)) if min(scales) > 0 else 1.0
+
+
 def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, out: Path) -> None:
     target = out / f"temporal_{stream_name}_{model_name}_{seed}.json"
     if target.exists():
@@ -88,7 +104,13 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
     stream = load_stream(stream_name, args.data_root)
     split = stream.split(seed=seed)
     torch.manual_seed(seed)
-    model = build_stream_model(model_name, stream.num_nodes, time_scale=node_gap_scale(stream, split.train), seed=seed)
+    time_scale = node_gap_scale(stream, split.train)
+    if model_name == "jodie" and args.jodie_time_scale == "dyglib":
+        time_scale = dyglib_gap_scale(stream, split.train)
+    if model_name == "jodie" and args.jodie_dropout:
+        model = JODIE(stream.num_nodes, time_scale=time_scale, dropout=args.jodie_dropout, seed=seed)
+    else:
+        model = build_stream_model(model_name, stream.num_nodes, time_scale=time_scale, seed=seed)
     budget = args.budget if model_name != "tgat" else args.tgat_budget
     began = time.perf_counter()
     fitted = fit_link_model(model, stream, split, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=seed,
@@ -97,6 +119,9 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
     result = {"stream": stream_name, "model": model_name, "seed": seed, "lr": args.lr, "epochs_run":
               len(fitted["history"]), "best_epoch": fitted["best_epoch"], "history": fitted["history"],
               "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"]}
+    if model_name == "jodie":
+        result["jodie"] = {"time_scale": time_scale, "time_scale_rule": args.jodie_time_scale,
+                           "dropout": args.jodie_dropout}
     if stream.labels is not None and model_name != "edgebank":
         model.load_state_dict(fitted["val_state"])
         result["node_classification"] = node_classification(model, stream, seed=seed)
@@ -222,6 +247,11 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per run (TGN, JODIE)")
     parser.add_argument("--tgat-budget", type=float, default=300.0, help="training seconds per TGAT run")
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--jodie-dropout", type=float, default=0.0,
+                        help="dropout on JODIE's embedding (DyGLib: 0.1)")
+    parser.add_argument("--jodie-time-scale", choices=("node-gaps", "dyglib"), default="node-gaps",
+                        help="JODIE's time normaliser: the std of the gaps between a node's events (default), or "
+                             "DyGLib's (per role, first events counted from the stream's start)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()

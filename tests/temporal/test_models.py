@@ -396,6 +396,8 @@ def test_bad_inputs_are_refused():
         featured.observe([0], [1], [1.0])
     with pytest.raises(OptionError, match="time_scale"):
         JODIE(5, time_scale=0.0)
+    with pytest.raises(OptionError, match="dropout"):
+        JODIE(5, dropout=1.0)
     with pytest.raises(OptionError, match="window"):
         EdgeBank(5, window=-1.0)
     with pytest.raises(OptionError, match="memory must be one of"):
@@ -421,3 +423,20 @@ def test_gru_gates_backward_torch_formulas_equal_the_kernel():
     formulas = _gates_backward_torch(grad, joined, reset_update, candidate.tanh(), hidden_n)
     for a, b in zip(kernel, formulas, strict=True):
         torch.testing.assert_close(b, a, rtol=0, atol=1e-12)
+
+
+def test_jodie_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    model = JODIE(6, dropout=0.5, seed=0)
+    model.observe([0, 1, 2], [3, 4, 5], [1.0, 2.0, 3.0])
+    nodes, times = torch.tensor([0, 1, 3]), torch.tensor([4.0, 4.0, 4.0])
+    model.eval()
+    first, second = model.embed(nodes, times), model.embed(nodes, times)
+    torch.testing.assert_close(first, second, rtol=0, atol=0)
+    plain = JODIE(6, seed=0)
+    plain.load_state_dict(model.state_dict())
+    plain.eval()
+    torch.testing.assert_close(plain.embed(nodes, times), first, rtol=0, atol=0)
+    model.train()
+    dropped = model.embed(nodes, times)
+    assert (dropped == 0).any() and not (first == 0).any()

@@ -225,22 +225,27 @@ class TGN(_MemoryModel):
 class JODIE(_MemoryModel):
     """JODIE (Kumar et al. 2019) in the memory framework of TGN: an RNN memory and the time projection embedding
     ``z_i(t) = s_i * (1 + w (t - last_i) / time_scale)``, where ``time_scale`` normalises the time since the node's
-    last update (e.g. the standard deviation of those gaps in the training events)."""
+    last update (e.g. the standard deviation of those gaps in the training events). ``dropout`` acts on the
+    embedding ``z`` (0 by default; DyGLib, Yu et al. 2023, uses 0.1)."""
 
     def __init__(self, num_nodes: int, edge_dim: int = 0, *, memory_dim: int = 100, time_dim: int = 100,
-                 time_scale: float = 1.0, seed: int = 0) -> None:
+                 time_scale: float = 1.0, dropout: float = 0.0, seed: int = 0) -> None:
         super().__init__(num_nodes, edge_dim, memory_dim, time_dim, 1, "recent", seed, "rnn")
         if not time_scale > 0:
             raise OptionError(f"JODIE: time_scale must be positive, got {time_scale!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise OptionError(f"JODIE: dropout must be in [0, 1), got {dropout!r}")
         self.time_scale = float(time_scale)
         self.projection = nn.Linear(1, memory_dim)
         nn.init.normal_(self.projection.weight, 0.0, 1.0 / memory_dim ** 0.5)
+        self.dropout = nn.Dropout(dropout)
         self.decoder = MergeLayer(memory_dim, memory_dim, memory_dim, 1)
 
     def embed(self, nodes: Tensor, times: Tensor) -> Tensor:
+        """``nodes``, ``times``: ``[Q]``; returns ``[Q, memory_dim]``."""
         state, last, inverse = self._read(nodes)
         gap = ((times - last[inverse]) / self.time_scale).to(state.dtype).unsqueeze(1)
-        return state[inverse] * (1 + self.projection(gap))
+        return self.dropout(state[inverse] * (1 + self.projection(gap)))
 
 
 class TGAT(TemporalLinkModel):
