@@ -16,6 +16,8 @@ papers train 50-100 epochs on GPUs). Test: AP and ROC-AUC against random, histor
 destinations, TGB's rule) on a seeded 10% of the test events, and the inductive setting (new-node test events,
 random negatives).
 Wikipedia adds dynamic node classification (ban labels, ROC-AUC) on the trained model's embeddings.
+JODIE uses the preset (``build_stream_model``): DyGLib's time normaliser and dropout 0.1 since 2026-12-04;
+``--jodie-dropout 0 --jodie-time-scale node-gaps`` gives the earlier runs' model.
 No stream here has event features (Wikipedia's 172-d LIWC features are missing), so models see only who, whom, when.
 
 Each run writes ``temporal_<stream>_<model>_<seed>.json`` to ``--out`` (existing files are kept: the script
@@ -36,7 +38,7 @@ import torch
 from fivefold.data import load_stream
 from fivefold.ops.metrics import average_precision
 from fivefold.temporal import JODIE
-from fivefold.train.presets import build_stream_model, node_gap_scale
+from fivefold.train.presets import build_stream_model, jodie_time_scale, node_gap_scale
 from fivefold.train.temporal import fit_link_model, node_classification, test_link_model
 
 MODELS = ("tgn", "jodie", "tgat", "edgebank")
@@ -82,21 +84,6 @@ TGN_PAPER = {
 TGB_WIKI_MRR = {"tgn": "0.396 ± 0.060", "tgat": "0.141 ± 0.007", "edgebank": "0.495 (unlimited)"}
 
 
-def dyglib_gap_scale(stream, events: np.ndarray) -> float:
-    """DyGLib's normaliser of JODIE's time gaps (``compute_src_dst_node_time_shifts``): the standard deviation of the
-    time since a node's previous event in the same role (source or destination), a node's first event counting from
-    the stream's start; DyGLib keeps one figure per role, here their mean (JODIE takes one scale)."""
-    t = stream.t.numpy()[events] - float(stream.t[0])
-    scales = []
-    for nodes in (stream.src.numpy()[events], stream.dst.numpy()[events]):
-        order = np.lexsort((t, nodes))
-        sorted_nodes, sorted_t = nodes[order], t[order]
-        first = np.r_[True, sorted_nodes[1:] != sorted_nodes[:-1]]
-        gaps = np.where(first, sorted_t, sorted_t - np.r_[0.0, sorted_t[:-1]])
-        scales.append(float(gaps.std()))
-    return float(np.mean(scales)) if min(scales) > 0 else 1.0
-
-
 def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, out: Path) -> None:
     target = out / f"temporal_{stream_name}_{model_name}_{seed}.json"
     if target.exists():
@@ -104,24 +91,25 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
     stream = load_stream(stream_name, args.data_root)
     split = stream.split(seed=seed)
     torch.manual_seed(seed)
-    time_scale = node_gap_scale(stream, split.train)
-    if model_name == "jodie" and args.jodie_time_scale == "dyglib":
-        time_scale = dyglib_gap_scale(stream, split.train)
-    if model_name == "jodie" and args.jodie_dropout:
+    time_scale = jodie_time_scale(stream, split.train)
+    if model_name == "jodie" and args.jodie_time_scale == "node-gaps":
+        time_scale = node_gap_scale(stream, split.train)
+    if model_name == "jodie" and args.jodie_dropout is not None:
         model = JODIE(stream.num_nodes, time_scale=time_scale, dropout=args.jodie_dropout, seed=seed)
     else:
         model = build_stream_model(model_name, stream.num_nodes, time_scale=time_scale, seed=seed)
     budget = args.budget if model_name != "tgat" else args.tgat_budget
     began = time.perf_counter()
+    split_ties = args.batches == "dyglib"
     fitted = fit_link_model(model, stream, split, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=seed,
-                            time_budget=budget)
-    test, scores = test_link_model(model, stream, split, fitted, return_scores=True)
+                            time_budget=budget, split_ties=split_ties)
+    test, scores = test_link_model(model, stream, split, fitted, return_scores=True, split_ties=split_ties)
     result = {"stream": stream_name, "model": model_name, "seed": seed, "lr": args.lr, "epochs_run":
               len(fitted["history"]), "best_epoch": fitted["best_epoch"], "history": fitted["history"],
-              "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"]}
+              "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"], "batches": args.batches}
     if model_name == "jodie":
         result["jodie"] = {"time_scale": time_scale, "time_scale_rule": args.jodie_time_scale,
-                           "dropout": args.jodie_dropout}
+                           "dropout": model.dropout.p}
     if stream.labels is not None and model_name != "edgebank":
         model.load_state_dict(fitted["val_state"])
         result["node_classification"] = node_classification(model, stream, seed=seed)
@@ -247,11 +235,15 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per run (TGN, JODIE)")
     parser.add_argument("--tgat-budget", type=float, default=300.0, help="training seconds per TGAT run")
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--jodie-dropout", type=float, default=0.0,
-                        help="dropout on JODIE's embedding (DyGLib: 0.1)")
-    parser.add_argument("--jodie-time-scale", choices=("node-gaps", "dyglib"), default="node-gaps",
-                        help="JODIE's time normaliser: the std of the gaps between a node's events (default), or "
-                             "DyGLib's (per role, first events counted from the stream's start)")
+    parser.add_argument("--batches", choices=("whole-timestamps", "dyglib"), default="whole-timestamps",
+                        help="batches of 200 that never split a timestamp (default), or cut every 200 events as "
+                             "DyGLib does, so a query's memory may hold events of its own timestamp (comparison only)")
+    parser.add_argument("--jodie-dropout", type=float, default=None,
+                        help="dropout on JODIE's embedding (default: the preset's 0.1, DyGLib's; runs before "
+                             "2026-12-04 had 0)")
+    parser.add_argument("--jodie-time-scale", choices=("node-gaps", "dyglib"), default="dyglib",
+                        help="JODIE's time normaliser: DyGLib's (per role, first events counted from the stream's "
+                             "start; the default), or the std of the gaps between a node's events (before 2026-12-04)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()

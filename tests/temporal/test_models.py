@@ -283,6 +283,31 @@ def test_time_batches_never_split_a_timestamp():
     assert time_batches(times, 100) == [(0, 8)]
     with pytest.raises(OptionError):
         time_batches(times, 0)
+    # DyGLib's cuts, for comparisons only: every 2 events, ties split
+    assert time_batches(times, 3, split_ties=True) == [(0, 3), (3, 6), (6, 8)]
+
+
+def test_split_ties_lets_memory_see_its_own_timestamp_and_nothing_later():
+    """With DyGLib's cuts a JODIE score at time t may change with an earlier batch's events at t (the comparison
+    mode's known leak), but never with events after t."""
+    stream = EventStream(torch.tensor([0, 1, 2, 3, 0, 1]), torch.tensor([1, 2, 3, 0, 2, 3]),
+                         torch.tensor([1.0, 2.0, 2.0, 2.0, 3.0, 4.0]))
+    events = np.arange(len(stream))
+
+    def scores(src, split_ties=True):
+        torch.manual_seed(0)
+        model = JODIE(4, memory_dim=5, time_dim=3, seed=0).double().eval()
+        changed = EventStream(torch.tensor(src), stream.dst, stream.t)
+        return link_pass(model, changed, events, batch_size=2, split_ties=split_ties).positive
+
+    base = scores([0, 1, 2, 3, 0, 1])
+    later = scores([0, 1, 2, 3, 0, 2])  # only the last event (t = 4) differs
+    torch.testing.assert_close(later[:5], base[:5], rtol=0, atol=0)
+    # event 1 (t = 2, first batch) now touches node 3, the source of event 3 (t = 2, second batch)
+    same_time = scores([0, 3, 2, 3, 0, 1])
+    assert not torch.equal(same_time[3], base[3])  # DyGLib's cut: node 3's memory holds an event at t = 2
+    torch.testing.assert_close(scores([0, 3, 2, 3, 0, 1], False)[3], scores([0, 1, 2, 3, 0, 1], False)[3],
+                               rtol=0, atol=0)  # whole timestamps per batch: it does not
 
 
 def test_edgebank_remembers_pairs_and_forgets_outside_its_window():

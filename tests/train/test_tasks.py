@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 import pytest
+import torch
 
 from fivefold.errors import OptionError
 from fivefold.train.tasks import settings, train_node_task
@@ -23,3 +25,17 @@ def test_node_task_writes_a_run_with_the_values_it_used(tmp_path):
     assert (result["run"] / "checkpoint.pt").exists() and (result["run"] / "curves.png").exists()
     with pytest.raises(OptionError, match="task must be one of"):
         train_node_task("pubmed", runs_dir=tmp_path)
+
+
+def test_jodie_time_scale_follows_dyglibs_rule():
+    """Per role, the gaps since a node's previous event in that role, a first event counted from the stream's
+    start; the scale is the mean of the two roles' standard deviations."""
+    from fivefold.temporal import EventStream
+    from fivefold.train.presets import jodie_time_scale
+
+    stream = EventStream(torch.tensor([0, 1, 0, 1]), torch.tensor([2, 2, 3, 2]), torch.tensor([10.0, 11.0, 13.0, 17.0]))
+    source_gaps = [0.0, 1.0, 3.0, 6.0]  # node 0 at 10 (first: 10 - 10), 13; node 1 at 11 (first), 17
+    target_gaps = [0.0, 1.0, 6.0, 3.0]  # node 2 at 10 (first), 11, 17; node 3 at 13 (first: 13 - 10)
+    expected = (np.std(source_gaps) + np.std(target_gaps)) / 2
+    assert abs(jodie_time_scale(stream, np.arange(4)) - expected) < 1e-12
+    assert jodie_time_scale(stream, np.arange(1)) == 1.0  # no spread: the scale falls back to 1

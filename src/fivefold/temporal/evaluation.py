@@ -130,17 +130,22 @@ def ranking_negatives(stream: EventStream, events: np.ndarray, count: int, *, hi
     return torch.from_numpy(out)
 
 
-def time_batches(times: np.ndarray, batch_size: int) -> list[tuple[int, int]]:
+def time_batches(times: np.ndarray, batch_size: int, *, split_ties: bool = False) -> list[tuple[int, int]]:
     """``(start, stop)`` ranges of about ``batch_size`` events over the time-sorted ``times``, never splitting events
     of one timestamp: a batch grows past ``batch_size`` to take every event at its last event's time. So a model,
     which observes a batch only after predicting it, never holds an event at a query's time (ties in time are
-    common: Enron has 1,705 e-mails in one second)."""
+    common: Enron has 1,705 e-mails in one second).
+
+    ``split_ties=True`` cuts every ``batch_size`` events regardless, as DyGLib and TGN's reference code do: only for
+    comparing with their figures, since a query's memory may then hold events of its own timestamp (neighbour
+    sampling stays strictly before it)."""
     if batch_size < 1:
         raise OptionError(f"batch_size must be a positive integer, got {batch_size}")
     bounds, start = [], 0
     while start < len(times):
         stop = min(start + batch_size, len(times))
-        stop = int(np.searchsorted(times, times[stop - 1], side="right"))
+        if not split_ties:
+            stop = int(np.searchsorted(times, times[stop - 1], side="right"))
         bounds.append((start, stop))
         start = stop
     return bounds
@@ -189,14 +194,15 @@ def snapshot(model: nn.Module) -> dict[str, Any]:
 def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray, *, batch_size: int = 200,
               negatives: dict[str, NegativeSampler] | None = None, ranking: Tensor | None = None,
               optimiser: torch.optim.Optimizer | None = None, in_batch_history: bool = True,
-              progress: bool = False, desc: str = "events") -> LinkScores:
+              split_ties: bool = False, progress: bool = False, desc: str = "events") -> LinkScores:
     """One pass over ``events`` (indices into ``stream``, in time order), batch by batch: (record), score, (train),
     observe.
 
     ``in_batch_history``: each batch is recorded before it is scored (``TemporalLinkModel.record``), so a link at
     time ``t`` sees the batch's own events strictly before ``t`` among its sampled neighbours, as in the TGN and DyGLib
     reference code; memories still change only after the batch. ``False``: a batch sees only the batches before it
-    (torch_geometric's TGN example, whose ``LastNeighborLoader`` is filled after each batch).
+    (torch_geometric's TGN example, whose ``LastNeighborLoader`` is filled after each batch). ``split_ties``: see
+    ``time_batches`` (off by default; on only to reproduce DyGLib's batches).
 
     ``negatives`` names the samplers (default: one random sampler, seed 0); each positive is scored against one
     negative of each. With ``optimiser`` the model trains on the binary cross-entropy of each positive against its
@@ -218,7 +224,7 @@ def link_pass(model: TemporalLinkModel, stream: EventStream, events: np.ndarray,
     loss_fn = nn.BCEWithLogitsLoss()
     bar = tqdm(total=len(events), desc=desc, disable=not progress, leave=False, unit="ev")
     began = time.perf_counter()
-    for start, stop in time_batches(stream.t.numpy()[events], batch_size):
+    for start, stop in time_batches(stream.t.numpy()[events], batch_size, split_ties=split_ties):
         batch = events[start:stop]
         size = len(batch)
         sizes.append(size)

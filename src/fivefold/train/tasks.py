@@ -66,8 +66,8 @@ from fivefold.train.presets import (
     build_molecule_model,
     build_node_model,
     build_stream_model,
+    jodie_time_scale,
     load_node_task,
-    node_gap_scale,
 )
 from fivefold.train.run import RunFolder
 
@@ -425,7 +425,7 @@ def train_stream_task(
     config = {"kind": "stream", "task": stream, "model": model, "seed": seed,
               **settings(STREAM_DEFAULTS, epochs=epochs, lr=lr, batch_size=batch_size),
               "num_nodes": events.num_nodes, "edge_dim": 0 if events.features is None else events.features.shape[1],
-              "time_scale": node_gap_scale(events, split.train), "split": split.sizes(), "versions": _versions()}
+              "time_scale": jodie_time_scale(events, split.train), "split": split.sizes(), "versions": _versions()}
     echo(f"{stream}: {len(events):,} events among {events.num_nodes:,} nodes; {config['split']['train']:,} training "
          f"events")
     torch.manual_seed(seed)

@@ -31,9 +31,9 @@ __all__ = ["fit_link_model", "node_classification", "test_link_model"]
 
 def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, *, epochs: int = 50,
                    patience: int = 5, lr: float = 1e-4, batch_size: int = 200, seed: int = 0,
-                   time_budget: float | None = None, in_batch_history: bool = True,
+                   time_budget: float | None = None, in_batch_history: bool = True, split_ties: bool = False,
                    progress: bool = False) -> dict[str, Any]:
-    """Train ``model`` (see the module docstring; ``in_batch_history`` as in ``link_pass``). Returns
+    """Train ``model`` (see the module docstring; ``in_batch_history`` and ``split_ties`` as in ``link_pass``). Returns
     ``{"history": [rows], "best_epoch", "train_state", "val_state", "seconds"}``; the model is left in its best
     epoch's state after validation."""
     if epochs < 1 or patience < 1:
@@ -55,11 +55,12 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
         train = link_pass(model, stream, split.train, batch_size=batch_size, optimiser=optimiser,
                           negatives={"random": NegativeSampler(stream, "random", candidates=split.train,
                                                                seed=seed * 1000 + epoch)},
-                          in_batch_history=in_batch_history, progress=progress, desc=f"epoch {epoch} train")
+                          in_batch_history=in_batch_history, split_ties=split_ties, progress=progress,
+                          desc=f"epoch {epoch} train")
         train_state = snapshot(model)
         val = link_pass(model, stream, split.val, batch_size=batch_size, progress=progress, desc="validate",
                         negatives={"random": NegativeSampler(stream, "random", seed=1)},
-                        in_batch_history=in_batch_history)
+                        in_batch_history=in_batch_history, split_ties=split_ties)
         row = {"epoch": epoch, "train_loss": train.loss, "train_seconds": train.seconds,
                "train_events_per_s": len(split.train) / train.seconds,
                **{f"val_{key}": value for key, value in val.metrics().items()},
@@ -80,7 +81,8 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
 
 def test_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, fitted: dict[str, Any], *,
                     batch_size: int = 200, ranking_count: int = 100, ranking_fraction: float = 0.1, seed: int = 2,
-                    in_batch_history: bool = True, progress: bool = False, return_scores: bool = False) -> Any:
+                    in_batch_history: bool = True, split_ties: bool = False, progress: bool = False,
+                    return_scores: bool = False) -> Any:
     """Test metrics (see the module docstring): ``transductive_{random,historical,inductive}_{ap,auc}``,
     ``transductive_mrr`` (ranking the true destination of a seeded ``ranking_fraction`` of the test events among
     ``ranking_count`` fixed candidates), ``inductive_random_{ap,auc}`` and the same on validation new nodes
@@ -99,19 +101,19 @@ def test_link_model(model: TemporalLinkModel, stream: EventStream, split: Stream
         ranking = torch.full((len(split.test), count), -1, dtype=torch.long)
         ranking[ranked] = ranking_negatives(stream, split.test[ranked], count, history_events=split.train, seed=seed)
     test = link_pass(model, stream, split.test, batch_size=batch_size, negatives=samplers, ranking=ranking,
-                     in_batch_history=in_batch_history, progress=progress, desc="test")
+                     in_batch_history=in_batch_history, split_ties=split_ties, progress=progress, desc="test")
     out.update({f"transductive_{key}": value for key, value in test.metrics().items()})
     out["test_seconds"] = test.seconds
     out["test_events_per_s"] = len(split.test) / test.seconds
     model.load_state_dict(fitted["val_state"])
     new_nodes = link_pass(model, stream, split.new_node_test, batch_size=batch_size, progress=progress,
                           negatives={"random": NegativeSampler(stream, "random", seed=seed)},
-                          in_batch_history=in_batch_history, desc="test new nodes")
+                          in_batch_history=in_batch_history, split_ties=split_ties, desc="test new nodes")
     out.update({f"inductive_{key}": value for key, value in new_nodes.metrics().items()})
     model.load_state_dict(fitted["train_state"])
     new_val = link_pass(model, stream, split.new_node_val, batch_size=batch_size,
                         negatives={"random": NegativeSampler(stream, "random", seed=1)},
-                        in_batch_history=in_batch_history)
+                        in_batch_history=in_batch_history, split_ties=split_ties)
     out["val_inductive_random_ap"] = new_val.metrics()["random_ap"]
     model.load_state_dict(fitted["val_state"])
     return (out, test) if return_scores else out
