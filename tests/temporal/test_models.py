@@ -283,7 +283,7 @@ def test_time_batches_never_split_a_timestamp():
     assert time_batches(times, 100) == [(0, 8)]
     with pytest.raises(OptionError):
         time_batches(times, 0)
-    # DyGLib's cuts, for comparisons only: every 2 events, ties split
+    # DyGLib's cuts, for comparisons only: every 3 events, ties split
     assert time_batches(times, 3, split_ties=True) == [(0, 3), (3, 6), (6, 8)]
 
 
