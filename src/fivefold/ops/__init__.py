@@ -1,5 +1,6 @@
 """Core kernels: scatter/segment reductions, segment softmax, CSR sparse x dense products with autograd; ranking
-metrics (AP, ROC-AUC, MRR) that several domains share; distinct ids with their inverse map.
+metrics (AP, ROC-AUC, MRR) that several domains share; distinct ids with their inverse map; one thread count for torch
+and the numba kernels (``threads``).
 
 This package imports nothing else from fivefold except ``errors``.
 """
@@ -8,6 +9,7 @@ from fivefold.ops.ids import unique_ids
 from fivefold.ops.metrics import average_precision, mean_reciprocal_rank, roc_auc
 from fivefold.ops.scatter import REDUCTIONS, scatter, segment, segment_softmax
 from fivefold.ops.sparse import CSR, sddmm, spmm, spmm_mix
+from fivefold.ops.threads import sync_numba_threads
 
 __all__ = ["CSR", "REDUCTIONS", "average_precision", "mean_reciprocal_rank", "roc_auc", "scatter", "segment",
-           "segment_softmax", "sddmm", "spmm", "spmm_mix", "unique_ids"]
+           "segment_softmax", "sddmm", "spmm", "spmm_mix", "sync_numba_threads", "unique_ids"]

@@ -20,6 +20,7 @@ from numba import njit, prange
 from torch import Tensor
 
 from fivefold.errors import OpsError
+from fivefold.ops.threads import sync_numba_threads
 
 __all__ = ["radius_pairs", "knn_pairs"]
 
@@ -185,6 +186,7 @@ def radius_pairs(pos: Tensor, cutoff: float, batch: Tensor | None = None, *, loo
             _radius_kernel(points, ids, cells, order, keys, starts, cutoff2, loop, counts, offsets, out)
     counts = np.zeros(n, dtype=np.int64)
     no_offsets = np.zeros(0, dtype=np.int64)
+    sync_numba_threads()  # the kernels run on torch's thread count
     run(counts, no_offsets, no_offsets)
     offsets = np.zeros(n, dtype=np.int64)
     np.cumsum(counts[:-1], out=offsets[1:])

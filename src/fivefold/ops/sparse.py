@@ -19,11 +19,18 @@ from torch.autograd.function import once_differentiable
 
 from fivefold.errors import OpsError
 from fivefold.ops import _kernels
+from fivefold.ops.threads import sync_numba_threads
 
 __all__ = ["CSR", "spmm", "spmm_mix", "sddmm"]
 
 # below this many multiply-adds a product runs on one thread (thread start-up would dominate)
 PARALLEL_THRESHOLD = 1 << 18
+
+
+def _parallel(work: int) -> bool:
+    """Whether a product of ``work`` multiply-adds runs on numba's threads: torch's thread count of them
+    (``fivefold.ops.threads``), serially when that is 1."""
+    return work >= PARALLEL_THRESHOLD and sync_numba_threads() > 1
 
 
 class CSR:
@@ -177,7 +184,7 @@ def _spmm_forward(csr: CSR, x3: Tensor, values2: Tensor | None) -> Tensor:
             return x3.new_zeros(out_shape)
         out = np.zeros(out_shape, dtype=x3.numpy().dtype)
         xn = x3.contiguous().numpy()
-        parallel = csr.nnz * x3.shape[1] * x3.shape[2] >= PARALLEL_THRESHOLD
+        parallel = _parallel(csr.nnz * x3.shape[1] * x3.shape[2])
         if values2 is None:
             kernel = _kernels.spmm_sum if parallel else _kernels.spmm_sum_serial
             kernel(csr.indptr.numpy(), csr.indices.numpy(), xn, out)
@@ -198,7 +205,7 @@ def _sddmm_forward(csr: CSR, a3: Tensor, b3: Tensor) -> Tensor:
     """``out[e, h] = <a[row_e, h], b[col_e, h]>`` on ``[*, H, C]`` inputs; no autograd."""
     if a3.device.type == "cpu" and a3.dtype in (torch.float32, torch.float64):
         out = np.empty((csr.nnz, a3.shape[1]), dtype=a3.detach().numpy().dtype)
-        parallel = csr.nnz * a3.shape[1] * a3.shape[2] >= PARALLEL_THRESHOLD
+        parallel = _parallel(csr.nnz * a3.shape[1] * a3.shape[2])
         (_kernels.sddmm if parallel else _kernels.sddmm_serial)(
             csr.indptr.numpy(), csr.indices.numpy(), a3.contiguous().numpy(), b3.contiguous().numpy(), out
         )
@@ -270,7 +277,7 @@ def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
     if x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
         out = np.zeros(out_shape, dtype=x.numpy().dtype)
         if x.numel() and values.numel():
-            parallel = csr.nnz * values.shape[1] * values.shape[2] * x.shape[2] >= PARALLEL_THRESHOLD
+            parallel = _parallel(csr.nnz * values.shape[1] * values.shape[2] * x.shape[2])
             (_kernels.spmm_mix if parallel else _kernels.spmm_mix_serial)(
                 csr.indptr.numpy(), csr.indices.numpy(), values.to(x.dtype).contiguous().numpy(),
                 x.contiguous().numpy(), out)
@@ -284,7 +291,7 @@ def _spmm_mix_transposed(t: CSR, grad_out: Tensor, values: Tensor, x_shape: torc
     place through ``t.perm``."""
     out = np.zeros(tuple(x_shape), dtype=grad_out.numpy().dtype)
     if grad_out.numel() and values.numel():
-        parallel = t.nnz * values.shape[1] * values.shape[2] * x_shape[2] >= PARALLEL_THRESHOLD
+        parallel = _parallel(t.nnz * values.shape[1] * values.shape[2] * x_shape[2])
         (_kernels.spmm_mix_transposed if parallel else _kernels.spmm_mix_transposed_serial)(
             t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), values.to(grad_out.dtype).contiguous().numpy(),
             grad_out.numpy(), out)
@@ -295,7 +302,7 @@ def _sddmm_mix_forward(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
     """``out[e, h, p] = <a[row_e, h], b[col_e, p]>`` on ``a [R, H, C]``, ``b [N, P, C]``; no autograd."""
     if a.device.type == "cpu" and a.dtype in (torch.float32, torch.float64):
         out = np.empty((csr.nnz, a.shape[1], b.shape[1]), dtype=a.numpy().dtype)
-        parallel = csr.nnz * a.shape[1] * b.shape[1] * a.shape[2] >= PARALLEL_THRESHOLD
+        parallel = _parallel(csr.nnz * a.shape[1] * b.shape[1] * a.shape[2])
         (_kernels.sddmm_mix if parallel else _kernels.sddmm_mix_serial)(
             csr.indptr.numpy(), csr.indices.numpy(), a.contiguous().numpy(), b.contiguous().numpy(), out)
         return torch.from_numpy(out)

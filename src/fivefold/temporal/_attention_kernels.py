@@ -26,6 +26,7 @@ from numba import njit, prange
 from torch import Tensor
 
 from fivefold.errors import OpsError
+from fivefold.ops import sync_numba_threads
 
 __all__ = ["neighbour_attention"]
 
@@ -260,6 +261,7 @@ class _NeighbourAttention(torch.autograd.Function):
         keep = keep if use_keep else empty
         weights = torch.zeros(count, k, heads, dtype=query.dtype)
         outputs = [torch.zeros(count, heads, size, dtype=query.dtype) for size in (width, time_dim, edge.shape[2])]
+        sync_numba_threads()  # the kernels run on torch's thread count
         _forward(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi, dt)),
                  _array(frequency.double()), _array(phase.double()), fused, _array(edge), _array(keep), use_keep,
                  _scalar(scale, query), _scalar(0, query), weights.numpy(), *(out.numpy() for out in outputs))
@@ -279,6 +281,7 @@ class _NeighbourAttention(torch.autograd.Function):
             ("dt", dt))}
         grad_frequency = torch.zeros(chunks, len(frequency), dtype=query.dtype)
         grad_phase = torch.zeros(chunks, len(frequency), dtype=query.dtype)
+        sync_numba_threads()
         _backward_queries(*(_array(t) for t in (query, keys, values, time_query, edge_query, neighbours, mask, phi,
                                                  sine, dt, frequency)),
                           _array(frequency.double()), _array(phase.double()), ctx.fused, _array(edge), _array(keep),
