@@ -178,9 +178,9 @@ def report(out: Path) -> None:
             table.setdefault((r["model"], r["category"]), []).append(r)
     models = sorted({m for m, _ in table})
     lines = ["| category | " + " | ".join(f"{m}: faces | {m}: area" for m in models) + " |",
-             "|---|" + "---|---|" * len(models)]
+             "|---|" + "---|---|" * len(models)] if models else []
     summary = {}
-    for category in data.category_names:
+    for category in data.category_names if models else []:
         cells = []
         for m in models:
             runs = table.get((m, category), [])
