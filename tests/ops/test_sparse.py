@@ -131,7 +131,7 @@ def _spmm_mix_loop(csr, x, values):
     return out
 
 
-@pytest.mark.parametrize("nnz", [20, 3000])  # the serial and the row-parallel kernel
+@pytest.mark.parametrize("nnz", [20, 3000])
 def test_spmm_mix_matches_loop_and_gradcheck(nnz):
     csr, _, _ = _random_csr(num_rows=40, num_cols=30, nnz=nnz, seed=1)
     g = torch.Generator().manual_seed(2)
@@ -146,6 +146,27 @@ def test_spmm_mix_matches_loop_and_gradcheck(nnz):
         theirs = torch.autograd.grad((_spmm_mix_loop(csr, x, values) * weights).sum(), (x, values))
         for a, b in zip(mine, theirs, strict=True):
             assert_close(a, b, terms=256)
+
+
+@pytest.mark.parametrize("threads", [1, 2])  # the serial scatter and the row-parallel transposed product
+def test_spmm_mix_gradient_on_one_and_two_threads(threads):
+    """A product above the parallel threshold: its gradient in x takes the transposed, row-parallel kernel on two
+    threads and the serial scatter on one; both equal autograd's through torch ops."""
+    csr, _, _ = _random_csr(num_rows=400, num_cols=300, nnz=20000, seed=3)
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(300, 2, 8, dtype=torch.float64, generator=g, requires_grad=True)
+    values = torch.randn(20000, 3, 2, dtype=torch.float64, generator=g)
+    weights = torch.randn(400, 3, 8, dtype=torch.float64, generator=g)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        (mine,) = torch.autograd.grad((spmm_mix(csr, x, values) * weights).sum(), (x,))
+    finally:
+        torch.set_num_threads(before)
+    messages = torch.einsum("ehp,epc->ehc", values, x.index_select(0, csr.indices))
+    reference = torch.zeros(400, 3, 8, dtype=torch.float64).index_add(0, csr.rows, messages)
+    (theirs,) = torch.autograd.grad((reference * weights).sum(), (x,))
+    assert_close(mine, theirs, terms=512)
 
 
 def test_spmm_mix_torch_path_for_other_dtypes():

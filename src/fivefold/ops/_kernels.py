@@ -90,6 +90,23 @@ def _spmm_mix_transposed(indptr, indices, perm, values, x, out):  # pragma: no c
                         out[j, p, c] += v * x[i, h, c]
 
 
+def _spmm_mix_scatter(indptr, indices, values, x, out):  # pragma: no cover - compiled
+    """out[indices[e], p, c] += sum_h values[e, h, p] * x[i, h, c] for every entry e of row i: ``_spmm_mix``'s
+    gradient in its ``x`` on the original pattern, each entry read in order and its target row updated in place. One
+    random access per entry (the transposed product has two: the source row and the entry's matrix through
+    ``perm``), but rows written by several entries rule out a row-parallel loop: the serial build only."""
+    num_rows = indptr.shape[0] - 1
+    heads, parts, channels = values.shape[1], values.shape[2], x.shape[2]
+    for i in range(num_rows):
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            for h in range(heads):
+                for p in range(parts):
+                    v = values[e, h, p]
+                    for c in range(channels):
+                        out[j, p, c] += v * x[i, h, c]
+
+
 def _sddmm_mix(indptr, indices, a, b, out):  # pragma: no cover - compiled
     """out[e, h, p] = sum_c a[i, h, c] * b[indices[e], p, c] for every entry e of row i (the gradient of
     ``_spmm_mix``'s values)."""
@@ -127,6 +144,7 @@ sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
 spmm_mix, spmm_mix_serial = _parallel(_spmm_mix), _serial(_spmm_mix)
 sddmm_mix, sddmm_mix_serial = _parallel(_sddmm_mix), _serial(_sddmm_mix)
 spmm_mix_transposed, spmm_mix_transposed_serial = _parallel(_spmm_mix_transposed), _serial(_spmm_mix_transposed)
+spmm_mix_scatter_serial = _serial(_spmm_mix_scatter)
 
 
 @njit(cache=True, nogil=True)

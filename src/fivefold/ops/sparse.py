@@ -286,15 +286,19 @@ def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
     return x.new_zeros(out_shape).index_add_(0, csr.rows, messages)
 
 
-def _spmm_mix_transposed(t: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
-    """``spmm_mix``'s gradient in ``x`` on the CPU: the transposed product, each entry's ``[H, P]`` matrix read in
-    place through ``t.perm``."""
+def _spmm_mix_transposed(csr: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
+    """``spmm_mix``'s gradient in ``x`` on the CPU. On several threads the transposed product, row-parallel, each
+    entry's ``[H, P]`` matrix read in place through the transpose's ``perm``; on one thread a scatter over the
+    original pattern, which reads the entries in order (about 3x faster for GEM-CNN's products on 1e5 vertices)."""
     out = np.zeros(tuple(x_shape), dtype=grad_out.numpy().dtype)
     if grad_out.numel() and values.numel():
-        parallel = _parallel(t.nnz * values.shape[1] * values.shape[2] * x_shape[2])
-        (_kernels.spmm_mix_transposed if parallel else _kernels.spmm_mix_transposed_serial)(
-            t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), values.to(grad_out.dtype).contiguous().numpy(),
-            grad_out.numpy(), out)
+        values = values.to(grad_out.dtype).contiguous().numpy()
+        if _parallel(csr.nnz * values.shape[1] * values.shape[2] * x_shape[2]):
+            t = csr.transpose()
+            _kernels.spmm_mix_transposed(t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), values,
+                                         grad_out.numpy(), out)
+        else:
+            _kernels.spmm_mix_scatter_serial(csr.indptr.numpy(), csr.indices.numpy(), values, grad_out.numpy(), out)
     return torch.from_numpy(out)
 
 
@@ -324,10 +328,11 @@ class _SpMMMix(torch.autograd.Function):
         grad_out = grad_out.contiguous()
         grad_x = grad_values = None
         if ctx.needs_input_grad[1]:
-            t = csr.transpose()  # grad_x[j, p] = sum over the entries into j of values[e, :, p]^T grad_out[row_e]
+            # grad_x[j, p] = sum over the entries into j of values[e, :, p]^T grad_out[row_e]
             if grad_out.device.type == "cpu" and grad_out.dtype in (torch.float32, torch.float64):
-                grad_x = _spmm_mix_transposed(t, grad_out, values.detach(), x.shape)
+                grad_x = _spmm_mix_transposed(csr, grad_out, values.detach(), x.shape)
             else:
+                t = csr.transpose()
                 grad_x = _spmm_mix_forward(t, grad_out, values.detach()[t.perm].transpose(1, 2))
         if ctx.needs_input_grad[2]:
             grad_values = _sddmm_mix_forward(csr, grad_out, x.detach()).to(values.dtype)
