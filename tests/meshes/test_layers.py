@@ -147,12 +147,14 @@ def test_gemconv_kernel_follows_loaded_bases():
     assert torch.equal(after, fresh.kernel_matrices()[0])
 
 
-def test_gemconv_gradcheck():
+@pytest.mark.parametrize("copies", [1, 2])  # channels sorted by frequency already, and interleaved (permuted)
+def test_gemconv_gradcheck(copies):
     mesh = bumpy_sphere(subdivisions=0)
     ops = mesh_operators(mesh, 4)
     torch.manual_seed(2)
-    conv = GEMConv(so2_band_field(1, 1), so2_band_field(1, 2))
-    x = torch.randn(mesh.num_vertices, 3, requires_grad=True)
+    conv = GEMConv(so2_band_field(copies, 1), so2_band_field(1, 2))
+    assert conv._sorted_input == (copies == 1)
+    x = torch.randn(mesh.num_vertices, 3 * copies, requires_grad=True)
     assert torch.autograd.gradcheck(lambda x, w: conv(x, ops), (x, conv.weight_1_2))
 
 

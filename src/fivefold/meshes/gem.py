@@ -181,6 +181,21 @@ def _edge_mix_heads(ops: MeshOperators, n: int, heads: tuple[int, ...], dtype: t
     return _edge_weights(ops, ("gem_edge_mix_heads", n, heads, dtype), compute)
 
 
+class _PermuteColumns(torch.autograd.Function):
+    """``x[:, order]`` whose gradient is a gather too (``grad[:, inverse]``), where ``index_select``'s own backward
+    scatters the gradient back column by column."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, order: Tensor, inverse: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(inverse)
+        return x.index_select(1, order)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
+
+
 class GEMConv(nn.Module):
     """Gauge-equivariant mesh convolution between fields of SO(2) irreps (de Haan et al., ICLR 2021).
 
@@ -225,17 +240,13 @@ class GEMConv(nn.Module):
                     torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
-        # per input frequency n, the block [x^n] (n = 0) or [x^n, J x^n] (n > 0) with J (a, b) = (-b, a) on each
-        # 2-dimensional field, as a product with a selection matrix: its backward is a product too, where a gather
-        # of x's columns would scatter its gradient back column by column
+        # the input's channels sorted by frequency (as _in_channels lists them), so that each frequency's channels
+        # are one slice; the blocks [x^n] (n = 0) and [x^n, J x^n] (n > 0) are then slices and a pairwise swap
+        order = torch.cat(list(self._in_channels.values()))
+        self.register_buffer("column_order", order, persistent=False)
+        self.register_buffer("column_order_inverse", torch.argsort(order), persistent=False)
+        self._sorted_input = bool(torch.equal(order, torch.arange(self.in_type.size)))
         quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
-        for n, channels in self._in_channels.items():
-            gather = channels if n == 0 else torch.cat([channels, quarter_index[channels]])
-            sign = torch.ones(len(channels)) if n == 0 else torch.cat([torch.ones(len(channels)),
-                                                                         quarter_sign[channels]])
-            selection = torch.zeros(self.in_type.size, len(gather))
-            selection[gather, torch.arange(len(gather))] = sign
-            self.register_buffer(f"block_selection_{n}", selection, persistent=False)
         # per input frequency n > 0, the aggregation's heads: the complex Fourier degrees k of the moments
         # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _block_map)
         out_frequencies = sorted(set(self.out_frequencies))
@@ -396,9 +407,18 @@ class GEMConv(nn.Module):
         else:
             out = x @ weight_self
         top = max(self.out_frequencies)
+        by_frequency = x if self._sorted_input else _PermuteColumns.apply(x, self.column_order,
+                                                                          self.column_order_inverse)
+        start = 0
         for (n, index), block in zip(self._in_channels.items(), blocks_of, strict=True):
-            selection = getattr(self, f"block_selection_{n}").to(x.dtype)
-            blocks = (x @ selection).view(x.shape[0], -1, len(index))  # [V, 1 or 2, c]
+            x_n = by_frequency[:, start:start + len(index)]  # [V, c]: x^n
+            start += len(index)
+            if n == 0:
+                blocks = x_n.unsqueeze(1)  # [V, 1, c]
+            else:
+                pairs = x_n.reshape(x.shape[0], -1, 2)  # each field (a, b); J (a, b) = (-b, a)
+                turned = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).view(x.shape[0], -1)
+                blocks = torch.stack((x_n, turned), dim=1)  # [V, 2, c]
             if n == 0:
                 mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
             else:
