@@ -133,22 +133,41 @@ class RunFolder:
         """Mark the run ``running``; on the way out an exception marks it ``failed`` (with the error) and Ctrl-C or
         SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM raises
         :class:`RunInterrupted` (when called from the main thread; the previous handler is restored after)."""
-        installed, previous = False, None
+        installed, previous, previous_alarm = False, None, None
         if threading.current_thread() is threading.main_thread():
             def on_sigterm(signal_number: int, frame: object) -> None:
+                nonlocal previous_alarm
+                if hasattr(signal, "setitimer") and previous_alarm is None:
+                    # an exception raised while the signal lands inside a C callback is printed and dropped (numba's
+                    # compiler calls back into Python through ctypes), and the run would go on: raise it again every
+                    # half second until it has left the training loop
+                    def again(number: int, frame: object) -> None:
+                        raise RunInterrupted(signal_number)
+
+                    previous_alarm = signal.signal(signal.SIGALRM, again)
+                    signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
                 raise RunInterrupted(signal_number)
 
             previous, installed = signal.signal(signal.SIGTERM, on_sigterm), True
+
+        def disarm() -> None:
+            if previous_alarm is not None:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous_alarm)
+
         try:
             self.set_status("running")
             yield self
         except KeyboardInterrupt as exc:
+            disarm()
             self._mark("interrupted", error=str(exc) or "KeyboardInterrupt")
             raise
         except BaseException as exc:
+            disarm()
             self._mark("failed", error=f"{type(exc).__name__}: {exc}")
             raise
         finally:
+            disarm()
             if installed:  # None: the previous handler was not set from Python; the default is the best guess
                 signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
