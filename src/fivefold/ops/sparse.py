@@ -289,7 +289,8 @@ def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
 def _spmm_mix_transposed(csr: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
     """``spmm_mix``'s gradient in ``x`` on the CPU. On several threads the transposed product, row-parallel, each
     entry's ``[H, P]`` matrix read in place through the transpose's ``perm``; on one thread a scatter over the
-    original pattern, which reads the entries in order (about 3x faster for GEM-CNN's products on 1e5 vertices)."""
+    original pattern, which reads the entries in order (about 3x faster for GEM-CNN's products on 1e5 vertices, in
+    one profile)."""
     out = np.zeros(tuple(x_shape), dtype=grad_out.numpy().dtype)
     if grad_out.numel() and values.numel():
         values = values.to(grad_out.dtype).contiguous().numpy()

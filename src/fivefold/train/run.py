@@ -133,27 +133,29 @@ class RunFolder:
         """Mark the run ``running``; on the way out an exception marks it ``failed`` (with the error) and Ctrl-C or
         SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM raises
         :class:`RunInterrupted` (when called from the main thread; the previous handler is restored after)."""
-        installed, previous, previous_alarm = False, None, None
+        installed, previous, armed, previous_alarm = False, None, False, None
         if threading.current_thread() is threading.main_thread():
             def on_sigterm(signal_number: int, frame: object) -> None:
-                nonlocal previous_alarm
-                if hasattr(signal, "setitimer") and previous_alarm is None:
+                nonlocal armed, previous_alarm
+                if hasattr(signal, "setitimer") and not armed:
                     # an exception raised while the signal lands inside a C callback is printed and dropped (numba's
                     # compiler calls back into Python through ctypes), and the run would go on: raise it again every
                     # half second until it has left the training loop
                     def again(number: int, frame: object) -> None:
                         raise RunInterrupted(signal_number)
 
-                    previous_alarm = signal.signal(signal.SIGALRM, again)
+                    previous_alarm, armed = signal.signal(signal.SIGALRM, again), True
                     signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
                 raise RunInterrupted(signal_number)
 
             previous, installed = signal.signal(signal.SIGTERM, on_sigterm), True
 
         def disarm() -> None:
-            if previous_alarm is not None:
+            nonlocal armed
+            if armed:
                 signal.setitimer(signal.ITIMER_REAL, 0)
-                signal.signal(signal.SIGALRM, previous_alarm)
+                signal.signal(signal.SIGALRM, signal.SIG_DFL if previous_alarm is None else previous_alarm)
+                armed = False
 
         try:
             self.set_status("running")
