@@ -143,7 +143,7 @@ spmm_weighted, spmm_weighted_serial = _parallel(_spmm_weighted), _serial(_spmm_w
 sddmm, sddmm_serial = _parallel(_sddmm), _serial(_sddmm)
 spmm_mix, spmm_mix_serial = _parallel(_spmm_mix), _serial(_spmm_mix)
 sddmm_mix, sddmm_mix_serial = _parallel(_sddmm_mix), _serial(_sddmm_mix)
-spmm_mix_transposed, spmm_mix_transposed_serial = _parallel(_spmm_mix_transposed), _serial(_spmm_mix_transposed)
+spmm_mix_transposed = _parallel(_spmm_mix_transposed)  # one thread: spmm_mix_scatter_serial
 spmm_mix_scatter_serial = _serial(_spmm_mix_scatter)
 
 

@@ -286,7 +286,7 @@ def _spmm_mix_forward(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
     return x.new_zeros(out_shape).index_add_(0, csr.rows, messages)
 
 
-def _spmm_mix_transposed(csr: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
+def _spmm_mix_grad_x(csr: CSR, grad_out: Tensor, values: Tensor, x_shape: torch.Size) -> Tensor:
     """``spmm_mix``'s gradient in ``x`` on the CPU. On several threads the transposed product, row-parallel, each
     entry's ``[H, P]`` matrix read in place through the transpose's ``perm``; on one thread a scatter over the
     original pattern, which reads the entries in order (about 3x faster for GEM-CNN's products on 1e5 vertices, in
@@ -331,7 +331,7 @@ class _SpMMMix(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             # grad_x[j, p] = sum over the entries into j of values[e, :, p]^T grad_out[row_e]
             if grad_out.device.type == "cpu" and grad_out.dtype in (torch.float32, torch.float64):
-                grad_x = _spmm_mix_transposed(csr, grad_out, values.detach(), x.shape)
+                grad_x = _spmm_mix_grad_x(csr, grad_out, values.detach(), x.shape)
             else:
                 t = csr.transpose()
                 grad_x = _spmm_mix_forward(t, grad_out, values.detach()[t.perm].transpose(1, 2))
