@@ -18,6 +18,9 @@ random negatives).
 Wikipedia adds dynamic node classification (ban labels, ROC-AUC) on the trained model's embeddings.
 JODIE uses the preset (``build_stream_model``): DyGLib's time normaliser and dropout 0.1 since 2026-12-04;
 ``--jodie-dropout 0 --jodie-time-scale node-gaps`` gives the earlier runs' model.
+``--history full``: validation and test also sample from the hidden nodes' training-period events (the full
+neighbour samplers of DyGLib and the TGN reference code; training never sees them); the default, ``train``, samples
+only from events the model observed.
 No stream here has event features (Wikipedia's 172-d LIWC features are missing), so models see only who, whom, when.
 
 Each run writes ``temporal_<stream>_<model>_<seed>.json`` to ``--out`` (existing files are kept: the script
@@ -102,11 +105,12 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
     began = time.perf_counter()
     split_ties = args.batches == "dyglib"
     fitted = fit_link_model(model, stream, split, epochs=args.epochs, patience=args.patience, lr=args.lr, seed=seed,
-                            time_budget=budget, split_ties=split_ties)
+                            time_budget=budget, split_ties=split_ties, full_history=args.history == "full")
     test, scores = test_link_model(model, stream, split, fitted, return_scores=True, split_ties=split_ties)
     result = {"stream": stream_name, "model": model_name, "seed": seed, "lr": args.lr, "epochs_run":
               len(fitted["history"]), "best_epoch": fitted["best_epoch"], "history": fitted["history"],
-              "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"], "batches": args.batches}
+              "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"], "batches": args.batches,
+              "history_at_evaluation": args.history}
     if model_name == "jodie":
         result["jodie"] = {"time_scale": time_scale, "time_scale_rule": args.jodie_time_scale,
                            "dropout": model.dropout.p}
@@ -244,6 +248,11 @@ def main() -> None:
     parser.add_argument("--jodie-time-scale", choices=("node-gaps", "dyglib"), default="dyglib",
                         help="JODIE's time normaliser: DyGLib's (per role, first events counted from the stream's "
                              "start; the default), or the std of the gaps between a node's events (before 2026-12-04)")
+    parser.add_argument("--history", choices=("train", "full"), default="train",
+                        help="what validation and test sample neighbours from: 'train' (the events the model "
+                             "observed: training without the hidden nodes' events, then the evaluated periods) or "
+                             "'full' (also the hidden nodes' training-period events, as the full neighbour samplers "
+                             "of DyGLib and the TGN reference code; never used in training)")
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--out", default="experiments/results")
     args = parser.parse_args()

@@ -262,6 +262,36 @@ def test_recorded_events_wait_for_the_same_observe_and_survive_a_checkpoint(tmp_
     assert model.features.gather(torch.tensor([50]), torch.float64).tolist() == [[7.0, 7.0]]
 
 
+@pytest.mark.parametrize("name", ["tgat", "tgat-recent"])
+def test_inserted_history_reads_like_events_observed_in_order_and_leaves_memories(name):
+    """insert_history puts past events (with their features) into the history at their times: a memory-less TGAT
+    then scores exactly like one that observed every event in time order; TGN's memory does not change, and a
+    pending record is refused."""
+    stream = random_stream(8, events=120, nodes=12, edge_dim=3, ties=False)
+    features = stream.features.double()
+    left_out = np.random.default_rng(0).random(len(stream)) < 0.3
+    kept, skipped = np.flatnonzero(~left_out), np.flatnonzero(left_out)
+    full, partial = make(name, 12, edge_dim=3), make(name, 12, edge_dim=3)
+    full.observe(stream.src, stream.dst, stream.t, features)
+    partial.observe(stream.src[kept], stream.dst[kept], stream.t[kept], features[kept])
+    partial.insert_history(stream.src[skipped], stream.dst[skipped], stream.t[skipped], features[skipped])
+    times = torch.linspace(0, 1.1e6, 50, dtype=torch.float64)
+    query = (torch.randint(0, 12, (50,)), torch.randint(0, 12, (50,)), times)
+    torch.testing.assert_close(partial(*query), full(*query), rtol=0, atol=1e-12)
+    tgn = make("tgn", 12, edge_dim=3)
+    tgn.observe(stream.src[kept], stream.dst[kept], stream.t[kept], features[kept])
+    memory = {key: value.clone() for key, value in tgn.memory.state_dict().items()}
+    tgn.insert_history(stream.src[skipped], stream.dst[skipped], stream.t[skipped], features[skipped])
+    for key, value in tgn.memory.state_dict().items():
+        assert torch.equal(value, memory[key]), key
+    assert tgn.history.num_events == tgn.features.count == len(stream)
+    tgn.record([0], [1], [2e6], torch.ones(1, 3, dtype=torch.float64))
+    with pytest.raises(StreamError, match="wait for their observe"):
+        tgn.insert_history([0], [1], [0.0], torch.ones(1, 3, dtype=torch.float64))
+    with pytest.raises(StreamError, match="features of shape"):
+        full.insert_history([0], [1], [0.0])
+
+
 def test_training_changes_parameters_and_is_deterministic():
     stream = random_stream(7, events=300, nodes=20)
     results = []

@@ -138,3 +138,61 @@ def test_appending_in_pieces_equals_indexing_at_once(seed, pieces, uniform):
         sampler.append([0, 24], [24, 26], [late, late])
     for a, b in zip(grown.sample(nodes, times + late), restored.sample(nodes, times + late), strict=True):
         assert torch.equal(a, b)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10**6), k=st.integers(1, 8), uniform=st.booleans(), held=st.integers(0, 120))
+def test_inserted_past_events_sample_as_if_they_had_come_in_time_order(seed, k, uniform, held):
+    """Events appended in time order, then others inserted at earlier times, sample exactly like the whole stream
+    given in time order (distinct times), up to the inserted events' ids, which continue the numbering."""
+    rng = np.random.default_rng(seed)
+    events, nodes = 200, 25
+    src, dst = rng.integers(0, nodes, events), rng.integers(0, nodes, events)
+    t = rng.permutation(events).astype(float) * 0.5
+    first = rng.choice(events, held, replace=False)
+    later = np.setdiff1d(np.arange(events), first)
+    first = first[np.argsort(t[first])]  # the held events came in time order
+    strategy = "uniform" if uniform else "recent"
+    whole = np.argsort(t)
+    reference = TemporalSampler(EventStream(src[whole], dst[whole], t[whole], num_nodes=nodes), k,
+                                strategy=strategy, seed=seed)
+    grown = TemporalSampler(EventStream(src[first], dst[first], t[first], num_nodes=nodes), k, strategy=strategy,
+                            seed=seed)
+    grown.insert(src[later[::-1]], dst[later[::-1]], t[later[::-1]])  # any order
+    assert grown.num_events == events and grown.last_time == t.max()
+    queries = rng.integers(0, nodes, 150)
+    times = rng.uniform(-1, t.max() + 1, 150)
+    expected, got = reference.sample(queries, times), grown.sample(queries, times)
+    for j in (0, 1, 3):
+        assert torch.equal(expected[j], got[j])
+    # ids: the held events keep theirs (their order of arrival), the inserted ones follow in the order given
+    ids_to_event = np.concatenate([first, later[::-1]])
+    mask = got[3].numpy()
+    assert np.array_equal(ids_to_event[got[2].numpy()[mask]], whole[expected[2].numpy()[mask]])
+
+
+def test_insert_keeps_appending_checkpoints_and_refuses_extend():
+    stream = random_stream(3, ties=False)
+    half = len(stream) // 2
+    sampler = TemporalSampler(EventStream(stream.src[::2], stream.dst[::2], stream.t[::2]), 4)
+    sampler.insert(stream.src[1::2], stream.dst[1::2], stream.t[1::2])
+    state = sampler.state_dict()
+    with pytest.raises(StreamError, match="extend"):
+        sampler.extend(stream)
+    sampler.append([1, 2], [2, 3], [stream.t[-1].item() + 1, stream.t[-1].item() + 2])
+    restored = TemporalSampler(EventStream([], [], [], num_nodes=stream.num_nodes), 4)
+    restored.load_state_dict(state)
+    restored.append([1, 2], [2, 3], [stream.t[-1].item() + 1, stream.t[-1].item() + 2])
+    queries, times = np.arange(stream.num_nodes), np.full(stream.num_nodes, stream.t[-1].item() + 5)
+    for a, b in zip(sampler.sample(queries, times), restored.sample(queries, times), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(StreamError, match="extend"):
+        restored.extend(stream)
+    restored.reset()
+    restored.extend(EventStream(stream.src[:half], stream.dst[:half], stream.t[:half]))  # allowed again
+    with pytest.raises(StreamError, match="1-D of one length"):
+        sampler.insert([0, 1], [1], [0.0, 1.0])
+    with pytest.raises(StreamError):
+        sampler.insert([0], [1], [float("nan")])
+    with pytest.raises(StreamError):
+        sampler.insert([-1], [1], [0.0])

@@ -68,7 +68,9 @@ class GCNConv(nn.Module):
             check_edge_weight(edge_weight, graph)
             csc, weights, diagonal = gcn_normalisation(graph, edge_weight, self.self_loop_weight, x.dtype)
         h = self.lin(x)
-        out = spmm(csc, h, weights) + diagonal.unsqueeze(-1) * h[: csc.num_rows]
+        # on a whole graph the targets are every node: no slice, whose backward would fill and copy a zero tensor
+        root = h if csc.num_rows == h.shape[0] else h[: csc.num_rows]
+        out = torch.addcmul(spmm(csc, h, weights), diagonal.unsqueeze(-1), root)
         if self.bias is not None:
             out = out + self.bias
         return out

@@ -11,6 +11,9 @@ events' features) and, for TGN and JODIE, a per-node ``Memory``. The interface:
   neighbour sampling reads, so a score at time ``t`` also sees the batch's own events strictly before ``t``, as the
   neighbour finders of the TGN and DyGLib reference code do; memories change only at the ``observe`` of the same
   events that follows. Without it a batch sees only the batches before it (torch_geometric's TGN example);
+- ``model.insert_history(src, dst, t, features=None)``: events to read but not learn from join the history at their
+  times (also before events held); no memory (nor EdgeBank's table) changes. For evaluation with every past event,
+  as DyGLib's and TGN's full neighbour samplers do;
 - ``model.reset()``: forget every event (memory, history), e.g. at the start of each training epoch;
 - ``state_dict()`` carries the parameters *and* the streaming state (memory, history, event features), so a saved
   model resumes scoring where it stopped.
@@ -134,6 +137,27 @@ class TemporalLinkModel(nn.Module):
         else:
             first = self._append(src, dst, t, features)
         self._observed(src, dst, t, torch.arange(first, first + len(src)))
+
+    @torch.no_grad()
+    def insert_history(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
+        """Events that happened but that this model is not to learn from: they join the history (the sampled
+        neighbours) at their times, also before events held, and no memory changes. For evaluation with every past
+        event, including the training-period events of the nodes hidden from training, as DyGLib's and TGN's full
+        neighbour samplers do (``fit_link_model(..., full_history=True)``). ``src [B]``, ``dst [B]``, ``t [B]``,
+        ``features [B, F]``."""
+        if self.pending is not None:
+            raise StreamError(f"insert_history: {len(self.pending['src'])} recorded events wait for their observe; "
+                              f"call observe with them first")
+        src, dst, t = self._checked(src, dst, t)
+        if len(src) == 0:
+            return
+        stored = self.features.count
+        self.features.append(features, len(src))  # checks the shape before storing anything
+        try:
+            self.history.insert(src.numpy(), dst.numpy(), t.numpy())
+        except StreamError:
+            self.features.count = stored
+            raise
 
     @staticmethod
     def _checked(src: Any, dst: Any, t: Any) -> tuple[Tensor, Tensor, Tensor]:

@@ -151,6 +151,7 @@ class TemporalSampler:
         self._grow_nodes(stream.num_nodes)
         self._grow_pool(max(64, 4 * len(stream)))
         self._src_prefix = np.zeros(0, dtype=np.int64)
+        self._inserted = False
         self.append(stream.src, stream.dst, stream.t)
 
     @property
@@ -197,10 +198,56 @@ class TemporalSampler:
         self.last_time = float(t_[-1])
         self._src_prefix = np.concatenate([self._src_prefix, src_[:max(0, 64 - len(self._src_prefix))]])
 
+    def insert(self, src: Any, dst: Any, t: Any) -> None:
+        """Add events at any times, also earlier than events held (e.g. the training-period events of nodes that
+        training never saw, before evaluating with every event of the past, as DyGLib's and TGN's full neighbour
+        samplers do). Each node's row is rebuilt in time order (an event inserted at the time of one held keeps
+        after it); their ids continue the numbering, so ids no longer follow time order and ``extend`` is refused
+        from now on. Costs a rebuild of the pool, O(E log E): for occasional use, not per batch."""
+        batch_src, batch_dst = _as_array(src), _as_array(dst)
+        batch_t = _as_array(t, np.float64)
+        if not (batch_src.ndim == batch_dst.ndim == batch_t.ndim == 1
+                and len(batch_src) == len(batch_dst) == len(batch_t)):
+            raise StreamError(f"insert: src, dst and t must be 1-D of one length, got {batch_src.shape}, "
+                              f"{batch_dst.shape}, {batch_t.shape}")
+        if not len(batch_t):
+            return
+        order = np.argsort(batch_t, kind="stable")  # validated as a stream: ids and finite times
+        batch = EventStream(batch_src[order], batch_dst[order], batch_t[order])
+        self._grow_nodes(batch.num_nodes)
+        # every held entry of every row, then the new events' entries (one per endpoint; a self-loop once)
+        held_node = np.repeat(np.arange(self.num_nodes), self.length)
+        within = np.arange(len(held_node)) - np.repeat(np.cumsum(self.length) - self.length, self.length)
+        position = self.start[held_node] + within
+        new_src, new_dst, new_t = (batch.src.numpy()[np.argsort(order)], batch.dst.numpy()[np.argsort(order)],
+                                   batch.t.numpy()[np.argsort(order)])  # the given order, for the ids
+        ids = self.num_events + np.arange(len(new_src))
+        loop = new_src == new_dst
+        node = np.concatenate([held_node, new_src, new_dst[~loop]])
+        other = np.concatenate([self.neighbour[position], new_dst, new_src[~loop]])
+        times = np.concatenate([self.times[position], new_t, new_t[~loop]])
+        event = np.concatenate([self.event[position], ids, ids[~loop]])
+        rank = np.lexsort((times, node))  # stable: held entries stay before new ones at equal times
+        length = np.bincount(node, minlength=self.num_nodes).astype(np.int64)
+        capacity = np.where(length > 0, np.maximum(4, 2 * length), 0).astype(np.int64)
+        start = np.cumsum(capacity) - capacity
+        used = int(capacity.sum())
+        slot = start[node[rank]] + (np.arange(len(rank)) - np.repeat(np.cumsum(length) - length, length))
+        self.used = 0
+        self._grow_pool(max(64, 2 * used))
+        self.neighbour[slot], self.times[slot], self.event[slot] = other[rank], times[rank], event[rank]
+        self.start, self.length, self.capacity, self.used = start, length, capacity, used
+        self.num_events += len(new_src)
+        self.last_time = max(self.last_time, float(new_t.max()))
+        self._inserted = True
+
     def extend(self, stream: EventStream) -> None:
         """Sample from ``stream`` from now on: the events already held followed by new ones (only the new ones are
         appended). That ``stream`` starts with the held events is checked on their first 64 sources and the last
         held time, not event by event."""
+        if self._inserted:
+            raise StreamError("extend: events were inserted out of stream order (insert), so the held events no longer "
+                              "match a stream's prefix; use append")
         held = self.num_events
         if len(stream) < held or not np.array_equal(stream.src.numpy()[:len(self._src_prefix)], self._src_prefix) \
                 or (held and stream.t[held - 1].item() != self.last_time):
@@ -230,7 +277,7 @@ class TemporalSampler:
         state = {name: torch.from_numpy(getattr(self, name).copy()) for name in _STATE[:3]}
         state.update({name: torch.from_numpy(getattr(self, name)[:self.used].copy()) for name in _STATE[3:]})
         state.update(num_events=self.num_events, last_time=self.last_time, calls=self.calls,
-                     src_prefix=torch.from_numpy(self._src_prefix.copy()))
+                     src_prefix=torch.from_numpy(self._src_prefix.copy()), inserted=self._inserted)
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -241,6 +288,7 @@ class TemporalSampler:
         self.num_events, self.last_time, self.calls = int(state["num_events"]), float(state["last_time"]), \
             int(state["calls"])
         self._src_prefix = state["src_prefix"].numpy().copy()
+        self._inserted = bool(state.get("inserted", False))  # absent in checkpoints written before insert existed
 
     def reset(self) -> None:
         """Forget every event (the node count is kept)."""
@@ -248,3 +296,4 @@ class TemporalSampler:
             getattr(self, name)[:] = 0
         self.used, self.num_events, self.last_time, self.calls = 0, 0, -np.inf, 0
         self._src_prefix = np.zeros(0, dtype=np.int64)
+        self._inserted = False

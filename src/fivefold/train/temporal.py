@@ -4,7 +4,10 @@
 ``fit_link_model``: each epoch resets the model's memory and history, trains on the training events in time order
 (one random negative per positive, binary cross-entropy, Adam), then validates on the validation events (the
 memory carried on from training). The epoch with the best validation AP is kept with its streaming state; training
-stops after ``patience`` epochs without improvement, or at ``epochs`` or ``time_budget``.
+stops after ``patience`` epochs without improvement, or at ``epochs`` or ``time_budget``. With ``full_history``, the
+training-period events of the nodes hidden from training join the history (``insert_history``: read by neighbour
+sampling, no memory update) after each training pass, so validation and test sample from every past event, as the
+full neighbour samplers of DyGLib and the TGN reference code do; training never sees them.
 
 ``test_link_model``: from the kept state after validation, one pass over the test events scores each positive
 against a random, a historical and an inductive negative (transductive setting) and against fixed candidate
@@ -32,7 +35,7 @@ __all__ = ["fit_link_model", "node_classification", "test_link_model"]
 def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamSplit, *, epochs: int = 50,
                    patience: int = 5, lr: float = 1e-4, batch_size: int = 200, seed: int = 0,
                    time_budget: float | None = None, in_batch_history: bool = True, split_ties: bool = False,
-                   progress: bool = False) -> dict[str, Any]:
+                   full_history: bool = False, progress: bool = False) -> dict[str, Any]:
     """Train ``model`` (see the module docstring; ``in_batch_history`` and ``split_ties`` as in ``link_pass``). Returns
     ``{"history": [rows], "best_epoch", "train_state", "val_state", "seconds"}``; the model is left in its best
     epoch's state after validation."""
@@ -45,6 +48,9 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
             optimiser = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
         except (RuntimeError, TypeError):
             optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+    unseen = np.zeros(0, dtype=np.int64)
+    if full_history:  # training-period events left out of training (those of the hidden nodes)
+        unseen = np.setdiff1d(np.flatnonzero(stream.t.numpy() <= split.val_time), split.train)
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"ap": -1.0}
     began = time.perf_counter()
@@ -57,6 +63,9 @@ def fit_link_model(model: TemporalLinkModel, stream: EventStream, split: StreamS
                                                                seed=seed * 1000 + epoch)},
                           in_batch_history=in_batch_history, split_ties=split_ties, progress=progress,
                           desc=f"epoch {epoch} train")
+        if len(unseen):
+            model.insert_history(stream.src[unseen], stream.dst[unseen], stream.t[unseen],
+                                 None if stream.features is None else stream.features[unseen])
         train_state = snapshot(model)
         val = link_pass(model, stream, split.val, batch_size=batch_size, progress=progress, desc="validate",
                         negatives={"random": NegativeSampler(stream, "random", seed=1)},
