@@ -40,7 +40,7 @@ import torch
 
 from fivefold.data import load_stream
 from fivefold.ops.metrics import average_precision
-from fivefold.temporal import JODIE
+from fivefold.temporal import JODIE, TGAT
 from fivefold.train.presets import build_stream_model, jodie_time_scale, node_gap_scale
 from fivefold.train.temporal import fit_link_model, node_classification, test_link_model
 
@@ -99,6 +99,10 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
         time_scale = node_gap_scale(stream, split.train)
     if model_name == "jodie" and args.jodie_dropout is not None:
         model = JODIE(stream.num_nodes, time_scale=time_scale, dropout=args.jodie_dropout, seed=seed)
+    elif model_name == "tgat" and (args.tgat_attention == "residual" or args.tgat_dropout is not None):
+        model = TGAT(stream.num_nodes, neighbours=20, layers=2, strategy="recent",
+                     residual=args.tgat_attention == "residual",
+                     dropout=0.1 if args.tgat_dropout is None else args.tgat_dropout, seed=seed)
     else:
         model = build_stream_model(model_name, stream.num_nodes, time_scale=time_scale, seed=seed)
     budget = args.budget if model_name != "tgat" else args.tgat_budget
@@ -111,6 +115,8 @@ def run(stream_name: str, model_name: str, seed: int, args: argparse.Namespace, 
               len(fitted["history"]), "best_epoch": fitted["best_epoch"], "history": fitted["history"],
               "test": test, "split": split.sizes(), "train_seconds": fitted["seconds"], "batches": args.batches,
               "history_at_evaluation": args.history}
+    if model_name == "tgat":
+        result["tgat"] = {"attention": args.tgat_attention, "dropout": model.layers[0].dropout.p}
     if model_name == "jodie":
         result["jodie"] = {"time_scale": time_scale, "time_scale_rule": args.jodie_time_scale,
                            "dropout": model.dropout.p}
@@ -248,6 +254,12 @@ def main() -> None:
     parser.add_argument("--jodie-time-scale", choices=("node-gaps", "dyglib"), default="dyglib",
                         help="JODIE's time normaliser: DyGLib's (per role, first events counted from the stream's "
                              "start; the default), or the std of the gaps between a node's events (before 2026-12-04)")
+    parser.add_argument("--tgat-attention", choices=("merge", "residual"), default="merge",
+                        help="TGAT's attention layers: 'merge' (the preset: heads merged with the node's state, as "
+                             "TGN's embedding) or 'residual' (TGAT's reference code and DyGLib: output map, residual, "
+                             "LayerNorm, merged with the raw node features)")
+    parser.add_argument("--tgat-dropout", type=float, default=None,
+                        help="TGAT's dropout (default: the preset's 0.1; DyGLib uses 0.2 on Enron)")
     parser.add_argument("--history", choices=("train", "full"), default="train",
                         help="what validation and test sample neighbours from: 'train' (the events the model "
                              "observed: training without the hidden nodes' events, then the evaluated periods) or "

@@ -33,6 +33,8 @@ def make(name: str, nodes: int, edge_dim: int = 0, dtype=torch.float64):
              "tgat": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2),
              "tgat-recent": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2,
                                          strategy="recent"),
+             "tgat-residual": lambda: TGAT(nodes, edge_dim, time_dim=5, embedding_dim=7, neighbours=3, layers=2,
+                                           residual=True),
              "edgebank": lambda: EdgeBank(nodes),
              "edgebank-fraction": lambda: EdgeBank(nodes, memory="recent_fraction", fraction=0.3),
              "edgebank-interval": lambda: EdgeBank(nodes, memory="repeat_interval"),
@@ -41,9 +43,11 @@ def make(name: str, nodes: int, edge_dim: int = 0, dtype=torch.float64):
 
 
 @pytest.mark.parametrize("edge_dim", [0, 3])
-def test_attention_equals_its_reference_and_has_correct_gradients(edge_dim):
+@pytest.mark.parametrize("residual", [False, True])
+def test_attention_equals_its_reference_and_has_correct_gradients(edge_dim, residual):
     torch.manual_seed(0)
-    layer = TemporalAttention(6, edge_dim, 5, 7, heads=2).double().eval()
+    layer = TemporalAttention(6, edge_dim, 5, 7, heads=2, residual=residual,
+                              attention_dim=11 if residual else None).double().eval()
     U, Q, k = 9, 11, 4
     h = torch.randn(U, 6, dtype=torch.double, requires_grad=True)
     self_index, neighbour_index = torch.randint(0, U, (Q,)), torch.randint(0, U, (Q, k))
@@ -55,6 +59,14 @@ def test_attention_equals_its_reference_and_has_correct_gradients(edge_dim):
     torch.testing.assert_close(layer(h, self_index, neighbour_index, edge, dt, mask), expected, rtol=0, atol=1e-12)
     assert torch.autograd.gradcheck(lambda h, dt: layer(h, self_index, neighbour_index, edge, dt, mask),
                                     (h, dt.requires_grad_()))
+    if residual:  # merged with other inputs (DyGLib: the raw node features), of another width
+        layer = TemporalAttention(6, edge_dim, 5, 7, heads=2, residual=True, merge_dim=3).double().eval()
+        raw = torch.randn(len(self_index), 3, dtype=torch.double, requires_grad=True)
+        torch.testing.assert_close(layer(h, self_index, neighbour_index, edge, dt, mask, raw),
+                                   layer.reference(h, self_index, neighbour_index, edge, dt, mask, raw), rtol=0,
+                                   atol=1e-12)
+        assert torch.autograd.gradcheck(lambda h, raw: layer(h, self_index, neighbour_index, edge, dt, mask, raw),
+                                        (h, raw))
 
 
 def slow_memory(stream: EventStream, bounds, memory, features=None):
@@ -157,8 +169,9 @@ def test_recurrent_step_equals_torch_cell_with_gradients(cell, hidden_needs_grad
 
 
 @settings(max_examples=16, deadline=None)
-@given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "edgebank", "edgebank-fraction",
-                                                         "edgebank-interval", "edgebank-threshold"]),
+@given(seed=st.integers(0, 10**6), name=st.sampled_from(["tgn", "jodie", "tgat", "tgat-residual", "edgebank",
+                                                         "edgebank-fraction", "edgebank-interval",
+                                                         "edgebank-threshold"]),
        batch_size=st.sampled_from([1, 9, 40]), in_batch_history=st.booleans())
 def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size, in_batch_history):
     """Replacing every event at or after time T (other than the scored ones) changes no score of an event at T,
@@ -182,8 +195,8 @@ def test_no_prediction_uses_an_event_at_or_after_its_time(seed, name, batch_size
     torch.testing.assert_close(again[t <= t[at_cut][0]], scores[t <= t[at_cut][0]], rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["tgn", "jodie", "tgat", "edgebank", "edgebank-fraction", "edgebank-interval",
-                                  "edgebank-threshold"])
+@pytest.mark.parametrize("name", ["tgn", "jodie", "tgat", "tgat-residual", "edgebank", "edgebank-fraction",
+                                  "edgebank-interval", "edgebank-threshold"])
 def test_pieces_checkpoints_and_reset_are_exact(name, tmp_path):
     stream = random_stream(5, events=200, nodes=16, edge_dim=0)
     events = np.arange(len(stream))
@@ -262,7 +275,7 @@ def test_recorded_events_wait_for_the_same_observe_and_survive_a_checkpoint(tmp_
     assert model.features.gather(torch.tensor([50]), torch.float64).tolist() == [[7.0, 7.0]]
 
 
-@pytest.mark.parametrize("name", ["tgat", "tgat-recent"])
+@pytest.mark.parametrize("name", ["tgat", "tgat-recent", "tgat-residual"])
 def test_inserted_history_reads_like_events_observed_in_order_and_leaves_memories(name):
     """insert_history puts past events (with their features) into the history at their times: a memory-less TGAT
     then scores exactly like one that observed every event in time order; TGN's memory does not change, and a

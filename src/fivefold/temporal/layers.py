@@ -58,12 +58,20 @@ class TemporalAttention(nn.Module):
     events; multi-head scaled dot-product attention over the ``k`` neighbours (padding masked), then
     ``MergeLayer([attention || h_i])``. A query with no earlier event gets attention output 0.
 
+    With ``residual=True`` (the attention of TGAT's reference code and of DyGLib, Yu et al. 2023): the heads'
+    output goes through a linear map (with bias) and dropout, is added to the query's input ``[h_i || phi(0)]`` and
+    layer-normalised, and that (width ``node_dim + time_dim``) is merged with ``merge_input`` (DyGLib: the nodes' raw
+    features) instead of ``h_i``: ``MergeLayer(LayerNorm(q_in + dropout(W_o a)), merge_input)``.
+
     Args: ``node_dim`` (width of ``h``), ``edge_dim``, ``time_dim``, ``out_dim``, ``heads`` (2 in both papers),
-    ``dropout`` (on the attention weights), ``attention_dim``: the queries', keys' and values' width over all heads
-    (default ``out_dim``, as in torch_geometric's TGN; the TGN reference code uses ``node_dim + time_dim``).
+    ``dropout`` (on the attention weights, and with ``residual`` on the output map), ``attention_dim``: the queries',
+    keys' and values' width over all heads (default ``out_dim``, as in torch_geometric's TGN; the TGN reference code
+    and DyGLib use ``node_dim + time_dim``), ``residual`` (see above), ``merge_dim``: width of ``merge_input``
+    (default ``node_dim``).
 
     Forward: ``h [U, node_dim]`` the node states, ``self_index [Q]`` and ``neighbour_index [Q, k]`` rows of ``h``,
-    ``edge [Q, k, edge_dim]``, ``dt [Q, k]`` (query time minus event time), ``mask [Q, k]`` -> ``[Q, out_dim]``.
+    ``edge [Q, k, edge_dim]``, ``dt [Q, k]`` (query time minus event time), ``mask [Q, k]``, optional
+    ``merge_input [Q, merge_dim]`` (default ``h[self_index]``) -> ``[Q, out_dim]``.
 
     How it is computed (the same function as ``reference``, in fewer operations): the key and value maps are linear
     in ``[h_j || e || phi]``, so their node part is applied once per row of ``h`` (``U`` rows, not ``Q * k``), and
@@ -74,7 +82,8 @@ class TemporalAttention(nn.Module):
     """
 
     def __init__(self, node_dim: int, edge_dim: int, time_dim: int, out_dim: int, heads: int = 2,
-                 dropout: float = 0.1, attention_dim: int | None = None) -> None:
+                 dropout: float = 0.1, attention_dim: int | None = None, *, residual: bool = False,
+                 merge_dim: int | None = None) -> None:
         super().__init__()
         self.node_dim, self.edge_dim, self.time_dim = node_dim, edge_dim, time_dim
         query_dim = node_dim + time_dim
@@ -86,7 +95,22 @@ class TemporalAttention(nn.Module):
         self.key = nn.Linear(key_dim, heads * self.head_dim, bias=False)
         self.value = nn.Linear(key_dim, heads * self.head_dim, bias=False)
         self.dropout = nn.Dropout(dropout)
-        self.merge = MergeLayer(heads * self.head_dim, node_dim, out_dim, out_dim)
+        self.residual = residual
+        merge_dim = node_dim if merge_dim is None else merge_dim
+        if residual:
+            self.output = nn.Linear(heads * self.head_dim, query_dim)
+            self.norm = nn.LayerNorm(query_dim)
+            self.merge = MergeLayer(query_dim, merge_dim, out_dim, out_dim)
+        else:
+            self.merge = MergeLayer(heads * self.head_dim, merge_dim, out_dim, out_dim)
+
+    def _merged(self, attended: Tensor, h_self: Tensor, merge_input: Tensor | None) -> Tensor:
+        """The layer's output from the heads' ``attended [Q, H * dh]`` (see the class docstring)."""
+        merge_input = h_self if merge_input is None else merge_input
+        if not self.residual:
+            return self.merge(attended, merge_input)
+        query_input = torch.cat([h_self, torch.cos(self.time.phase).to(h_self.dtype).expand(len(h_self), -1)], 1)
+        return self.merge(self.norm(query_input + self.dropout(self.output(attended))), merge_input)
 
     def _parts(self, weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """A key or value weight split by input: node ``[H*dh, node]``, edge ``[H, dh, edge]``, time
@@ -96,7 +120,7 @@ class TemporalAttention(nn.Module):
         return weight[:, :n], weight[:, n:n + e].reshape(shape), weight[:, n + e:].reshape(shape)
 
     def forward(self, h: Tensor, self_index: Tensor, neighbour_index: Tensor, edge: Tensor, dt: Tensor,
-                mask: Tensor) -> Tensor:
+                mask: Tensor, merge_input: Tensor | None = None) -> Tensor:
         count, k = mask.shape
         heads, width = self.heads, self.head_dim
         h_self = h.index_select(0, self_index)
@@ -122,10 +146,10 @@ class TemporalAttention(nn.Module):
         if self.edge_dim:
             attended = attended + torch.bmm(weighted_edge.transpose(0, 1),
                                             value_edge.transpose(1, 2)).transpose(0, 1)
-        return self.merge(attended.reshape(count, heads * width), h_self)
+        return self._merged(attended.reshape(count, heads * width), h_self, merge_input)
 
     def reference(self, h: Tensor, self_index: Tensor, neighbour_index: Tensor, edge: Tensor, dt: Tensor,
-                  mask: Tensor) -> Tensor:
+                  mask: Tensor, merge_input: Tensor | None = None) -> Tensor:
         """The published rule written out directly (keys and values built per neighbour): the slow reference that
         ``forward`` is tested against."""
         count, k = mask.shape
@@ -140,7 +164,11 @@ class TemporalAttention(nn.Module):
         anyone = mask.any(dim=1).view(count, 1, 1)
         weights = self.dropout(torch.softmax(scores.masked_fill(~anyone, 0.0), dim=1) * anyone)
         attended = (weights.unsqueeze(-1) * values).sum(1).reshape(count, self.heads * self.head_dim)
-        return self.merge(attended, h_self)
+        merge_input = h_self if merge_input is None else merge_input
+        if not self.residual:
+            return self.merge(attended, merge_input)
+        query_input = torch.cat([h_self, zero_time], dim=-1)
+        return self.merge(self.norm(query_input + self.dropout(self.output(attended))), merge_input)
 
 
 class EventFeatures:

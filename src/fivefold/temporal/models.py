@@ -276,20 +276,26 @@ class TGAT(TemporalLinkModel):
     """Temporal Graph Attention network (Xu et al. 2020): no memory; ``layers`` of temporal attention, each
     neighbour embedded recursively at the time of its event, neighbours drawn uniformly (the paper's choice).
     Streams without node features use zero node features of width ``embedding_dim`` (as benchmarks do), so the
-    model sees only event features and times."""
+    model sees only event features and times. ``residual=True``: the attention layers of TGAT's reference code and
+    DyGLib (``TemporalAttention(residual=True)``: attention width ``node + time``, an output map, residual and
+    LayerNorm, merged with the nodes' raw features)."""
 
     def __init__(self, num_nodes: int, edge_dim: int = 0, *, node_features: Tensor | None = None,
                  time_dim: int = 100, embedding_dim: int = 100, layers: int = 2, neighbours: int = 20,
-                 heads: int = 2, dropout: float = 0.1, strategy: str = "uniform", seed: int = 0) -> None:
+                 heads: int = 2, dropout: float = 0.1, strategy: str = "uniform", residual: bool = False,
+                 seed: int = 0) -> None:
         super().__init__(num_nodes, edge_dim, neighbours, strategy, seed)
         if node_features is not None and (node_features.dim() != 2 or len(node_features) < num_nodes):
             raise OptionError(f"TGAT: node_features must be [num_nodes={num_nodes}, F]")
         self.register_buffer("node_features", node_features if node_features is not None
                              else torch.zeros(0, embedding_dim))
         first = self.node_features.shape[1]
+        self.residual = residual
+        widths = [first if layer == 0 else embedding_dim for layer in range(layers)]
         self.layers = nn.ModuleList(
-            TemporalAttention(first if layer == 0 else embedding_dim, edge_dim, time_dim, embedding_dim, heads,
-                              dropout) for layer in range(layers))
+            TemporalAttention(width, edge_dim, time_dim, embedding_dim, heads, dropout,
+                              attention_dim=width + time_dim if residual else None, residual=residual,
+                              merge_dim=first if residual else None) for width in widths)
         self.decoder = MergeLayer(embedding_dim, embedding_dim, embedding_dim, 1)
 
     def _input(self, nodes: Tensor) -> Tensor:
@@ -312,7 +318,8 @@ class TGAT(TemporalLinkModel):
         inner = self.embed(inner_nodes, inner_times, depth - 1)
         dt = ((times.unsqueeze(1) - event_times) * mask).to(inner.dtype)
         edge = self.features.gather(event_ids, inner.dtype)
-        return self.layers[depth - 1](inner, inverse[:count], inverse[count:].view(count, k), edge, dt, mask)
+        raw = self._input(nodes) if self.residual else None  # DyGLib merges with the raw features
+        return self.layers[depth - 1](inner, inverse[:count], inverse[count:].view(count, k), edge, dt, mask, raw)
 
 
 EDGEBANK_MEMORIES = ("unlimited", "window", "recent_fraction", "repeat_interval", "repeat_threshold")
