@@ -110,9 +110,7 @@ class TemporalLinkModel(nn.Module):
     def record(self, src: Any, dst: Any, t: Any, features: Tensor | None = None) -> None:
         """Add a batch's events to the history before the batch is scored (see the module docstring); call
         ``observe`` with the same events after scoring. ``src [B]``, ``dst [B]``, ``t [B]``, ``features [B, F]``."""
-        if self.pending is not None:
-            raise StreamError(f"record: {len(self.pending['src'])} recorded events wait for their observe; "
-                              f"call observe with them first")
+        self._refuse_pending("record")
         src, dst, t = self._checked(src, dst, t)
         if len(src) == 0:
             return
@@ -145,19 +143,16 @@ class TemporalLinkModel(nn.Module):
         event, including the training-period events of the nodes hidden from training, as DyGLib's and TGN's full
         neighbour samplers do (``fit_link_model(..., full_history=True)``). ``src [B]``, ``dst [B]``, ``t [B]``,
         ``features [B, F]``."""
-        if self.pending is not None:
-            raise StreamError(f"insert_history: {len(self.pending['src'])} recorded events wait for their observe; "
-                              f"call observe with them first")
+        self._refuse_pending("insert_history")
         src, dst, t = self._checked(src, dst, t)
         if len(src) == 0:
             return
-        stored = self.features.count
-        self.features.append(features, len(src))  # checks the shape before storing anything
-        try:
-            self.history.insert(src.numpy(), dst.numpy(), t.numpy())
-        except StreamError:
-            self.features.count = stored
-            raise
+        self._append(src, dst, t, features, past=True)
+
+    def _refuse_pending(self, caller: str) -> None:
+        if self.pending is not None:
+            raise StreamError(f"{caller}: {len(self.pending['src'])} recorded events wait for their observe; "
+                              f"call observe with them first")
 
     @staticmethod
     def _checked(src: Any, dst: Any, t: Any) -> tuple[Tensor, Tensor, Tensor]:
@@ -166,13 +161,14 @@ class TemporalLinkModel(nn.Module):
             raise StreamError(f"src and dst must have one entry per event, got {len(src)} and {len(dst)}")
         return src, dst, _times(t, len(src))
 
-    def _append(self, src: Tensor, dst: Tensor, t: Tensor, features: Tensor | None) -> int:
-        """Events into the history and the feature table; returns the first one's id. Refused events (features of
-        the wrong shape, times out of order) leave both as they were."""
+    def _append(self, src: Tensor, dst: Tensor, t: Tensor, features: Tensor | None, *, past: bool = False) -> int:
+        """Events into the history (``past``: inserted at their times, see ``TemporalSampler.insert``) and the
+        feature table; returns the first one's id. Refused events (features of the wrong shape, times out of order)
+        leave both as they were."""
         first, stored = self.history.num_events, self.features.count
         self.features.append(features, len(src))  # checks the shape before storing anything
         try:
-            self.history.append(src.numpy(), dst.numpy(), t.numpy())
+            (self.history.insert if past else self.history.append)(src.numpy(), dst.numpy(), t.numpy())
         except StreamError:
             self.features.count = stored  # the rows past the count are unused
             raise
