@@ -13,6 +13,8 @@ strictly earlier: never the query's own event or anything after it, whatever the
 Incremental: ``append`` adds events at the end of their nodes' rows in amortised O(1) each. A full row moves to the
 end of the pool with twice the room (a dynamic array per node, sharing one pool), so nothing is rebuilt; the pool
 itself doubles when full. Moved rows leave holes: the pool holds at most about four times the events' two endpoints.
+``insert`` adds events at earlier times too (evaluation with every past event, DyGLib's full sampler): it rebuilds
+the pool once, each row in time order.
 
 Why numba: a batch holds thousands of queries and each needs its own binary search and draw; numba runs them
 without a Python loop. Serially: a query costs well under a microsecond, so threads would cost more to start than
