@@ -221,8 +221,8 @@ class TemporalSampler:
         held_node = np.repeat(np.arange(self.num_nodes), self.length)
         within = np.arange(len(held_node)) - np.repeat(np.cumsum(self.length) - self.length, self.length)
         position = self.start[held_node] + within
-        new_src, new_dst, new_t = (batch.src.numpy()[np.argsort(order)], batch.dst.numpy()[np.argsort(order)],
-                                   batch.t.numpy()[np.argsort(order)])  # the given order, for the ids
+        given = np.argsort(order)  # back to the given order, which numbers the ids
+        new_src, new_dst, new_t = batch.src.numpy()[given], batch.dst.numpy()[given], batch.t.numpy()[given]
         ids = self.num_events + np.arange(len(new_src))
         loop = new_src == new_dst
         node = np.concatenate([held_node, new_src, new_dst[~loop]])
