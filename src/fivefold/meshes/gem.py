@@ -415,13 +415,11 @@ class GEMConv(nn.Module):
             start += len(index)
             if n == 0:
                 blocks = x_n.unsqueeze(1)  # [V, 1, c]
+                mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
             else:
                 pairs = x_n.reshape(x.shape[0], -1, 2)  # each field (a, b); J (a, b) = (-b, a)
                 turned = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).view(x.shape[0], -1)
                 blocks = torch.stack((x_n, turned), dim=1)  # [V, 2, c]
-            if n == 0:
-                mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
-            else:
                 mix = _edge_mix_heads(ops, n, tuple(getattr(self, f"heads_{n}").tolist()), x.dtype)  # [nnz, H, 2]
             summed = spmm_mix(csr, blocks, mix)  # [V, terms or H, c], each neighbour's block read once per edge
             out = torch.addmm(out, summed.reshape(x.shape[0], -1), block.view(-1, self.out_type.size))
