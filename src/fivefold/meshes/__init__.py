@@ -1,6 +1,7 @@
 """Geodesics and gauges: triangle meshes, their operators, and mesh convolutions.
 
-- ``Mesh`` (validated, immutable), ``load_mesh`` / ``save_mesh`` (trimesh), ``merge_meshes``, ``mesh.to_graph()``.
+- ``Mesh`` (validated, immutable), ``load_mesh`` / ``save_mesh`` (trimesh), ``merge_meshes``, ``mesh.to_graph()``;
+  ``to_pyg`` / ``from_pyg`` (torch_geometric's ``Data`` with ``pos``, ``face``), ``to_trimesh`` / ``from_trimesh``.
 - Operators as pure functions (``cotan_laplacian``, ``laplacian_eigenbasis``, ``tangent_frames``, ``edge_coordinates``,
   ``gradient_operators``, ``geodesic_distance``, ``heat_kernel_signature``, ...) and ``mesh_operators``, which computes
   all a layer needs once and caches it on disk by content hash.
@@ -19,6 +20,7 @@ Example::
     torch.Size([6, 2])
 """
 
+from fivefold.meshes.convert import from_pyg, from_trimesh, to_pyg, to_trimesh
 from fivefold.meshes.diffusion import DiffusionNetBlock, LearnedTimeDiffusion, SpatialGradientFeatures
 from fivefold.meshes.gem import (
     GaugeLinear,
@@ -49,7 +51,7 @@ from fivefold.meshes.operators import (
 from fivefold.meshes.precompute import OPERATORS_VERSION, MeshOperators, mesh_operators
 
 __all__ = [
-    "Mesh", "load_mesh", "save_mesh", "merge_meshes",
+    "Mesh", "load_mesh", "save_mesh", "merge_meshes", "to_pyg", "from_pyg", "to_trimesh", "from_trimesh",
     "face_areas", "face_normals", "vertex_normals", "vertex_areas", "cotan_laplacian", "laplacian_eigenbasis",
     "tangent_frames", "rotate_frames", "edge_coordinates", "gradient_operators", "geodesic_distance",
     "heat_kernel_signature", "hks_times",
