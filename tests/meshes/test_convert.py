@@ -9,6 +9,10 @@ from fivefold.errors import MeshError
 from fivefold.meshes import from_pyg, from_trimesh, to_pyg, to_trimesh
 
 
+def _edge_set(edge_index: torch.Tensor) -> set[tuple[int, int]]:
+    return set(map(tuple, edge_index.t().tolist()))
+
+
 def test_pyg_round_trip_and_edges(sphere_mesh):
     pytest.importorskip("torch_geometric")
     from torch_geometric.transforms import FaceToEdge
@@ -19,8 +23,9 @@ def test_pyg_round_trip_and_edges(sphere_mesh):
     assert torch.equal(back.vertices, sphere_mesh.vertices) and torch.equal(back.faces, sphere_mesh.faces)
     theirs = FaceToEdge(remove_faces=False)(to_pyg(sphere_mesh)).edge_index
     ours = sphere_mesh.to_graph().edge_index
-    as_set = lambda index: set(map(tuple, index.t().tolist()))  # noqa: E731
-    assert as_set(theirs) == as_set(ours)
+    assert _edge_set(theirs) == _edge_set(ours)
+    data.pos += 1.0  # a copy: the mesh is immutable
+    assert not torch.equal(data.pos, sphere_mesh.vertices)
 
 
 def test_from_pyg_refuses_bad_data(sphere_mesh):

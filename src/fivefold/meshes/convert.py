@@ -20,12 +20,13 @@ __all__ = ["to_pyg", "from_pyg", "to_trimesh", "from_trimesh"]
 
 
 def to_pyg(mesh: Mesh) -> Any:
-    """A ``torch_geometric.data.Data`` with ``pos`` (the vertices) and ``face`` (``[3, F]``, the faces transposed)."""
+    """A ``torch_geometric.data.Data`` with ``pos`` (the vertices) and ``face`` (``[3, F]``, the faces transposed),
+    both copies: changing them in place leaves the (immutable) mesh alone."""
     try:
         from torch_geometric.data import Data
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("to_pyg needs torch_geometric: pip install torch_geometric") from exc
-    return Data(pos=mesh.vertices, face=mesh.faces.t().contiguous())
+    return Data(pos=mesh.vertices.clone(), face=mesh.faces.t().contiguous())
 
 
 def from_pyg(data: Any, **options: Any) -> Mesh:
