@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from fivefold.errors import MeshError
-from fivefold.meshes.mesh import Mesh
+from fivefold.meshes.mesh import Mesh, _trimesh
 
 __all__ = ["to_pyg", "from_pyg", "to_trimesh", "from_trimesh"]
 
@@ -43,14 +43,6 @@ def from_pyg(data: Any, **options: Any) -> Mesh:
     if face.dim() != 2 or face.shape[0] != 3:
         raise MeshError(f"from_pyg: data.face must be [3, F] (PyG's layout), got {tuple(face.shape)}")
     return Mesh(pos, face.t(), **options)
-
-
-def _trimesh() -> Any:
-    try:
-        import trimesh
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError("this needs trimesh: pip install 'fivefold[mesh]'") from exc
-    return trimesh
 
 
 def to_trimesh(mesh: Mesh) -> Any:

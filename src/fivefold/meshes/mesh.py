@@ -230,5 +230,5 @@ def _trimesh():
     try:
         import trimesh
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise MeshError("reading and writing mesh files needs trimesh: pip install 'fivefold[mesh]'") from error
+        raise MeshError("mesh files and trimesh conversions need trimesh: pip install 'fivefold[mesh]'") from error
     return trimesh
