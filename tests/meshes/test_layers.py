@@ -77,10 +77,12 @@ FIELDS = [
     (trivial_field(SO2(), 3), so2_band_field(2, 1)),
     (FieldType(SO2(), [so2_irrep(3), so2_irrep(0), so2_irrep(1)]), FieldType(SO2(), [so2_irrep(2), so2_irrep(0)])),
     (so2_band_field(2, 1), trivial_field(SO2(), 4)),
+    # three scalars and one frequency-1 field: the layer pads the latter's components to three channels
+    (FieldType(SO2(), [so2_irrep(0), so2_irrep(1), so2_irrep(0), so2_irrep(0)]), so2_band_field(1, 1)),
 ]
 
 
-@pytest.mark.parametrize("fields", FIELDS, ids=["band", "scalar-in", "mixed", "scalar-out"])
+@pytest.mark.parametrize("fields", FIELDS, ids=["band", "scalar-in", "mixed", "scalar-out", "padded"])
 def test_gemconv_is_gauge_equivariant(sphere_mesh, ops64, fields):
     in_type, out_type = fields
     torch.manual_seed(0)
@@ -117,7 +119,7 @@ def _gemconv_reference(conv, x, ops):
     return out
 
 
-@pytest.mark.parametrize("fields", FIELDS, ids=["band", "scalar-in", "mixed", "scalar-out"])
+@pytest.mark.parametrize("fields", FIELDS, ids=["band", "scalar-in", "mixed", "scalar-out", "padded"])
 def test_gemconv_matches_the_written_out_rule(patch_mesh, fields):
     """Also checks that the moments the layer skips (complex degrees no equivariant kernel reads) carry nothing."""
     ops = mesh_operators(patch_mesh, 8)
@@ -147,15 +149,14 @@ def test_gemconv_kernel_follows_loaded_bases():
     assert torch.equal(after, fresh.kernel_matrices()[0])
 
 
-@pytest.mark.parametrize("copies", [1, 2])  # channels sorted by frequency already, and interleaved (permuted)
+@pytest.mark.parametrize("copies", [1, 2])  # one field per frequency, and several (components regrouped)
 def test_gemconv_gradcheck(copies):
     mesh = bumpy_sphere(subdivisions=0)
     ops = mesh_operators(mesh, 4)
     torch.manual_seed(2)
     conv = GEMConv(so2_band_field(copies, 1), so2_band_field(1, 2))
-    assert conv._sorted_input == (copies == 1)
     x = torch.randn(mesh.num_vertices, 3 * copies, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda x, w: conv(x, ops), (x, conv.weight_1_2))
+    assert torch.autograd.gradcheck(lambda x, w, b: conv(x, ops), (x, conv.weight_1_2, conv.bias))
 
 
 def test_gemconv_bad_input(ops64):

@@ -17,20 +17,26 @@ polynomials (``gem_kernel_basis``), which gives the same spaces (1, 2, 2 and 4 f
 the neighbours so the layer's scale does not depend on vertex degree (a per-vertex scalar, so still equivariant).
 
 Implementation: ``K_neigh(theta)`` is a trigonometric polynomial in ``theta`` (from input frequency ``n`` only the
-degrees ``|m - n|`` and ``m + n`` occur) and ``rho_n(g) = cos(n g) + sin(n g) J``, so the sum over the edges is one
-sparse product (``fivefold.ops.spmm_mix``) per input frequency followed by one dense product with the kernel's
-coefficients; the neighbour's row is read once per edge and no per-edge feature tensor is formed. For scalar inputs
-the sparse product forms the real Fourier moments ``sum_e phi_f(theta_e) x_q``. For an input of frequency ``n > 0``
-it forms complex moments ``A_k = sum_e e^{i k theta_e} rho_n(g_e) x_q`` (``i`` acting as ``J``; per edge the weights
-``cos(k theta + n g)`` of ``x_q`` and ``sin(k theta + n g)`` of ``J x_q``) only for the degrees an equivariant kernel
-reads, ``k = m - n`` and ``k = -(m + n)``: for fields of frequencies 0 and 1 that is 3 moments of each frequency-1
-field where the real Fourier terms need 5 (``GEMConv._block_map`` rewrites the coefficients).
+degrees ``|m - n|`` and ``m + n`` occur) and ``rho_n(g) = cos(n g) + sin(n g) J``, so the sum over the edges is a
+set of sparse moments followed by a dense product with the kernel's coefficients; the neighbour's row is read once
+per edge and no per-edge feature tensor is formed. For scalar inputs the moments are the real Fourier terms
+``sum_e phi_f(theta_e) x_q``. For an input of frequency ``n > 0``, read as complex numbers ``a + i b`` per field
+(``i`` acting as ``J``), they are ``A_k = sum_e e^{i (k theta_e + n g_e)} (a + i b)_q``, only for the degrees an
+equivariant kernel reads, ``k = m - n`` and ``k = -(m + n)``: for fields of frequencies 0 and 1 that is 3 complex
+moments of each frequency-1 field where the real Fourier terms need 5 (``GEMConv._block_map`` rewrites the
+coefficients). Each output frequency ``m`` reads only its own moments (the Fourier terms of degree ``m``, the heads
+``k`` that lead to ``m``, the own components of frequency ``m``), so the dense product is one block per output
+frequency: for 16 fields of frequencies 0..1, 64 rows into the 16 scalars and 128 rows into the 32 others instead of
+192 rows into all 48, 56 % of the multiply-adds. One fused op (``fivefold.ops.spmm_terms_linear``) forms the
+moments a block of vertices at a time and applies the blocks while they are in the cache; ``_MomentLayout`` says
+where each moment goes.
 """
 
 from __future__ import annotations
 
 import math
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse
@@ -40,7 +46,7 @@ from torch import Tensor, nn
 from fivefold.errors import FieldError
 from fivefold.groups import SO2, FieldType, so2_frequencies
 from fivefold.meshes.precompute import MeshOperators
-from fivefold.ops import spmm_mix
+from fivefold.ops import spmm_terms_linear
 
 __all__ = ["GEMConv", "GEMResBlock", "GaugeLinear", "RegularNonlinearity", "gem_kernel_basis", "fourier_features"]
 
@@ -153,47 +159,103 @@ def _edge_weights(ops: MeshOperators, key: tuple, compute) -> Tensor:
     return ops.memo(key, compute)
 
 
-def _edge_mix(ops: MeshOperators, terms: int, dtype: torch.dtype) -> Tensor:
-    """``[nnz, terms, 1]``: scalar inputs' per-edge weights ``phi_f(theta) / deg`` in the edge CSR's entry order."""
-
-    def compute() -> Tensor:
-        csr = ops.edge_csr
-        theta = ops.angle.to(dtype)[csr.perm]
-        norm = (1.0 / csr.degree().clamp_min(1).to(dtype))[csr.rows]
-        return (fourier_features(theta, (terms - 1) // 2) * norm[:, None]).unsqueeze(2)
-
-    return _edge_weights(ops, ("gem_edge_mix", terms, dtype), compute)
-
-
-def _edge_mix_heads(ops: MeshOperators, n: int, heads: tuple[int, ...], dtype: torch.dtype) -> Tensor:
-    """``[nnz, H, 2]``: input frequency ``n``'s per-edge weights of ``x_q`` and ``J x_q`` in the moment ``A_k``,
-    ``(cos, sin)(k theta + n g) / deg`` for each head ``k``, in the edge CSR's entry order."""
+def _edge_terms(ops: MeshOperators, layout: _MomentLayout, dtype: torch.dtype) -> Tensor:
+    """``[nnz, T]``: each term's per-edge weight (``_MomentLayout.term_specs``) divided by the target's degree, in
+    the edge CSR's entry order."""
 
     def compute() -> Tensor:
         csr = ops.edge_csr
         theta = ops.angle.to(dtype)[csr.perm]
         transport = ops.transport.to(dtype)[csr.perm]
         norm = (1.0 / csr.degree().clamp_min(1).to(dtype))[csr.rows]
-        degrees = torch.tensor(heads, dtype=dtype, device=theta.device)
-        phase = theta[:, None] * degrees + n * transport[:, None]  # [nnz, H]
-        return torch.stack([torch.cos(phase), torch.sin(phase)], dim=2) * norm[:, None, None]
+        columns = []
+        for kind, k, n in layout.term_specs:  # weight kind(k theta + n g)
+            phase = k * theta + n * transport
+            columns.append({"cos": torch.cos, "sin": torch.sin}[kind.lstrip("-")](phase)
+                           * (-1.0 if kind.startswith("-") else 1.0))
+        if not columns:
+            return theta.new_zeros(csr.nnz, 0)
+        return torch.stack(columns, dim=1) * norm[:, None]
 
-    return _edge_weights(ops, ("gem_edge_mix_heads", n, heads, dtype), compute)
+    return _edge_weights(ops, ("gem_edge_terms", layout.key, dtype), compute)
 
 
-class _PermuteColumns(torch.autograd.Function):
-    """``x[:, order]`` whose gradient is a gather too (``grad[:, inverse]``), where ``index_select``'s own backward
-    scatters the gradient back column by column."""
+class _Group(NamedTuple):
+    """One group of ``C`` moments: ``own`` (the vertex's own component), ``fourier`` (a scalar input's real Fourier
+    term ``term``) or ``re`` / ``im`` (a part of ``A_head`` for input frequency ``frequency``); ``channels``: the
+    input channel of each field (fewer than ``C`` where the frequency has fewer fields)."""
 
-    @staticmethod
-    def forward(ctx, x: Tensor, order: Tensor, inverse: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(inverse)
-        return x.index_select(1, order)
+    kind: str
+    channels: tuple[int, ...]
+    term: int = 0
+    frequency: int = 0
+    head: int = 0
 
-    @staticmethod
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
-        (inverse,) = ctx.saved_tensors
-        return grad.index_select(1, inverse), None, None
+
+class _MomentLayout:
+    """How ``GEMConv`` lays out its moments for ``fivefold.ops.spmm_terms_linear``.
+
+    The input is read component by component, ``[V, P, C]``: the scalars, then for each frequency ``n > 0`` its
+    fields' first and second components, ``C`` the most fields of any input frequency (zero channels pad the
+    others). The moments form one block of groups per output frequency ``m``, each group ``C`` wide, holding only
+    what ``m`` reads: the own components of frequency ``m``; a scalar input's Fourier terms of degree ``m``
+    (``1`` for ``m = 0``, ``cos m theta`` and ``sin m theta`` otherwise); for each input frequency ``n > 0`` the real
+    and imaginary parts of ``A_k`` for ``k = m - n`` and, if ``m > 0``, ``k = -(m + n)``. The block's weight maps its
+    groups to ``m``'s output channels, component by component (``_block_map``). For 16 fields of frequencies 0..1 in
+    and out: 4 groups (64 rows) into the 16 scalar outputs and 8 groups (128 rows) into the 32 others, where one
+    product over every moment would have 192 rows into all 48 outputs."""
+
+    def __init__(self, in_groups: dict[int, np.ndarray], out_groups: dict[int, np.ndarray],
+                 heads: dict[int, list[int]]) -> None:
+        self.channels = max(len(index) for index in in_groups.values())
+        parts: dict[tuple[int, int], int] = {}  # (frequency, component) -> part
+        gather = []
+        num_in = sum(index.size for index in in_groups.values())
+        for n, index in sorted(in_groups.items()):
+            for component in range(index.shape[1]):
+                parts[(n, component)] = len(parts)
+                column = index[:, component].tolist()
+                gather += column + [num_in] * (self.channels - len(column))  # num_in: the zero column
+        self.padded = any(len(index) < self.channels for index in in_groups.values())
+        self.input_gather = np.asarray(gather, dtype=np.int64)
+        # a band of equal copies (frequencies 0..M side by side, each copy its own field) is a transpose away
+        self.input_is_transpose = not self.padded and np.array_equal(
+            self.input_gather, np.arange(num_in).reshape(self.channels, -1).T.reshape(-1))
+        specs: list[tuple[str, int, int]] = []
+        term_index, own_index = [], []
+        self.block_groups: list[list[_Group]] = []
+        self.block_columns: list[list[int]] = []
+        for m, out_index in sorted(out_groups.items()):
+            # (group, its terms as (part, weight spec), its own part or None)
+            entries: list[tuple[_Group, list[tuple[int, tuple[str, int, int]]], int | None]] = []
+            if m in in_groups:
+                for component in range(in_groups[m].shape[1]):
+                    entries.append((_Group("own", tuple(in_groups[m][:, component].tolist())), [],
+                                    parts[(m, component)]))
+            if 0 in in_groups:
+                scalars = tuple(in_groups[0][:, 0].tolist())
+                for term, kind in ([(0, "cos")] if m == 0 else [(2 * m - 1, "cos"), (2 * m, "sin")]):
+                    entries.append((_Group("fourier", scalars, term=term), [(parts[(0, 0)], (kind, m, 0))], None))
+            for n in sorted(k for k in in_groups if k > 0):
+                a, b = parts[(n, 0)], parts[(n, 1)]
+                for k in [m - n] + ([-(m + n)] if m > 0 else []):
+                    # exp(i phi) (a + i b) = (cos phi a - sin phi b) + i (sin phi a + cos phi b), phi = k theta + n g
+                    entries.append((_Group("re", tuple(in_groups[n][:, 0].tolist()), frequency=n, head=k),
+                                    [(a, ("cos", k, n)), (b, ("-sin", k, n))], None))
+                    entries.append((_Group("im", tuple(in_groups[n][:, 1].tolist()), frequency=n, head=k),
+                                    [(a, ("sin", k, n)), (b, ("cos", k, n))], None))
+            first = sum(len(groups) for groups in self.block_groups)
+            for group, (_, terms, own) in enumerate(entries, start=first):
+                term_index += [(group, part) for part, _ in terms]
+                specs += [spec for _, spec in terms]
+                if own is not None:
+                    own_index.append((group, own))
+            self.block_groups.append([entry for entry, _, _ in entries])
+            self.block_columns.append(out_index.T.reshape(-1).tolist())  # component by component
+        self.term_specs = specs
+        self.key = tuple(specs)
+        self.term_index = np.asarray(term_index, dtype=np.int64).reshape(-1, 2)
+        self.own_index = np.asarray(own_index, dtype=np.int64).reshape(-1, 2)
 
 
 class GEMConv(nn.Module):
@@ -240,12 +302,6 @@ class GEMConv(nn.Module):
                     torch.randn(len(out_index), len(in_index), own.shape[0]) * std))
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
-        # the input's channels sorted by frequency (as _in_channels lists them), so that each frequency's channels
-        # are one slice; the blocks [x^n] (n = 0) and [x^n, J x^n] (n > 0) are then slices and a pairwise swap
-        order = torch.cat(list(self._in_channels.values()))
-        self.register_buffer("column_order", order, persistent=False)
-        self.register_buffer("column_order_inverse", torch.argsort(order), persistent=False)
-        self._sorted_input = bool(torch.equal(order, torch.arange(self.in_type.size)))
         quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
         # per input frequency n > 0, the aggregation's heads: the complex Fourier degrees k of the moments
         # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _block_map)
@@ -263,6 +319,13 @@ class GEMConv(nn.Module):
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
+        self._layout = _MomentLayout(in_groups, out_groups, {n: getattr(self, f"heads_{n}").tolist()
+                                                             for n in in_groups if n > 0})
+        for name, index in (("input_gather", self._layout.input_gather), ("term_index", self._layout.term_index),
+                            ("own_index", self._layout.own_index)):
+            self.register_buffer(name, torch.from_numpy(index), persistent=False)
+        for b, columns in enumerate(self._layout.block_columns):
+            self.register_buffer(f"block_columns_{b}", torch.tensor(columns, dtype=torch.long), persistent=False)
         self._assembly_cache: tuple | None = None
 
     def _out_offsets(self) -> list[int | None]:
@@ -316,60 +379,61 @@ class GEMConv(nn.Module):
         return self._assembly_cache[1]
 
     def _block_sizes(self) -> list[int]:
-        """Sizes of the forward pass's coefficient blocks, flattened: per input frequency ``[terms * c, C_out]``
-        (n = 0) or ``[H * c, C_out]`` (n > 0, see ``_block_map``), then ``W_self [C_in, C_out]``."""
-        top, c_out = max(self.out_frequencies), self.out_type.size
-        sizes = [((1 + 2 * top) if n == 0 else len(getattr(self, f"heads_{n}"))) * len(channels) * c_out
-                 for n, channels in self._in_channels.items()]
-        return [*sizes, self.in_type.size * c_out]
+        """Sizes of the forward pass's weight blocks, flattened: per output frequency ``m``,
+        ``[groups_m * C, d_m * fields_m]`` (``_MomentLayout``)."""
+        layout = self._layout
+        return [len(groups) * layout.channels * len(columns) for groups, columns in
+                zip(layout.block_groups, layout.block_columns, strict=True)]
 
     def _block_map(self) -> scipy.sparse.csr_matrix:
         """The linear map from the kernel's flattened coefficients ``[W (F, C_in, C_out), W_self (C_in, C_out)]``
-        to the forward pass's blocks (``_block_sizes``): rows of ``W`` for scalar inputs; for an input of frequency
-        ``n > 0``, the coefficients on the moments ``A_k``.
+        to the forward pass's weight blocks (``_block_sizes``), one per output frequency ``m``, whose rows are the
+        moments ``m`` reads (``_MomentLayout``) and whose columns are ``m``'s output channels.
 
-        With ``C_k = sum_e cos(k theta_e) y_e`` and ``S_k = sum_e sin(k theta_e) y_e`` (``y_e = rho_n(g_e) x_q``,
-        the real Fourier moments the kernel's coefficients ``W_f`` act on) and ``A_{+-k} = C_k +- J S_k``, the layer's
-        sum ``C_0 W_0 + sum_k (C_k W_cos k + S_k W_sin k)`` equals ``sum_k A_k W'_k`` over every degree ``-K..K``
-        with ``W'_0 = W_0`` and ``W'_k = (W_cos |k| - sign(k) J^T W_sin |k|) / 2``. For an equivariant kernel
-        ``W'_k`` vanishes unless ``k = m - n`` or ``k = -(m + n)`` (``m > 0``) for an output frequency ``m``, so
-        only those heads are kept: 3 of the 5 real terms for ``n = 1`` into frequencies 0 and 1."""
-        terms, top = 1 + 2 * self.degree, max(self.out_frequencies)
+        An own component reads ``W_self``; a scalar input's Fourier term ``f`` reads ``W[f]``. For an input of
+        frequency ``n > 0``, with ``C_k = sum_e cos(k theta_e) y_e`` and ``S_k = sum_e sin(k theta_e) y_e``
+        (``y_e = rho_n(g_e) x_q``, the real Fourier moments the coefficients ``W_f`` act on) and
+        ``A_{+-k} = C_k +- J S_k``, the layer's sum ``C_0 W_0 + sum_k (C_k W_cos k + S_k W_sin k)`` equals
+        ``sum_k A_k W'_k`` over every degree ``-K..K`` with ``W'_0 = W_0`` and
+        ``W'_k = (W_cos |k| - sign(k) J^T W_sin |k|) / 2``. For an equivariant kernel ``W'_k`` vanishes unless
+        ``k = m - n`` or ``k = -(m + n)`` (``m > 0``) for an output frequency ``m``, and a scalar input's term
+        unless its degree is ``m``: those are the only moments kept (3 of the 5 real terms of a frequency-1 field
+        into frequencies 0 and 1), each in the one block that reads it."""
+        terms = 1 + 2 * self.degree
         c_in, c_out = self.in_type.size, self.out_type.size
-        out = np.arange(c_out)
+        layout = self._layout
         rows, cols, values = [], [], []
-
-        def add(row: int, f: int, channel: int, value: float) -> None:
-            rows.append(row + out)
-            cols.append((f * c_in + channel) * c_out + out)
-            values.append(np.full(c_out, value))
-
         offset = 0
-        for n, index in self._in_channels.items():
-            channels = index.tolist()
-            if n == 0:
-                for f in range(1 + 2 * top):
-                    for j, channel in enumerate(channels):
-                        add(offset + (f * len(channels) + j) * c_out, f, channel, 1.0)
-                offset += (1 + 2 * top) * len(channels) * c_out
-                continue
-            quarter_t = getattr(self, f"quarter_t_{n}").cpu().numpy()
-            heads = getattr(self, f"heads_{n}").tolist()
-            for h, k in enumerate(heads):
-                for r, channel in enumerate(channels):
-                    row = offset + (h * len(channels) + r) * c_out
-                    if k == 0:
-                        add(row, 0, channel, 1.0)
-                        continue
-                    add(row, 2 * abs(k) - 1, channel, 0.5)
-                    for col in np.flatnonzero(quarter_t[r]):
-                        add(row, 2 * abs(k), channels[col], -0.5 * (1 if k > 0 else -1) * float(quarter_t[r, col]))
-            offset += len(heads) * len(channels) * c_out
-        rows.append(offset + np.arange(c_in * c_out))
-        cols.append(terms * c_in * c_out + np.arange(c_in * c_out))
-        values.append(np.ones(c_in * c_out))
+        for groups, columns in zip(layout.block_groups, layout.block_columns, strict=True):
+            out = np.asarray(columns)  # this block's output channels, in its column order
+            width = len(columns)
+
+            def add(row: int, f: int, channel: int, value: float, out=out, width=width, offset=offset) -> None:
+                rows.append(offset + row * width + np.arange(width))
+                cols.append((f * c_in + channel) * c_out + out)
+                values.append(np.full(width, value))
+
+            for g, group in enumerate(groups):
+                for j, channel in enumerate(group.channels):
+                    row = g * layout.channels + j
+                    if group.kind == "own":
+                        add(row, terms, channel, 1.0)  # W_self sits after the F terms of W
+                    elif group.kind == "fourier":
+                        add(row, group.term, channel, 1.0)
+                    else:  # the real (part 0) or imaginary (part 1) part of A_k for input frequency n
+                        n, k = group.frequency, group.head
+                        channels = self._in_channels[n].tolist()
+                        r = channels.index(channel)
+                        if k == 0:
+                            add(row, 0, channel, 1.0)
+                            continue
+                        quarter_t = getattr(self, f"quarter_t_{n}").cpu().numpy()
+                        add(row, 2 * abs(k) - 1, channel, 0.5)
+                        for col in np.flatnonzero(quarter_t[r]):
+                            add(row, 2 * abs(k), channels[col], -0.5 * (1 if k > 0 else -1) * float(quarter_t[r, col]))
+            offset += len(groups) * layout.channels * width
         return scipy.sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                                       shape=(offset + c_in * c_out, terms * c_in * c_out + c_in * c_out))
+                                       shape=(offset, terms * c_in * c_out + c_in * c_out))
 
     def kernel_matrices(self) -> tuple[Tensor, Tensor]:
         """``(W [F, C_in, C_out], W_self [C_in, C_out])``: the layer's kernel as Fourier coefficients
@@ -391,39 +455,29 @@ class GEMConv(nn.Module):
         if x.dim() != 2 or x.shape[1] != self.in_type.size or x.shape[0] != ops.num_vertices:
             raise FieldError(f"GEMConv: x must be [{ops.num_vertices}, {self.in_type.size}] for {self.in_type!r}, "
                              f"got {tuple(x.shape)}")
-        csr = ops.edge_csr
-        # the kernel's coefficients, already in the blocks the products below read (_block_map)
+        layout = self._layout
+        # x component by component: [V, P, C], the scalars' channels, then each frequency's first and second
+        # components (zero channels pad a frequency with fewer fields)
+        if layout.input_is_transpose:
+            components = x.view(x.shape[0], layout.channels, -1).transpose(1, 2)
+        else:
+            padded = torch.cat([x, x.new_zeros(x.shape[0], 1)], dim=1) if layout.padded else x
+            components = padded.index_select(1, self.input_gather).view(x.shape[0], -1, layout.channels)
+        # per edge and term, the weight of a neighbour's component in a moment: phi_f(theta) / deg for a scalar
+        # input's Fourier term; for an input of frequency n > 0, read as complex numbers a + i b per field (J = i),
+        # the real and imaginary parts of exp(i (k theta + n g)) for the moments A_k the kernel reads (heads_n)
+        values = _edge_terms(ops, layout, x.dtype)
+        # the kernel's coefficients, one block per output frequency (_block_map); the scalar outputs carry the bias
+        flat = self._assembled(1, sum(self._block_sizes())).to(x.dtype)
         sizes = self._block_sizes()
-        *blocks_of, weight_self = torch.split(self._assembled(1, sum(sizes)).to(x.dtype), sizes)
-        # rho_n(g) x_q = cos(n g) x_q + sin(n g) J x_q. Scalar inputs (n = 0): sum phi_f(theta_e) x_q for the real
-        # Fourier terms up to degree max_out, one sparse product with one "head" per term. Inputs of frequency n > 0:
-        # the complex moments A_k = sum_e (cos(k theta_e + n g_e) x_q + sin(k theta_e + n g_e) J x_q) for the degrees
-        # k the kernel reads (heads_n). Then one dense product with the kernel's coefficients on them. The
-        # self-interaction carries the bias of the scalar channels.
-        weight_self = weight_self.view(self.in_type.size, -1)
+        blocks = [(len(groups), weight.view(len(groups) * layout.channels, len(columns)),
+                   getattr(self, f"block_columns_{b}"))
+                  for b, (groups, columns, weight) in enumerate(zip(layout.block_groups, layout.block_columns,
+                                                                    torch.split(flat, sizes), strict=True))]
+        bias = None
         if self.bias is not None:
             bias = x.new_zeros(self.out_type.size).index_put((self.bias_index,), self.bias.to(x.dtype))
-            out = torch.addmm(bias, x, weight_self)
-        else:
-            out = x @ weight_self
-        top = max(self.out_frequencies)
-        by_frequency = x if self._sorted_input else _PermuteColumns.apply(x, self.column_order,
-                                                                          self.column_order_inverse)
-        start = 0
-        for (n, index), block in zip(self._in_channels.items(), blocks_of, strict=True):
-            x_n = by_frequency[:, start:start + len(index)]  # [V, c]: x^n
-            start += len(index)
-            if n == 0:
-                blocks = x_n.unsqueeze(1)  # [V, 1, c]
-                mix = _edge_mix(ops, 1 + 2 * top, x.dtype)  # [nnz, terms, 1]
-            else:
-                pairs = x_n.reshape(x.shape[0], -1, 2)  # each field (a, b); J (a, b) = (-b, a)
-                turned = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).view(x.shape[0], -1)
-                blocks = torch.stack((x_n, turned), dim=1)  # [V, 2, c]
-                mix = _edge_mix_heads(ops, n, tuple(getattr(self, f"heads_{n}").tolist()), x.dtype)  # [nnz, H, 2]
-            summed = spmm_mix(csr, blocks, mix)  # [V, terms or H, c], each neighbour's block read once per edge
-            out = torch.addmm(out, summed.reshape(x.shape[0], -1), block.view(-1, self.out_type.size))
-        return out
+        return spmm_terms_linear(ops.edge_csr, components, values, self.term_index, self.own_index, blocks, bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}"

@@ -8,8 +8,8 @@ This package imports nothing else from fivefold except ``errors``.
 from fivefold.ops.ids import unique_ids
 from fivefold.ops.metrics import average_precision, mean_reciprocal_rank, roc_auc
 from fivefold.ops.scatter import REDUCTIONS, scatter, segment, segment_softmax
-from fivefold.ops.sparse import CSR, sddmm, spmm, spmm_mix
+from fivefold.ops.sparse import CSR, sddmm, spmm, spmm_mix, spmm_terms_linear
 from fivefold.ops.threads import sync_numba_threads
 
 __all__ = ["CSR", "REDUCTIONS", "average_precision", "mean_reciprocal_rank", "roc_auc", "scatter", "segment",
-           "segment_softmax", "sddmm", "spmm", "spmm_mix", "sync_numba_threads", "unique_ids"]
+           "segment_softmax", "sddmm", "spmm", "spmm_mix", "spmm_terms_linear", "sync_numba_threads", "unique_ids"]

@@ -21,7 +21,7 @@ from fivefold.errors import OpsError
 from fivefold.ops import _kernels
 from fivefold.ops.threads import sync_numba_threads
 
-__all__ = ["CSR", "spmm", "spmm_mix", "sddmm"]
+__all__ = ["CSR", "spmm", "spmm_mix", "spmm_terms_linear", "sddmm"]
 
 # below this many multiply-adds a product runs on one thread (thread start-up would dominate)
 PARALLEL_THRESHOLD = 1 << 18
@@ -367,6 +367,223 @@ def spmm_mix(csr: CSR, x: Tensor, values: Tensor) -> Tensor:
     if values.shape[0] != csr.nnz or values.shape[2] != x.shape[1]:
         raise OpsError(f"spmm_mix: values must be [nnz={csr.nnz}, H, P={x.shape[1]}], got {tuple(values.shape)}")
     return _SpMMMix.apply(csr, x, values)
+
+
+# rows per block of ``spmm_terms_linear``: the block's ``[rows, G, C]`` moments (1.6 MB at G C = 192 in float32)
+# stay in the caches between the sparse product that writes them and the dense products that read them
+TERMS_BLOCK_ROWS = 2048
+
+
+def _row_blocks(num_rows: int, block_rows: int) -> list[tuple[int, int]]:
+    return [(start, min(num_rows, start + block_rows)) for start in range(0, num_rows, block_rows)]
+
+
+def _block_groups(sizes: list[int]) -> list[tuple[int, int]]:
+    ends = np.cumsum([0, *sizes])
+    return [(int(ends[b]), int(ends[b + 1])) for b in range(len(sizes))]
+
+
+def _column_runs(columns: np.ndarray) -> list[tuple[int, int, slice]] | None:
+    """``columns`` as runs with a constant positive step: ``(first, stop, slice)``, ``columns[first:stop]`` being
+    ``range(...)[slice]``; ``None`` when that takes more than 4 runs (the caller then scatters by index)."""
+    runs, first = [], 0
+    while first < len(columns):
+        stop = first + 1
+        step = int(columns[first + 1] - columns[first]) if first + 1 < len(columns) else 1
+        if step > 0:
+            while stop < len(columns) and columns[stop] - columns[stop - 1] == step:
+                stop += 1
+        else:
+            step = 1
+        runs.append((first, stop, slice(int(columns[first]), int(columns[stop - 1]) + 1, step)))
+        first = stop
+    return runs if len(runs) <= 4 else None
+
+
+class _SpMMTermsLinear(torch.autograd.Function):
+    """``spmm_terms_linear`` on the CPU, block of rows by block of rows. Differentiable in ``x``, the weights and
+    the bias, not in ``values``."""
+
+    @staticmethod
+    def forward(ctx, csr: CSR, tables: tuple, block_rows: int, group_sizes: list[int], columns: list[Tensor],
+                values: Tensor, x: Tensor, bias: Tensor | None, *weights: Tensor) -> Tensor:  # type: ignore[override]
+        term_group, term_part, own_group, own_part = tables
+        indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
+        array, weights_of = x.detach().contiguous().numpy(), values.detach().to(x.dtype).contiguous().numpy()
+        groups, channels = sum(group_sizes), x.shape[2]
+        kernel = _kernels.spmm_terms if _parallel(csr.nnz * len(term_group) * channels) else _kernels.spmm_terms_serial
+        out = x.new_empty(csr.num_rows, sum(len(c) for c in columns))
+        rows = min(block_rows, csr.num_rows)
+        # each block's product lands in a small buffer, then in the output's columns (strided copies, or by index)
+        results = [x.new_empty(rows, len(c)) for c in columns]
+        runs = [_column_runs(c.numpy()) for c in columns]
+        biases = [None if bias is None else bias[c] for c in columns]
+        saved = []
+        for start, stop in _row_blocks(csr.num_rows, block_rows):
+            moments = np.zeros((stop - start, groups, channels), dtype=array.dtype)
+            kernel(indptr[start:stop + 1], indices, weights_of, term_group, term_part, own_group, own_part, start,
+                   array, moments)
+            flat = torch.from_numpy(moments).view(stop - start, -1)
+            for (g0, g1), weight, result, bias_b, run, column in zip(_block_groups(group_sizes), weights, results,
+                                                                      biases, runs, columns, strict=True):
+                result = result[:stop - start]
+                if bias_b is None:
+                    torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=result)
+                else:
+                    torch.addmm(bias_b, flat[:, g0 * channels:g1 * channels], weight, out=result)
+                if run is None:
+                    out[start:stop].index_copy_(1, column, result)
+                else:
+                    for first, last, where in run:
+                        out[start:stop, where] = result[:, first:last]
+            saved.append(flat)
+        ctx.csr, ctx.tables, ctx.block_rows, ctx.group_sizes = csr, tables, block_rows, group_sizes
+        ctx.columns, ctx.x_shape = columns, x.shape
+        ctx.save_for_backward(values, *weights, *saved)  # the moments: intermediates, freed after the backward pass
+        ctx.num_weights = len(weights)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        values, *rest = ctx.saved_tensors
+        weights, saved = rest[:ctx.num_weights], rest[ctx.num_weights:]
+        term_group, term_part, own_group, own_part = ctx.tables
+        csr: CSR = ctx.csr
+        indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
+        grad_out = grad_out.contiguous()
+        weights_of = values.detach().to(grad_out.dtype).contiguous().numpy()
+        groups, channels = sum(ctx.group_sizes), ctx.x_shape[2]
+        blocks = _block_groups(ctx.group_sizes)
+        grad_weights = [torch.zeros_like(w) for w in weights]
+        grad_bias = grad_out.sum(0) if ctx.needs_input_grad[7] else None
+        # x's gradient: scattered block by block on one thread; on several threads the blocks' moment gradients are
+        # gathered and the row-parallel transposed product runs once
+        serial = not _parallel(csr.nnz * len(term_group) * channels)
+        dtype = grad_out.numpy().dtype
+        grad_x = np.zeros(tuple(ctx.x_shape), dtype=dtype)
+        grad_moments = None if serial else torch.empty(csr.num_rows, groups * channels, dtype=grad_out.dtype)
+        rows = min(ctx.block_rows, csr.num_rows)
+        scratch = torch.empty(rows, groups * channels, dtype=grad_out.dtype)
+        grad_blocks = [grad_out.new_empty(rows, len(c)) for c in ctx.columns]
+        for (start, stop), flat in zip(_row_blocks(csr.num_rows, ctx.block_rows), saved, strict=True):
+            target = scratch[:stop - start] if serial else grad_moments[start:stop]
+            for (g0, g1), column, weight, grad_weight, grad_rows in zip(blocks, ctx.columns, weights, grad_weights,
+                                                                         grad_blocks, strict=True):
+                grad_rows = torch.index_select(grad_out[start:stop], 1, column, out=grad_rows[:stop - start])
+                grad_weight.addmm_(flat[:, g0 * channels:g1 * channels].T, grad_rows)
+                torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
+            if serial:
+                _kernels.spmm_terms_scatter_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
+                                                   own_group, own_part, start,
+                                                   target.numpy().reshape(stop - start, groups, channels), grad_x)
+        if not serial:
+            t = csr.transpose()
+            _kernels.spmm_terms_transposed(t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), weights_of,
+                                           term_group, term_part, own_group, own_part,
+                                           grad_moments.numpy().reshape(csr.num_rows, groups, channels), grad_x)
+        return (None, None, None, None, None, None, torch.from_numpy(grad_x), grad_bias, *grad_weights)
+
+
+def _terms_linear_unfused(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, own_index: Tensor,
+                          group_sizes: list[int], weights: list[Tensor], columns: list[Tensor],
+                          bias: Tensor | None) -> Tensor:
+    """``spmm_terms_linear`` in torch ops (other devices, or values that need a gradient)."""
+    groups, channels = sum(group_sizes), x.shape[2]
+    messages = x.index_select(0, csr.indices)[:, term_index[:, 1]] * values.to(x.dtype).unsqueeze(2)  # [nnz, T, C]
+    slots = (csr.rows.unsqueeze(1) * groups + term_index[:, 0]).reshape(-1)
+    moments = x.new_zeros(csr.num_rows * groups, channels).index_add(0, slots, messages.reshape(-1, channels))
+    moments = moments.view(csr.num_rows, groups, channels)
+    if len(own_index):
+        own = x.new_zeros(csr.num_rows, groups, channels).index_add(1, own_index[:, 0], x[:, own_index[:, 1]])
+        moments = moments + own
+    flat = moments.reshape(csr.num_rows, -1)
+    out = torch.cat([flat[:, g0 * channels:g1 * channels] @ w
+                     for (g0, g1), w in zip(_block_groups(group_sizes), weights, strict=True)], dim=1)
+    out = out.index_select(1, torch.argsort(torch.cat(columns)))
+    return out if bias is None else out + bias
+
+
+def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, own_index: Tensor,
+                      blocks: list[tuple[int, Tensor, Tensor]], bias: Tensor | None = None, *,
+                      block_rows: int = TERMS_BLOCK_ROWS) -> Tensor:
+    """Sparse moments of a few components of ``x``, then a block-diagonal linear map of them, fused.
+
+    With ``x [N, P, C]`` (``P`` components of ``C`` channels each), the moments ``M [R, G, C]`` are
+
+        M[i, g] = sum over terms t with group g of  sum_{e in row i} values[e, t] * x[indices[e], part_t]
+                  + sum over own components s with group g of  x[i, part_s],
+
+    and the groups, taken in order ``blocks`` at a time, go through their own weight into their own output columns:
+    ``out[:, columns_b] = M[:, groups_b].reshape(R, -1) @ W_b``, then ``out += bias``.
+
+    GEM-CNN's convolution is this product: the moments are the kernel's angular Fourier terms of the neighbours and
+    the vertex's own features, and each output frequency reads only its own moments, so its weight is one block
+    (about half the multiply-adds of one product over every moment). On the CPU ``M`` is formed ``block_rows`` rows
+    at a time, so each block is still in the cache when the dense products read it, and no ``[R, G, C]`` tensor is
+    allocated at once (the blocks are kept for the weights' gradients, as an unfused form keeps ``M``). On other
+    devices, or when ``values`` needs a gradient, the same maths runs as torch ops.
+
+    Args:
+        csr: the pattern, ``[R, N]``.
+        x: ``[N, P, C]``.
+        values: ``[nnz, T]``, in the CSR's entry order.
+        term_index: ``[T, 2]`` int64, each term's ``(group, part)``.
+        own_index: ``[S, 2]`` int64, ``(group, part)`` of each own component (needs ``R == N``; may be empty).
+        blocks: ``(groups, weight [groups * C, O_b], columns [O_b])`` triples: they cover the ``G`` groups in
+            order, and their ``columns`` (int64) together name each output column ``0 .. sum O_b - 1`` once.
+        bias: ``[sum O_b]`` or ``None``.
+        block_rows: rows per block on the CPU.
+
+    Returns:
+        ``[R, sum O_b]``. Differentiable in ``x``, the weights, ``bias`` and (unfused) ``values``.
+    """
+    if not isinstance(x, Tensor) or not x.is_floating_point() or x.dim() != 3:
+        raise OpsError(f"spmm_terms_linear: x must be a floating-point [N, P, C] tensor, got "
+                       f"{getattr(x, 'shape', x)}")
+    if x.shape[0] != csr.num_cols or x.device != csr.indices.device:
+        raise OpsError(f"spmm_terms_linear: x must have {csr.num_cols} rows on the pattern's device, got "
+                       f"{tuple(x.shape)} on {x.device}")
+    if isinstance(block_rows, bool) or not isinstance(block_rows, int) or block_rows < 1:
+        raise OpsError(f"spmm_terms_linear: block_rows must be a positive integer, got {block_rows!r}")
+    if not blocks or any(len(block) != 3 for block in blocks):
+        raise OpsError("spmm_terms_linear: blocks must be a non-empty list of (groups, weight, columns) triples")
+    group_sizes = [int(block[0]) for block in blocks]
+    groups, channels = sum(group_sizes), x.shape[2]
+    if min(group_sizes) < 1:
+        raise OpsError(f"spmm_terms_linear: every block needs at least one group, got {group_sizes}")
+    for b, (size, weight, columns) in enumerate(blocks):
+        if not isinstance(weight, Tensor) or weight.dim() != 2 or weight.shape[0] != size * channels \
+                or weight.dtype != x.dtype or weight.device != x.device:
+            raise OpsError(f"spmm_terms_linear: block {b}'s weight must be [{size * channels}, O] in {x.dtype}, got "
+                           f"{tuple(getattr(weight, 'shape', ()))} {getattr(weight, 'dtype', '')}")
+        if not isinstance(columns, Tensor) or columns.dtype != torch.int64 or columns.shape != (weight.shape[1],) \
+                or columns.device != x.device:
+            raise OpsError(f"spmm_terms_linear: block {b}'s columns must be int64 [{weight.shape[1]}] on {x.device}")
+    outputs = sum(w.shape[1] for _, w, _ in blocks)
+    named = torch.cat([c for _, _, c in blocks]).cpu()
+    if not torch.equal(torch.sort(named).values, torch.arange(outputs)):
+        raise OpsError(f"spmm_terms_linear: the blocks' columns must name each output column 0..{outputs - 1} once")
+    for name, index in (("term_index", term_index), ("own_index", own_index)):
+        if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 2 or index.shape[1] != 2:
+            raise OpsError(f"spmm_terms_linear: {name} must be an int64 [*, 2] tensor of (group, part)")
+        _check_index(index[:, 0].cpu(), groups, f"{name}'s group")
+        _check_index(index[:, 1].cpu(), x.shape[1], f"{name}'s part")
+    if len(own_index) and csr.num_rows != csr.num_cols:
+        raise OpsError(f"spmm_terms_linear: own components need a square pattern, got {csr}")
+    if not isinstance(values, Tensor) or values.shape != (csr.nnz, len(term_index)):
+        raise OpsError(f"spmm_terms_linear: values must be [nnz={csr.nnz}, T={len(term_index)}], got "
+                       f"{tuple(getattr(values, 'shape', ()))}")
+    if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (outputs,) or bias.dtype != x.dtype):
+        raise OpsError(f"spmm_terms_linear: bias must be [{outputs}] in {x.dtype}, got "
+                       f"{tuple(getattr(bias, 'shape', ()))} {getattr(bias, 'dtype', '')}")
+    weights, columns = [w for _, w, _ in blocks], [c for _, _, c in blocks]
+    if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or values.requires_grad \
+            or csr.num_rows == 0:
+        return _terms_linear_unfused(csr, x, values, term_index, own_index, group_sizes, weights, columns, bias)
+    tables = (term_index[:, 0].contiguous().numpy(), term_index[:, 1].contiguous().numpy(),
+              own_index[:, 0].contiguous().numpy(), own_index[:, 1].contiguous().numpy())
+    return _SpMMTermsLinear.apply(csr, tables, block_rows, group_sizes, columns, values, x, bias, *weights)
 
 
 def sddmm(csr: CSR, a: Tensor, b: Tensor) -> Tensor:
