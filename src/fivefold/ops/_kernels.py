@@ -129,7 +129,7 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, own_group, own_p
     first row of this block of rows)."""
     num_rows = indptr.shape[0] - 1
     terms, owns, channels = term_group.shape[0], own_group.shape[0], x.shape[2]
-    for i in prange(num_rows):
+    for i in range(num_rows):
         for s in range(owns):
             g = own_group[s]
             p = own_part[s]
@@ -167,29 +167,6 @@ def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, own_grou
                     out[j, p, c] += v * grad[i, g, c]
 
 
-def _spmm_terms_transposed(indptr, indices, perm, values, term_group, term_part, own_group, own_part, grad, out):
-    """``_spmm_terms``'s gradient in ``x`` on the transposed pattern (``perm`` maps its entries to the original's),
-    row-parallel: out[j, own_part[s], c] += grad[j, own_group[s], c] and out[j, term_part[t], c] +=
-    values[perm[e], t] * grad[indices[e], term_group[t], c]."""
-    num_rows = indptr.shape[0] - 1
-    terms, owns, channels = term_group.shape[0], own_group.shape[0], grad.shape[2]
-    for j in prange(num_rows):
-        for s in range(owns):
-            g = own_group[s]
-            p = own_part[s]
-            for c in range(channels):
-                out[j, p, c] += grad[j, g, c]
-        for e in range(indptr[j], indptr[j + 1]):
-            i = indices[e]
-            k = perm[e]
-            for t in range(terms):
-                v = values[k, t]
-                g = term_group[t]
-                p = term_part[t]
-                for c in range(channels):
-                    out[j, p, c] += v * grad[i, g, c]
-
-
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 _serial_jit = njit(fastmath=True, cache=True, nogil=True)
 
@@ -212,9 +189,9 @@ spmm_mix, spmm_mix_serial = _parallel(_spmm_mix), _serial(_spmm_mix)
 sddmm_mix, sddmm_mix_serial = _parallel(_sddmm_mix), _serial(_sddmm_mix)
 spmm_mix_transposed = _parallel(_spmm_mix_transposed)  # one thread: spmm_mix_scatter_serial
 spmm_mix_scatter_serial = _serial(_spmm_mix_scatter)
-spmm_terms, spmm_terms_serial = _parallel(_spmm_terms), _serial(_spmm_terms)
+# spmm_terms_linear runs these on blocks of rows, several blocks at a time on several threads: serial builds only
+spmm_terms_serial = _serial(_spmm_terms)
 spmm_terms_scatter_serial = _serial(_spmm_terms_scatter)
-spmm_terms_transposed = _parallel(_spmm_terms_transposed)
 
 
 @njit(cache=True, nogil=True)

@@ -12,6 +12,9 @@ numba kernels (``fivefold.ops._kernels``); on other devices the same maths runs 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -400,9 +403,38 @@ def _column_runs(columns: np.ndarray) -> list[tuple[int, int, slice]] | None:
     return runs if len(runs) <= 4 else None
 
 
+_pool: ThreadPoolExecutor | None = None
+_pool_workers = 0
+_pool_lock = threading.Lock()
+
+
+def _run_chunks(work, chunks: list[list[int]]) -> list:
+    """``[work(chunk) for chunk in chunks]``, the first chunk in the calling thread and the others on a pool of
+    threads (the kernels release the GIL, as do torch's products)."""
+    global _pool, _pool_workers
+    if len(chunks) == 1:
+        return [work(chunks[0])]
+    with _pool_lock:
+        if _pool is None or _pool_workers < len(chunks) - 1:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(len(chunks) - 1, thread_name_prefix="fivefold-rows")
+            _pool_workers = len(chunks) - 1
+        pool = _pool
+    def run(chunk: list[int]):
+        with torch.no_grad():  # grad mode is per thread: off in the autograd function's own, on in the pool's
+            return work(chunk)
+
+    futures = [pool.submit(run, chunk) for chunk in chunks[1:]]
+    first = work(chunks[0])
+    return [first, *(future.result() for future in futures)]
+
+
 class _SpMMTermsLinear(torch.autograd.Function):
-    """``spmm_terms_linear`` on the CPU, block of rows by block of rows. Differentiable in ``x``, the weights and
-    the bias, not in ``values``."""
+    """``spmm_terms_linear`` on the CPU, block of rows by block of rows. With several threads (torch's count) each
+    thread takes a contiguous run of blocks: in the forward pass the blocks' output rows are disjoint; in the backward
+    pass each thread scatters into its own gradient of ``x`` and of the weights, summed at the end. Differentiable in
+    ``x``, the weights and the bias, not in ``values``."""
 
     @staticmethod
     def forward(ctx, csr: CSR, tables: tuple, block_rows: int, group_sizes: list[int], columns: list[Tensor],
@@ -411,32 +443,36 @@ class _SpMMTermsLinear(torch.autograd.Function):
         indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
         array, weights_of = x.detach().contiguous().numpy(), values.detach().to(x.dtype).contiguous().numpy()
         groups, channels = sum(group_sizes), x.shape[2]
-        kernel = _kernels.spmm_terms if _parallel(csr.nnz * len(term_group) * channels) else _kernels.spmm_terms_serial
         out = x.new_empty(csr.num_rows, sum(len(c) for c in columns))
-        rows = min(block_rows, csr.num_rows)
-        # each block's product lands in a small buffer, then in the output's columns (strided copies, or by index)
-        results = [x.new_empty(rows, len(c)) for c in columns]
+        row_blocks = _row_blocks(csr.num_rows, block_rows)
         runs = [_column_runs(c.numpy()) for c in columns]
         biases = [None if bias is None else bias[c] for c in columns]
-        saved = []
-        for start, stop in _row_blocks(csr.num_rows, block_rows):
-            moments = np.zeros((stop - start, groups, channels), dtype=array.dtype)
-            kernel(indptr[start:stop + 1], indices, weights_of, term_group, term_part, own_group, own_part, start,
-                   array, moments)
-            flat = torch.from_numpy(moments).view(stop - start, -1)
-            for (g0, g1), weight, result, bias_b, run, column in zip(_block_groups(group_sizes), weights, results,
-                                                                      biases, runs, columns, strict=True):
-                result = result[:stop - start]
-                if bias_b is None:
-                    torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=result)
-                else:
-                    torch.addmm(bias_b, flat[:, g0 * channels:g1 * channels], weight, out=result)
-                if run is None:
-                    out[start:stop].index_copy_(1, column, result)
-                else:
-                    for first, last, where in run:
-                        out[start:stop, where] = result[:, first:last]
-            saved.append(flat)
+        saved: list[Tensor | None] = [None] * len(row_blocks)
+
+        def work(chunk: list[int]) -> None:
+            # each block's product lands in a small buffer, then in the output's columns (strided copies, or by index)
+            results = [x.new_empty(min(block_rows, csr.num_rows), len(c)) for c in columns]
+            for k in chunk:
+                start, stop = row_blocks[k]
+                moments = np.zeros((stop - start, groups, channels), dtype=array.dtype)
+                _kernels.spmm_terms_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
+                                           own_group, own_part, start, array, moments)
+                flat = torch.from_numpy(moments).view(stop - start, -1)
+                for (g0, g1), weight, result, bias_b, run, column in zip(_block_groups(group_sizes), weights, results,
+                                                                          biases, runs, columns, strict=True):
+                    result = result[:stop - start]
+                    if bias_b is None:
+                        torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=result)
+                    else:
+                        torch.addmm(bias_b, flat[:, g0 * channels:g1 * channels], weight, out=result)
+                    if run is None:
+                        out[start:stop].index_copy_(1, column, result)
+                    else:
+                        for first, last, where in run:
+                            out[start:stop, where] = result[:, first:last]
+                saved[k] = flat
+
+        _run_chunks(work, _chunks(len(row_blocks)))
         ctx.csr, ctx.tables, ctx.block_rows, ctx.group_sizes = csr, tables, block_rows, group_sizes
         ctx.columns, ctx.x_shape = columns, x.shape
         ctx.save_for_backward(values, *weights, *saved)  # the moments: intermediates, freed after the backward pass
@@ -455,34 +491,40 @@ class _SpMMTermsLinear(torch.autograd.Function):
         weights_of = values.detach().to(grad_out.dtype).contiguous().numpy()
         groups, channels = sum(ctx.group_sizes), ctx.x_shape[2]
         blocks = _block_groups(ctx.group_sizes)
-        grad_weights = [torch.zeros_like(w) for w in weights]
-        grad_bias = grad_out.sum(0) if ctx.needs_input_grad[7] else None
-        # x's gradient: scattered block by block on one thread; on several threads the blocks' moment gradients are
-        # gathered and the row-parallel transposed product runs once
-        serial = not _parallel(csr.nnz * len(term_group) * channels)
-        dtype = grad_out.numpy().dtype
-        grad_x = np.zeros(tuple(ctx.x_shape), dtype=dtype)
-        grad_moments = None if serial else torch.empty(csr.num_rows, groups * channels, dtype=grad_out.dtype)
+        row_blocks = _row_blocks(csr.num_rows, ctx.block_rows)
         rows = min(ctx.block_rows, csr.num_rows)
-        scratch = torch.empty(rows, groups * channels, dtype=grad_out.dtype)
-        grad_blocks = [grad_out.new_empty(rows, len(c)) for c in ctx.columns]
-        for (start, stop), flat in zip(_row_blocks(csr.num_rows, ctx.block_rows), saved, strict=True):
-            target = scratch[:stop - start] if serial else grad_moments[start:stop]
-            for (g0, g1), column, weight, grad_weight, grad_rows in zip(blocks, ctx.columns, weights, grad_weights,
-                                                                         grad_blocks, strict=True):
-                grad_rows = torch.index_select(grad_out[start:stop], 1, column, out=grad_rows[:stop - start])
-                grad_weight.addmm_(flat[:, g0 * channels:g1 * channels].T, grad_rows)
-                torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
-            if serial:
+
+        def work(chunk: list[int]) -> tuple[np.ndarray, list[Tensor]]:
+            grad_x = np.zeros(tuple(ctx.x_shape), dtype=grad_out.numpy().dtype)
+            grad_weights = [torch.zeros_like(w) for w in weights]
+            grad_moments = torch.empty(rows, groups * channels, dtype=grad_out.dtype)
+            grad_blocks = [grad_out.new_empty(rows, len(c)) for c in ctx.columns]
+            for k in chunk:
+                (start, stop), flat = row_blocks[k], saved[k]
+                target = grad_moments[:stop - start]
+                for (g0, g1), column, weight, grad_weight, grad_rows in zip(blocks, ctx.columns, weights, grad_weights,
+                                                                             grad_blocks, strict=True):
+                    grad_rows = torch.index_select(grad_out[start:stop], 1, column, out=grad_rows[:stop - start])
+                    grad_weight.addmm_(flat[:, g0 * channels:g1 * channels].T, grad_rows)
+                    torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
                 _kernels.spmm_terms_scatter_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
                                                    own_group, own_part, start,
                                                    target.numpy().reshape(stop - start, groups, channels), grad_x)
-        if not serial:
-            t = csr.transpose()
-            _kernels.spmm_terms_transposed(t.indptr.numpy(), t.indices.numpy(), t.perm.numpy(), weights_of,
-                                           term_group, term_part, own_group, own_part,
-                                           grad_moments.numpy().reshape(csr.num_rows, groups, channels), grad_x)
+            return grad_x, grad_weights
+
+        (grad_x, grad_weights), *others = _run_chunks(work, _chunks(len(row_blocks)))
+        for other_x, other_weights in others:
+            grad_x += other_x
+            for grad_weight, other in zip(grad_weights, other_weights, strict=True):
+                grad_weight += other
+        grad_bias = grad_out.sum(0) if ctx.needs_input_grad[7] else None
         return (None, None, None, None, None, None, torch.from_numpy(grad_x), grad_bias, *grad_weights)
+
+
+def _chunks(num_blocks: int) -> list[list[int]]:
+    """The blocks split into contiguous runs, one per thread (torch's thread count)."""
+    workers = max(1, min(torch.get_num_threads(), num_blocks))
+    return [chunk.tolist() for chunk in np.array_split(np.arange(num_blocks), workers)]
 
 
 def _terms_linear_unfused(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, own_index: Tensor,
