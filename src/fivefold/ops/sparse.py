@@ -603,14 +603,19 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
                 or columns.device != x.device:
             raise OpsError(f"spmm_terms_linear: block {b}'s columns must be int64 [{weight.shape[1]}] on {x.device}")
     outputs = sum(w.shape[1] for _, w, _ in blocks)
-    named = torch.cat([c for _, _, c in blocks]).cpu()
-    if not torch.equal(torch.sort(named).values, torch.arange(outputs)):
+    # the tables are small: checked in numpy, where each torch op would cost more than the check
+    named = np.concatenate([c.cpu().numpy() for _, _, c in blocks])
+    if not np.array_equal(np.sort(named), np.arange(outputs)):
         raise OpsError(f"spmm_terms_linear: the blocks' columns must name each output column 0..{outputs - 1} once")
     for name, index in (("term_index", term_index), ("own_index", own_index)):
         if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 2 or index.shape[1] != 2:
             raise OpsError(f"spmm_terms_linear: {name} must be an int64 [*, 2] tensor of (group, part)")
-        _check_index(index[:, 0].cpu(), groups, f"{name}'s group")
-        _check_index(index[:, 1].cpu(), x.shape[1], f"{name}'s part")
+        table = index.cpu().numpy()
+        for column, size, what in ((0, groups, "group"), (1, x.shape[1], "part")):
+            bad = np.flatnonzero((table[:, column] < 0) | (table[:, column] >= size))
+            if len(bad):
+                raise OpsError(f"spmm_terms_linear: {name}'s {what}[{bad[0]}] = {table[bad[0], column]} is out of "
+                               f"range [0, {size})")
     if len(own_index) and csr.num_rows != csr.num_cols:
         raise OpsError(f"spmm_terms_linear: own components need a square pattern, got {csr}")
     if not isinstance(values, Tensor) or values.shape != (csr.nnz, len(term_index)):
