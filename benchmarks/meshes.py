@@ -139,6 +139,42 @@ def measure(level: int, k_eig: int, repeats: int, geodesic_max_vertices: int) ->
     return row
 
 
+COLUMNS = ["vertices", "laplacian_s", "robust_laplacian_s", "eigenbasis_s", "frames_connection_gradients_s",
+           "geodesic_factor_s", "geodesic_solve_s", "all_operators_s", "gemconv_s", "diffusionnet_block_s",
+           "geodesic_conv_s", "gcn_s", "gem_over_gcn"]
+
+
+def report(rows: list[dict], meta: dict, out: Path) -> None:
+    """Prints the table and writes ``meshes.json`` and ``meshes.png`` to ``out``."""
+    print("| " + " | ".join(COLUMNS) + " |\n|" + "---|" * len(COLUMNS))
+    for row in rows:
+        print("| " + " | ".join(f"{row[c]:,}" if c == "vertices" else "-" if row[c] is None else f"{row[c]:.3g}"
+                                for c in COLUMNS) + " |")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "meshes.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    n = [r["vertices"] for r in rows]
+    for key in COLUMNS[1:8]:
+        axes[0].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
+    for key in COLUMNS[8:12]:
+        timed_rows = [r for r in rows if r[key] is not None]
+        axes[1].loglog([r["vertices"] for r in timed_rows], [r[key] for r in timed_rows], "o-", label=key[:-2])
+    axes[0].set_title(f"precomputation (k_eig = {meta['k_eig']})")
+    axes[1].set_title(f"layer forward + backward ({CHANNELS} channels, {meta['threads']} thread)")
+    for ax in axes:
+        ax.set_xlabel("vertices")
+        ax.set_ylabel("seconds")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "meshes.png", dpi=120)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--levels", nargs="+", type=int, default=[0, 2, 4])
@@ -147,42 +183,23 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--geodesic-max-vertices", type=int, default=200_000,
                         help="time GeodesicConv only on meshes up to this size (8 s a call at 1.1e5 vertices, idle)")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="JSON",
+                        help="instead of measuring, join the rows of earlier runs' meshes.json (same threads and "
+                             "k_eig) into one table, meshes.json and meshes.png under --out")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    if args.merge:
+        runs = [json.loads(path.read_text()) for path in args.merge]
+        if len({(r["meta"]["threads"], r["meta"]["k_eig"]) for r in runs}) != 1:
+            parser.error("--merge: the runs differ in threads or k_eig")
+        rows = sorted((row for r in runs for row in r["rows"]), key=lambda row: row["vertices"])
+        report(rows, {**runs[0]["meta"], "merged_from": [str(path) for path in args.merge]}, args.out)
+        return
     torch.set_num_threads(args.threads)
     rows = [measure(level, args.k_eig, args.repeats, args.geodesic_max_vertices) for level in args.levels]
-    columns = ["vertices", "laplacian_s", "robust_laplacian_s", "eigenbasis_s", "frames_connection_gradients_s",
-               "geodesic_factor_s", "geodesic_solve_s", "all_operators_s", "gemconv_s", "diffusionnet_block_s",
-               "geodesic_conv_s", "gcn_s", "gem_over_gcn"]
-    print("| " + " | ".join(columns) + " |\n|" + "---|" * len(columns))
-    for row in rows:
-        print("| " + " | ".join(f"{row[c]:,}" if c == "vertices" else "-" if row[c] is None else f"{row[c]:.3g}"
-                                for c in columns) + " |")
-    args.out.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "k_eig": args.k_eig,
             "channels": CHANNELS, "torch": torch.__version__}
-    (args.out / "meshes.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    n = [r["vertices"] for r in rows]
-    for key in columns[1:8]:
-        axes[0].loglog(n, [r[key] for r in rows], "o-", label=key[:-2])
-    for key in columns[8:12]:
-        timed_rows = [r for r in rows if r[key] is not None]
-        axes[1].loglog([r["vertices"] for r in timed_rows], [r[key] for r in timed_rows], "o-", label=key[:-2])
-    axes[0].set_title(f"precomputation (k_eig = {args.k_eig})")
-    axes[1].set_title(f"layer forward + backward ({CHANNELS} channels, {args.threads} thread)")
-    for ax in axes:
-        ax.set_xlabel("vertices")
-        ax.set_ylabel("seconds")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(args.out / "meshes.png", dpi=120)
+    report(rows, meta, args.out)
 
 
 if __name__ == "__main__":
