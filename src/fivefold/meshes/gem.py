@@ -205,8 +205,7 @@ class _MomentLayout:
     and out: 4 groups (64 rows) into the 16 scalar outputs and 8 groups (128 rows) into the 32 others, where one
     product over every moment would have 192 rows into all 48 outputs."""
 
-    def __init__(self, in_groups: dict[int, np.ndarray], out_groups: dict[int, np.ndarray],
-                 heads: dict[int, list[int]]) -> None:
+    def __init__(self, in_groups: dict[int, np.ndarray], out_groups: dict[int, np.ndarray]) -> None:
         self.channels = max(len(index) for index in in_groups.values())
         parts: dict[tuple[int, int], int] = {}  # (frequency, component) -> part
         gather = []
@@ -319,8 +318,7 @@ class GEMConv(nn.Module):
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
-        self._layout = _MomentLayout(in_groups, out_groups, {n: getattr(self, f"heads_{n}").tolist()
-                                                             for n in in_groups if n > 0})
+        self._layout = _MomentLayout(in_groups, out_groups)
         for name, index in (("input_gather", self._layout.input_gather), ("term_index", self._layout.term_index),
                             ("own_index", self._layout.own_index)):
             self.register_buffer(name, torch.from_numpy(index), persistent=False)
