@@ -466,8 +466,8 @@ class GEMConv(nn.Module):
         # the real and imaginary parts of exp(i (k theta + n g)) for the moments A_k the kernel reads (heads_n)
         values = _edge_terms(ops, layout, x.dtype)
         # the kernel's coefficients, one block per output frequency (_block_map); the scalar outputs carry the bias
-        flat = self._assembled(1, sum(self._block_sizes())).to(x.dtype)
         sizes = self._block_sizes()
+        flat = self._assembled(1, sum(sizes)).to(x.dtype)
         blocks = [(len(groups), weight.view(len(groups) * layout.channels, len(columns)),
                    getattr(self, f"block_columns_{b}"))
                   for b, (groups, columns, weight) in enumerate(zip(layout.block_groups, layout.block_columns,
