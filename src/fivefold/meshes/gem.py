@@ -302,18 +302,15 @@ class GEMConv(nn.Module):
                 self._pairs.append((n, m))
         self._in_channels = {n: torch.from_numpy(index.reshape(-1)) for n, index in sorted(in_groups.items())}
         quarter_index, quarter_sign = _quarter_turn(self.in_frequencies)
-        # per input frequency n > 0, the aggregation's heads: the complex Fourier degrees k of the moments
-        # A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that an equivariant kernel reads (see _block_map)
-        out_frequencies = sorted(set(self.out_frequencies))
+        # per input frequency n > 0, J restricted to its channels, which _block_map needs to rewrite the kernel's
+        # coefficients onto the moments A_k = sum_e exp(i k theta_e) rho_n(g_e) x_q that the layer forms
         for n, channels in self._in_channels.items():
             if n == 0:
                 continue
-            heads = sorted({m - n for m in out_frequencies} | {-(m + n) for m in out_frequencies if m > 0})
             position = {int(c): j for j, c in enumerate(channels.tolist())}
             quarter = torch.zeros(len(channels), len(channels))  # J restricted to these channels: (J x)_j
             for j, c in enumerate(channels.tolist()):
                 quarter[j, position[int(quarter_index[c])]] = quarter_sign[c]
-            self.register_buffer(f"heads_{n}", torch.tensor(heads, dtype=torch.long), persistent=False)
             self.register_buffer(f"quarter_t_{n}", quarter.T.contiguous(), persistent=False)
         scalars = [i for i, k in enumerate(self._out_offsets()) if k is not None]
         self.register_buffer("bias_index", torch.tensor(scalars, dtype=torch.long), persistent=False)
@@ -463,7 +460,7 @@ class GEMConv(nn.Module):
             components = padded.index_select(1, self.input_gather).view(x.shape[0], -1, layout.channels)
         # per edge and term, the weight of a neighbour's component in a moment: phi_f(theta) / deg for a scalar
         # input's Fourier term; for an input of frequency n > 0, read as complex numbers a + i b per field (J = i),
-        # the real and imaginary parts of exp(i (k theta + n g)) for the moments A_k the kernel reads (heads_n)
+        # the real and imaginary parts of exp(i (k theta + n g)) for the moments A_k the kernel reads
         values = _edge_terms(ops, layout, x.dtype)
         # the kernel's coefficients, one block per output frequency (_block_map); the scalar outputs carry the bias
         sizes = self._block_sizes()
