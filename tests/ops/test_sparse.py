@@ -243,6 +243,12 @@ def test_spmm_terms_linear_matches_the_written_out_rule_and_gradcheck(block_rows
     assert torch.autograd.gradcheck(fused, (x, *weights, bias))
     no_bias = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), block_rows=block_rows)
     assert_close(no_bias, out - bias, terms=64)
+    # an input without a gradient (a first layer's coordinates) skips x's scatter; the weights' gradients stay
+    probe = torch.randn_like(out)
+    with_x = torch.autograd.grad((fused(x, *weights, bias) * probe).sum(), weights)
+    without_x = torch.autograd.grad((fused(x.detach(), *weights, bias) * probe).sum(), weights)
+    for a, b in zip(with_x, without_x, strict=True):
+        assert torch.equal(a, b)
 
 
 def test_spmm_terms_linear_unfused_when_values_need_a_gradient():

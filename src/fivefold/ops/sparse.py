@@ -493,9 +493,10 @@ class _SpMMTermsLinear(torch.autograd.Function):
         blocks = _block_groups(ctx.group_sizes)
         row_blocks = _row_blocks(csr.num_rows, ctx.block_rows)
         rows = min(ctx.block_rows, csr.num_rows)
+        need_x = ctx.needs_input_grad[6]  # not for a first layer's input (coordinates, features)
 
-        def work(chunk: list[int]) -> tuple[np.ndarray, list[Tensor]]:
-            grad_x = np.zeros(tuple(ctx.x_shape), dtype=grad_out.numpy().dtype)
+        def work(chunk: list[int]) -> tuple[np.ndarray | None, list[Tensor]]:
+            grad_x = np.zeros(tuple(ctx.x_shape), dtype=grad_out.numpy().dtype) if need_x else None
             grad_weights = [torch.zeros_like(w) for w in weights]
             grad_moments = torch.empty(rows, groups * channels, dtype=grad_out.dtype)
             grad_blocks = [grad_out.new_empty(rows, len(c)) for c in ctx.columns]
@@ -506,19 +507,23 @@ class _SpMMTermsLinear(torch.autograd.Function):
                                                                              grad_blocks, strict=True):
                     grad_rows = torch.index_select(grad_out[start:stop], 1, column, out=grad_rows[:stop - start])
                     grad_weight.addmm_(flat[:, g0 * channels:g1 * channels].T, grad_rows)
-                    torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
-                _kernels.spmm_terms_scatter_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
-                                                   own_group, own_part, start,
-                                                   target.numpy().reshape(stop - start, groups, channels), grad_x)
+                    if need_x:
+                        torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
+                if need_x:
+                    _kernels.spmm_terms_scatter_serial(indptr[start:stop + 1], indices, weights_of, term_group,
+                                                       term_part, own_group, own_part, start,
+                                                       target.numpy().reshape(stop - start, groups, channels), grad_x)
             return grad_x, grad_weights
 
         (grad_x, grad_weights), *others = _run_chunks(work, _chunks(len(row_blocks)))
         for other_x, other_weights in others:
-            grad_x += other_x
+            if need_x:
+                grad_x += other_x
             for grad_weight, other in zip(grad_weights, other_weights, strict=True):
                 grad_weight += other
         grad_bias = grad_out.sum(0) if ctx.needs_input_grad[7] else None
-        return (None, None, None, None, None, None, torch.from_numpy(grad_x), grad_bias, *grad_weights)
+        return (None, None, None, None, None, None, torch.from_numpy(grad_x) if need_x else None, grad_bias,
+                *grad_weights)
 
 
 def _chunks(num_blocks: int) -> list[list[int]]:
