@@ -7,6 +7,7 @@ training mode) over the blocks, backpropagates through DistributedDataParallel w
 ``fivefold.train.distributed``, runs distributed layer-wise inference, and saves its results to OUT_DIR/rank-R.pt.
 """
 
+import gc
 import sys
 
 import numpy as np
@@ -54,6 +55,8 @@ def main() -> None:
         result[f"{name}_inference"] = distributed_layerwise_inference(model, sampler, chunk_size=500)
         result[f"{name}_bytes"] = exchange.bytes_sent
     torch.save(result, f"{out_dir}/rank-{rank}.pt")
+    del ddp, sampler
+    gc.collect()  # DistributedDataParallel sits in reference cycles: freed before the group, as the trainer does
     dist.destroy_process_group()
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gc
 import io
 import json
 import math
@@ -162,6 +163,10 @@ def train_distributed(
                       seed=seed, dtype=dtype, device=device, progress=progress, echo=echo)
     finally:
         if created:
+            # DistributedDataParallel sits in reference cycles and its reducer holds the group: collected at some
+            # later gc pass, or at interpreter exit after the group is gone, where gloo's teardown could abort
+            # ("terminate called without an active exception", seen once in CI); collect it while all is alive
+            gc.collect()
             dist.destroy_process_group()
 
 
