@@ -197,27 +197,35 @@ def test_spmm_mix_bad_inputs_raise():
 
 # -- spmm_terms_linear: sparse moments and a block-diagonal linear map, fused ---------------------------------------
 def _terms_problem(num_rows=9, nnz=40, seed=0, dtype=torch.float64):
-    """A square pattern, x [N, 3, 4], six terms into five groups (two terms share group 4, group 2 has none) and
-    three own components (two into group 2), two blocks whose output columns interleave."""
+    """A square pattern, x [N, 3, 4], six terms into five groups (two terms share group 4, group 2 has none), two
+    rotations (the second into groups a term also writes), three own components (two into group 2), two blocks whose
+    output columns interleave."""
     csr, _, _ = _random_csr(num_rows=num_rows, num_cols=num_rows, nnz=nnz, seed=seed)
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(num_rows, 3, 4, dtype=dtype, generator=g, requires_grad=True)
     terms = torch.tensor([[0, 0], [1, 1], [1, 2], [3, 0], [4, 2], [4, 1]])
     own = torch.tensor([[2, 0], [3, 1], [2, 0]])
-    values = torch.randn(csr.nnz, len(terms), dtype=dtype, generator=g)
+    rotations = torch.tensor([[1, 3, 1, 2], [4, 0, 0, 2]])
+    values = torch.randn(csr.nnz, len(terms) + 2 * len(rotations), dtype=dtype, generator=g)
     weights = [torch.randn(2 * 4, 3, dtype=dtype, generator=g, requires_grad=True),
                torch.randn(3 * 4, 5, dtype=dtype, generator=g, requires_grad=True)]
     columns = [torch.tensor([5, 0, 2]), torch.tensor([1, 3, 4, 6, 7])]
     bias = torch.randn(8, dtype=dtype, generator=g, requires_grad=True)
-    return csr, x, terms, own, values, weights, columns, bias
+    return csr, x, terms, rotations, own, values, weights, columns, bias
 
 
-def _terms_loop(csr, x, terms, own, values, weights, columns, bias):
-    """The rule written out: each entry's terms, each own component, then each block's product into its columns."""
+def _terms_loop(csr, x, terms, rotations, own, values, weights, columns, bias):
+    """The rule written out: each entry's terms and rotations (complex products), each own component, then each
+    block's product into its columns."""
     moments = torch.zeros(csr.num_rows, 5, x.shape[2], dtype=x.dtype)
     for e in range(csr.nnz):
         for t, (group, part) in enumerate(terms.tolist()):
             moments[csr.rows[e], group] += values[e, t] * x[csr.indices[e], part]
+        for q, (group_re, group_im, part_re, part_im) in enumerate(rotations.tolist()):
+            turn = torch.complex(values[e, len(terms) + 2 * q], values[e, len(terms) + 2 * q + 1])
+            turned = turn * torch.complex(x[csr.indices[e], part_re], x[csr.indices[e], part_im])
+            moments[csr.rows[e], group_re] += turned.real
+            moments[csr.rows[e], group_im] += turned.imag
     for group, part in own.tolist():
         moments[:, group] += x[:, part]
     flat = moments.reshape(csr.num_rows, -1)
@@ -233,16 +241,20 @@ def _blocks(weights, columns):
 
 @pytest.mark.parametrize("block_rows", [1, 4, 2048])
 def test_spmm_terms_linear_matches_the_written_out_rule_and_gradcheck(block_rows):
-    csr, x, terms, own, values, weights, columns, bias = _terms_problem()
-    out = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), bias, block_rows=block_rows)
-    assert_close(out, _terms_loop(csr, x, terms, own, values, weights, columns, bias), terms=64)
+    csr, x, terms, rotations, own, values, weights, columns, bias = _terms_problem()
 
     def fused(x, w0, w1, b):
-        return spmm_terms_linear(csr, x, values, terms, own, _blocks([w0, w1], columns), b, block_rows=block_rows)
+        return spmm_terms_linear(csr, x, values, terms, own, _blocks([w0, w1], columns), b, rotation_index=rotations,
+                                 block_rows=block_rows)
 
+    out = fused(x, *weights, bias)
+    assert_close(out, _terms_loop(csr, x, terms, rotations, own, values, weights, columns, bias), terms=64)
     assert torch.autograd.gradcheck(fused, (x, *weights, bias))
-    no_bias = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), block_rows=block_rows)
-    assert_close(no_bias, out - bias, terms=64)
+    assert_close(fused(x, *weights, None), out - bias, terms=64)
+    # without rotations: the terms' columns alone
+    plain = spmm_terms_linear(csr, x, values[:, :len(terms)], terms, own, _blocks(weights, columns), bias,
+                              block_rows=block_rows)
+    assert_close(plain, _terms_loop(csr, x, terms, rotations[:0], own, values, weights, columns, bias), terms=64)
     # an input without a gradient (a first layer's coordinates) skips x's scatter; the weights' gradients stay
     probe = torch.randn_like(out)
     with_x = torch.autograd.grad((fused(x, *weights, bias) * probe).sum(), weights)
@@ -253,10 +265,10 @@ def test_spmm_terms_linear_matches_the_written_out_rule_and_gradcheck(block_rows
 
 def test_spmm_terms_linear_unfused_when_values_need_a_gradient():
     """Values that need a gradient take the torch-ops form: same output, and a gradient for the values too."""
-    csr, x, terms, own, values, weights, columns, bias = _terms_problem()
+    csr, x, terms, rotations, own, values, weights, columns, bias = _terms_problem()
     values = values.clone().requires_grad_()
-    out = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), bias)
-    reference = _terms_loop(csr, x, terms, own, values, weights, columns, bias)
+    out = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), bias, rotation_index=rotations)
+    reference = _terms_loop(csr, x, terms, rotations, own, values, weights, columns, bias)
     assert_close(out, reference, terms=64)
     probe = torch.randn_like(out)
     mine = torch.autograd.grad((out * probe).sum(), (x, values, *weights))
@@ -267,18 +279,19 @@ def test_spmm_terms_linear_unfused_when_values_need_a_gradient():
 
 @pytest.mark.parametrize("threads", [1, 2])  # the serial scatter per block, and the row-parallel transposed product
 def test_spmm_terms_linear_gradient_on_one_and_two_threads(threads):
-    csr, x, terms, own, values, weights, columns, bias = _terms_problem(num_rows=600, nnz=30000, seed=5)
+    csr, x, terms, rotations, own, values, weights, columns, bias = _terms_problem(num_rows=600, nnz=30000, seed=5)
     probe = torch.randn(600, 8, dtype=torch.float64, generator=torch.Generator().manual_seed(6))
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(threads)
-        out = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), bias, block_rows=128)
+        out = spmm_terms_linear(csr, x, values, terms, own, _blocks(weights, columns), bias, rotation_index=rotations,
+                                block_rows=128)
         mine = torch.autograd.grad((out * probe).sum(), (x, *weights, bias))
     finally:
         torch.set_num_threads(before)
     # the same maths in torch ops (values needing a gradient take that form)
     reference = spmm_terms_linear(csr, x, values.clone().requires_grad_(), terms, own, _blocks(weights, columns),
-                                  bias)
+                                  bias, rotation_index=rotations)
     theirs = torch.autograd.grad((reference * probe).sum(), (x, *weights, bias))
     assert_close(out, reference, terms=512)
     for a, b in zip(mine, theirs, strict=True):
@@ -286,7 +299,8 @@ def test_spmm_terms_linear_gradient_on_one_and_two_threads(threads):
 
 
 def test_spmm_terms_linear_bad_inputs_raise():
-    csr, x, terms, own, values, weights, columns, bias = _terms_problem()
+    csr, x, terms, rotations, own, values, weights, columns, bias = _terms_problem()
+    values = values[:, :len(terms)]  # no rotations unless given
     blocks = _blocks(weights, columns)
     with pytest.raises(OpsError, match="x must be"):
         spmm_terms_linear(csr, x[:, 0], values, terms, own, blocks)
@@ -294,12 +308,20 @@ def test_spmm_terms_linear_bad_inputs_raise():
         spmm_terms_linear(csr, x, values, terms, own, [blocks[0], (3, weights[1], torch.tensor([1, 3, 4, 6, 6]))])
     with pytest.raises(OpsError, match="block 1's weight must be"):
         spmm_terms_linear(csr, x, values, terms, own, [blocks[0], (2, weights[1], columns[1])])
-    with pytest.raises(OpsError, match="part.*out of range"):
+    with pytest.raises(OpsError, match=r"term_index\[0, 1\] = 3 is not a part"):
         spmm_terms_linear(csr, x, values, torch.tensor([[0, 3]] * len(terms)), own, blocks)
-    with pytest.raises(OpsError, match="group.*out of range"):
+    with pytest.raises(OpsError, match=r"own_index\[0, 0\] = 5 is not a group"):
         spmm_terms_linear(csr, x, values, terms, torch.tensor([[5, 0]]), blocks)
+    with pytest.raises(OpsError, match=r"rotation_index\[1, 1\] = 7 is not a group"):
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0, 1], [0, 7, 0, 1]]))
+    with pytest.raises(OpsError, match=r"rotation_index\[0, 3\] = -1 is not a part"):
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0, -1]]))
+    with pytest.raises(OpsError, match="rotation_index must be an int64"):
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0]]))
     with pytest.raises(OpsError, match="values must be"):
         spmm_terms_linear(csr, x, values[:, :2], terms, own, blocks)
+    with pytest.raises(OpsError, match=r"T \+ 2Q=10"):  # the rotations' columns missing
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=rotations)
     with pytest.raises(OpsError, match="bias must be"):
         spmm_terms_linear(csr, x, values, terms, own, blocks, bias[:3])
     with pytest.raises(OpsError, match="block_rows"):

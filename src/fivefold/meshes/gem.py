@@ -29,7 +29,9 @@ coefficients). Each output frequency ``m`` reads only its own moments (the Fouri
 frequency: for 16 fields of frequencies 0..1, 64 rows into the 16 scalars and 128 rows into the 32 others instead of
 192 rows into all 48, 56 % of the multiply-adds. One fused op (``fivefold.ops.spmm_terms_linear``) forms the
 moments a block of vertices at a time and applies the blocks while they are in the cache; ``_MomentLayout`` says
-where each moment goes.
+where each moment goes. Each complex moment is one of the op's rotations: per edge it reads ``cos`` and ``sin`` of
+its phase and the field's two components once (9 per-edge values for fields of frequencies 0..1 in and out, where
+the same moments as separate real terms need 15).
 """
 
 from __future__ import annotations
@@ -160,8 +162,9 @@ def _edge_weights(ops: MeshOperators, key: tuple, compute) -> Tensor:
 
 
 def _edge_terms(ops: MeshOperators, layout: _MomentLayout, dtype: torch.dtype) -> Tensor:
-    """``[nnz, T]``: each term's per-edge weight (``_MomentLayout.term_specs``) divided by the target's degree, in
-    the edge CSR's entry order."""
+    """``[nnz, T + 2Q]``: each term's per-edge weight (``_MomentLayout.term_specs``), then each rotation's
+    ``(cos phi, sin phi)`` with ``phi = k theta + n g`` (``rotation_specs``), divided by the target's degree, in the
+    edge CSR's entry order."""
 
     def compute() -> Tensor:
         csr = ops.edge_csr
@@ -171,8 +174,10 @@ def _edge_terms(ops: MeshOperators, layout: _MomentLayout, dtype: torch.dtype) -
         columns = []
         for kind, k, n in layout.term_specs:  # weight kind(k theta + n g)
             phase = k * theta + n * transport
-            columns.append({"cos": torch.cos, "sin": torch.sin}[kind.lstrip("-")](phase)
-                           * (-1.0 if kind.startswith("-") else 1.0))
+            columns.append({"cos": torch.cos, "sin": torch.sin}[kind](phase))
+        for k, n in layout.rotation_specs:
+            phase = k * theta + n * transport
+            columns += [torch.cos(phase), torch.sin(phase)]
         if not columns:
             return theta.new_zeros(csr.nnz, 0)
         return torch.stack(columns, dim=1) * norm[:, None]
@@ -221,39 +226,48 @@ class _MomentLayout:
         self.input_is_transpose = not self.padded and np.array_equal(
             self.input_gather, np.arange(num_in).reshape(self.channels, -1).T.reshape(-1))
         specs: list[tuple[str, int, int]] = []
-        term_index, own_index = [], []
+        rotation_specs: list[tuple[int, int]] = []
+        term_index, own_index, rotation_index = [], [], []
         self.block_groups: list[list[_Group]] = []
         self.block_columns: list[list[int]] = []
         for m, out_index in sorted(out_groups.items()):
-            # (group, its terms as (part, weight spec), its own part or None)
-            entries: list[tuple[_Group, list[tuple[int, tuple[str, int, int]]], int | None]] = []
+            # (group, its terms as (part, weight spec), its own part or None, the rotation it starts or None)
+            entries: list[tuple[_Group, list[tuple[int, tuple[str, int, int]]], int | None,
+                                tuple[int, int, int, int] | None]] = []
             if m in in_groups:
                 for component in range(in_groups[m].shape[1]):
                     entries.append((_Group("own", tuple(in_groups[m][:, component].tolist())), [],
-                                    parts[(m, component)]))
+                                    parts[(m, component)], None))
             if 0 in in_groups:
                 scalars = tuple(in_groups[0][:, 0].tolist())
                 for term, kind in ([(0, "cos")] if m == 0 else [(2 * m - 1, "cos"), (2 * m, "sin")]):
-                    entries.append((_Group("fourier", scalars, term=term), [(parts[(0, 0)], (kind, m, 0))], None))
+                    entries.append((_Group("fourier", scalars, term=term), [(parts[(0, 0)], (kind, m, 0))], None,
+                                    None))
             for n in sorted(k for k in in_groups if k > 0):
-                a, b = parts[(n, 0)], parts[(n, 1)]
                 for k in [m - n] + ([-(m + n)] if m > 0 else []):
-                    # exp(i phi) (a + i b) = (cos phi a - sin phi b) + i (sin phi a + cos phi b), phi = k theta + n g
-                    entries.append((_Group("re", tuple(in_groups[n][:, 0].tolist()), frequency=n, head=k),
-                                    [(a, ("cos", k, n)), (b, ("-sin", k, n))], None))
-                    entries.append((_Group("im", tuple(in_groups[n][:, 1].tolist()), frequency=n, head=k),
-                                    [(a, ("sin", k, n)), (b, ("cos", k, n))], None))
+                    # exp(i phi) (a + i b) = (cos phi a - sin phi b) + i (sin phi a + cos phi b), phi = k theta + n g:
+                    # one rotation of the parts (a, b) into the groups (re, im)
+                    entries.append((_Group("re", tuple(in_groups[n][:, 0].tolist()), frequency=n, head=k), [], None,
+                                    (parts[(n, 0)], parts[(n, 1)], k, n)))
+                    entries.append((_Group("im", tuple(in_groups[n][:, 1].tolist()), frequency=n, head=k), [], None,
+                                    None))
             first = sum(len(groups) for groups in self.block_groups)
-            for group, (_, terms, own) in enumerate(entries, start=first):
+            for group, (_, terms, own, rotation) in enumerate(entries, start=first):
                 term_index += [(group, part) for part, _ in terms]
                 specs += [spec for _, spec in terms]
                 if own is not None:
                     own_index.append((group, own))
-            self.block_groups.append([entry for entry, _, _ in entries])
+                if rotation is not None:
+                    part_re, part_im, k, n = rotation
+                    rotation_index.append((group, group + 1, part_re, part_im))
+                    rotation_specs.append((k, n))
+            self.block_groups.append([entry for entry, _, _, _ in entries])
             self.block_columns.append(out_index.T.reshape(-1).tolist())  # component by component
         self.term_specs = specs
-        self.key = tuple(specs)
+        self.rotation_specs = rotation_specs
+        self.key = (tuple(specs), tuple(rotation_specs))
         self.term_index = np.asarray(term_index, dtype=np.int64).reshape(-1, 2)
+        self.rotation_index = np.asarray(rotation_index, dtype=np.int64).reshape(-1, 4)
         self.own_index = np.asarray(own_index, dtype=np.int64).reshape(-1, 2)
 
 
@@ -317,7 +331,7 @@ class GEMConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(len(scalars))) if bias and scalars else None
         self._layout = _MomentLayout(in_groups, out_groups)
         for name, index in (("input_gather", self._layout.input_gather), ("term_index", self._layout.term_index),
-                            ("own_index", self._layout.own_index)):
+                            ("rotation_index", self._layout.rotation_index), ("own_index", self._layout.own_index)):
             self.register_buffer(name, torch.from_numpy(index), persistent=False)
         for b, columns in enumerate(self._layout.block_columns):
             self.register_buffer(f"block_columns_{b}", torch.tensor(columns, dtype=torch.long), persistent=False)
@@ -472,7 +486,8 @@ class GEMConv(nn.Module):
         bias = None
         if self.bias is not None:
             bias = x.new_zeros(self.out_type.size).index_put((self.bias_index,), self.bias.to(x.dtype))
-        return spmm_terms_linear(ops.edge_csr, components, values, self.term_index, self.own_index, blocks, bias)
+        return spmm_terms_linear(ops.edge_csr, components, values, self.term_index, self.own_index, blocks, bias,
+                                 rotation_index=self.rotation_index)
 
     def extra_repr(self) -> str:
         return f"{self.in_type!r} -> {self.out_type!r}"

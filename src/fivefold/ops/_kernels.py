@@ -123,12 +123,15 @@ def _sddmm_mix(indptr, indices, a, b, out):  # pragma: no cover - compiled
                     out[e, h, p] = acc
 
 
-def _spmm_terms(indptr, indices, values, term_group, term_part, own_group, own_part, row0, x, out):
+def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_group, own_part, row0, x, out):
     """out[i, term_group[t], c] += values[e, t] * x[indices[e], term_part[t], c] for every entry e of row i and every
-    term t, and out[i, own_group[s], c] += x[row0 + i, own_part[s], c] (the row's own components; ``row0`` is the
-    first row of this block of rows)."""
+    term t; for every rotation q, ``(gr, gi, pr, pi) = rotation[q]`` and ``(a, b)`` the entry's values in columns
+    ``T + 2q`` and ``T + 2q + 1``, the complex product (a + i b)(x[j, pr] + i x[j, pi]):
+    out[i, gr, c] += a x[j, pr, c] - b x[j, pi, c] and out[i, gi, c] += b x[j, pr, c] + a x[j, pi, c]; and
+    out[i, own_group[s], c] += x[row0 + i, own_part[s], c] (the row's own components; ``row0`` is the first row of
+    this block of rows). A rotation is four terms that read two values and two components once."""
     num_rows = indptr.shape[0] - 1
-    terms, owns, channels = term_group.shape[0], own_group.shape[0], x.shape[2]
+    terms, rotations, owns, channels = term_group.shape[0], rotation.shape[0], own_group.shape[0], x.shape[2]
     for i in range(num_rows):
         for s in range(owns):
             g = own_group[s]
@@ -143,14 +146,26 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, own_group, own_p
                 p = term_part[t]
                 for c in range(channels):
                     out[i, g, c] += v * x[j, p, c]
+            for q in range(rotations):
+                a = values[e, terms + 2 * q]
+                b = values[e, terms + 2 * q + 1]
+                gr, gi, pr, pi = rotation[q, 0], rotation[q, 1], rotation[q, 2], rotation[q, 3]
+                for c in range(channels):
+                    xr = x[j, pr, c]
+                    xi = x[j, pi, c]
+                    out[i, gr, c] += a * xr - b * xi
+                    out[i, gi, c] += b * xr + a * xi
 
 
-def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, own_group, own_part, row0, grad, out):
+def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, rotation, own_group, own_part, row0, grad,
+                        out):
     """``_spmm_terms``'s gradient in ``x`` for one block of rows, scattered over the original pattern:
-    out[row0 + i, own_part[s], c] += grad[i, own_group[s], c] and out[indices[e], term_part[t], c] +=
-    values[e, t] * grad[i, term_group[t], c]. Rows written by several entries: the serial build only."""
+    out[row0 + i, own_part[s], c] += grad[i, own_group[s], c], out[indices[e], term_part[t], c] +=
+    values[e, t] * grad[i, term_group[t], c], and for each rotation the conjugate product,
+    out[j, pr, c] += a grad[i, gr, c] + b grad[i, gi, c] and out[j, pi, c] += a grad[i, gi, c] - b grad[i, gr, c].
+    Rows written by several entries: the serial build only."""
     num_rows = indptr.shape[0] - 1
-    terms, owns, channels = term_group.shape[0], own_group.shape[0], grad.shape[2]
+    terms, rotations, owns, channels = term_group.shape[0], rotation.shape[0], own_group.shape[0], grad.shape[2]
     for i in range(num_rows):
         for s in range(owns):
             g = own_group[s]
@@ -165,6 +180,15 @@ def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, own_grou
                 p = term_part[t]
                 for c in range(channels):
                     out[j, p, c] += v * grad[i, g, c]
+            for q in range(rotations):
+                a = values[e, terms + 2 * q]
+                b = values[e, terms + 2 * q + 1]
+                gr, gi, pr, pi = rotation[q, 0], rotation[q, 1], rotation[q, 2], rotation[q, 3]
+                for c in range(channels):
+                    re = grad[i, gr, c]
+                    im = grad[i, gi, c]
+                    out[j, pr, c] += a * re + b * im
+                    out[j, pi, c] += a * im - b * re
 
 
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)

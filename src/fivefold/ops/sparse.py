@@ -439,7 +439,7 @@ class _SpMMTermsLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, csr: CSR, tables: tuple, block_rows: int, group_sizes: list[int], columns: list[Tensor],
                 values: Tensor, x: Tensor, bias: Tensor | None, *weights: Tensor) -> Tensor:  # type: ignore[override]
-        term_group, term_part, own_group, own_part = tables
+        term_group, term_part, rotation, own_group, own_part = tables
         indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
         array, weights_of = x.detach().contiguous().numpy(), values.detach().to(x.dtype).contiguous().numpy()
         groups, channels = sum(group_sizes), x.shape[2]
@@ -447,6 +447,7 @@ class _SpMMTermsLinear(torch.autograd.Function):
         row_blocks = _row_blocks(csr.num_rows, block_rows)
         runs = [_column_runs(c.numpy()) for c in columns]
         biases = [None if bias is None else bias[c] for c in columns]
+        group_ranges = _block_groups(group_sizes)
         saved: list[Tensor | None] = [None] * len(row_blocks)
 
         def work(chunk: list[int]) -> None:
@@ -456,10 +457,10 @@ class _SpMMTermsLinear(torch.autograd.Function):
                 start, stop = row_blocks[k]
                 moments = np.zeros((stop - start, groups, channels), dtype=array.dtype)
                 _kernels.spmm_terms_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
-                                           own_group, own_part, start, array, moments)
+                                           rotation, own_group, own_part, start, array, moments)
                 flat = torch.from_numpy(moments).view(stop - start, -1)
-                for (g0, g1), weight, result, bias_b, run, column in zip(_block_groups(group_sizes), weights, results,
-                                                                          biases, runs, columns, strict=True):
+                for (g0, g1), weight, result, bias_b, run, column in zip(group_ranges, weights, results, biases, runs,
+                                                                          columns, strict=True):
                     result = result[:stop - start]
                     if bias_b is None:
                         torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=result)
@@ -484,7 +485,7 @@ class _SpMMTermsLinear(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         values, *rest = ctx.saved_tensors
         weights, saved = rest[:ctx.num_weights], rest[ctx.num_weights:]
-        term_group, term_part, own_group, own_part = ctx.tables
+        term_group, term_part, rotation, own_group, own_part = ctx.tables
         csr: CSR = ctx.csr
         indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
         grad_out = grad_out.contiguous()
@@ -511,7 +512,7 @@ class _SpMMTermsLinear(torch.autograd.Function):
                         torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
                 if need_x:
                     _kernels.spmm_terms_scatter_serial(indptr[start:stop + 1], indices, weights_of, term_group,
-                                                       term_part, own_group, own_part, start,
+                                                       term_part, rotation, own_group, own_part, start,
                                                        target.numpy().reshape(stop - start, groups, channels), grad_x)
             return grad_x, grad_weights
 
@@ -532,11 +533,26 @@ def _chunks(num_blocks: int) -> list[list[int]]:
     return [chunk.tolist() for chunk in np.array_split(np.arange(num_blocks), workers)]
 
 
-def _terms_linear_unfused(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, own_index: Tensor,
-                          group_sizes: list[int], weights: list[Tensor], columns: list[Tensor],
+def _rotations_as_terms(values: Tensor, term_index: Tensor, rotation_index: Tensor) -> tuple[Tensor, Tensor]:
+    """Each rotation ``(gr, gi, pr, pi)`` with values ``(a, b)`` written as its four terms ``(gr, pr) a``,
+    ``(gr, pi) -b``, ``(gi, pr) b`` and ``(gi, pi) a``: ``(values [nnz, T + 4Q], term_index [T + 4Q, 2])``."""
+    terms = len(term_index)
+    if not len(rotation_index):
+        return values, term_index
+    a, b = values[:, terms::2], values[:, terms + 1::2]  # [nnz, Q]
+    gr, gi, pr, pi = rotation_index.unbind(1)
+    expanded = torch.stack([torch.stack([gr, pr], 1), torch.stack([gr, pi], 1), torch.stack([gi, pr], 1),
+                            torch.stack([gi, pi], 1)], dim=1).reshape(-1, 2)  # [4Q, 2], rotation by rotation
+    rotation_values = torch.stack([a, -b, b, a], dim=2).reshape(values.shape[0], -1)
+    return torch.cat([values[:, :terms], rotation_values], 1), torch.cat([term_index, expanded])
+
+
+def _terms_linear_unfused(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, rotation_index: Tensor,
+                          own_index: Tensor, group_sizes: list[int], weights: list[Tensor], columns: list[Tensor],
                           bias: Tensor | None) -> Tensor:
     """``spmm_terms_linear`` in torch ops (other devices, or values that need a gradient)."""
     groups, channels = sum(group_sizes), x.shape[2]
+    values, term_index = _rotations_as_terms(values, term_index, rotation_index)
     messages = x.index_select(0, csr.indices)[:, term_index[:, 1]] * values.to(x.dtype).unsqueeze(2)  # [nnz, T, C]
     slots = (csr.rows.unsqueeze(1) * groups + term_index[:, 0]).reshape(-1)
     moments = x.new_zeros(csr.num_rows * groups, channels).index_add(0, slots, messages.reshape(-1, channels))
@@ -553,20 +569,27 @@ def _terms_linear_unfused(csr: CSR, x: Tensor, values: Tensor, term_index: Tenso
 
 def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, own_index: Tensor,
                       blocks: list[tuple[int, Tensor, Tensor]], bias: Tensor | None = None, *,
-                      block_rows: int = TERMS_BLOCK_ROWS) -> Tensor:
+                      rotation_index: Tensor | None = None, block_rows: int = TERMS_BLOCK_ROWS) -> Tensor:
     """Sparse moments of a few components of ``x``, then a block-diagonal linear map of them, fused.
 
     With ``x [N, P, C]`` (``P`` components of ``C`` channels each), the moments ``M [R, G, C]`` are
 
         M[i, g] = sum over terms t with group g of  sum_{e in row i} values[e, t] * x[indices[e], part_t]
-                  + sum over own components s with group g of  x[i, part_s],
+                  + sum over own components s with group g of  x[i, part_s]
+                  + the rotations' parts in group g (below),
 
     and the groups, taken in order ``blocks`` at a time, go through their own weight into their own output columns:
     ``out[:, columns_b] = M[:, groups_b].reshape(R, -1) @ W_b``, then ``out += bias``.
 
-    GEM-CNN's convolution is this product: the moments are the kernel's angular Fourier terms of the neighbours and
-    the vertex's own features, and each output frequency reads only its own moments, so its weight is one block
-    (about half the multiply-adds of one product over every moment). On the CPU ``M`` is formed ``block_rows`` rows
+    A rotation ``(gr, gi, pr, pi)`` reads two value columns ``(a, b)`` (after the ``T`` terms' columns, two per
+    rotation) and adds the complex product ``(a + i b)(x[j, pr] + i x[j, pi])`` to the groups ``gr`` (real part)
+    and ``gi`` (imaginary part): the four terms ``a x_pr - b x_pi`` and ``b x_pr + a x_pi`` with each value and
+    component read once.
+
+    GEM-CNN's convolution is this product: the moments are the kernel's angular Fourier terms of the neighbours
+    (rotations for inputs of frequency ``n > 0``: a neighbour's field turned by ``k theta + n g``) and the vertex's
+    own features, and each output frequency reads only its own moments, so its weight is one block (about half the
+    multiply-adds of one product over every moment). On the CPU ``M`` is formed ``block_rows`` rows
     at a time, so each block is still in the cache when the dense products read it, and no ``[R, G, C]`` tensor is
     allocated at once (the blocks are kept for the weights' gradients, as an unfused form keeps ``M``). On other
     devices, or when ``values`` needs a gradient, the same maths runs as torch ops.
@@ -574,12 +597,13 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
     Args:
         csr: the pattern, ``[R, N]``.
         x: ``[N, P, C]``.
-        values: ``[nnz, T]``, in the CSR's entry order.
+        values: ``[nnz, T + 2 Q]``, in the CSR's entry order: the terms' weights, then each rotation's ``(a, b)``.
         term_index: ``[T, 2]`` int64, each term's ``(group, part)``.
         own_index: ``[S, 2]`` int64, ``(group, part)`` of each own component (needs ``R == N``; may be empty).
         blocks: ``(groups, weight [groups * C, O_b], columns [O_b])`` triples: they cover the ``G`` groups in
             order, and their ``columns`` (int64) together name each output column ``0 .. sum O_b - 1`` once.
         bias: ``[sum O_b]`` or ``None``.
+        rotation_index: ``[Q, 4]`` int64, each rotation's ``(group_re, group_im, part_re, part_im)``, or ``None``.
         block_rows: rows per block on the CPU.
 
     Returns:
@@ -612,19 +636,26 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
     named = np.concatenate([c.cpu().numpy() for _, _, c in blocks])
     if not np.array_equal(np.sort(named), np.arange(outputs)):
         raise OpsError(f"spmm_terms_linear: the blocks' columns must name each output column 0..{outputs - 1} once")
-    for name, index in (("term_index", term_index), ("own_index", own_index)):
-        if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 2 or index.shape[1] != 2:
-            raise OpsError(f"spmm_terms_linear: {name} must be an int64 [*, 2] tensor of (group, part)")
+    if rotation_index is None:
+        rotation_index = torch.zeros(0, 4, dtype=torch.int64, device=x.device)
+    for name, index, width, what in (("term_index", term_index, 2, "(group, part)"),
+                                     ("own_index", own_index, 2, "(group, part)"),
+                                     ("rotation_index", rotation_index, 4, "(group_re, group_im, part_re, part_im)")):
+        if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 2 \
+                or index.shape[1] != width:
+            raise OpsError(f"spmm_terms_linear: {name} must be an int64 [*, {width}] tensor of {what}")
         table = index.cpu().numpy()
-        for column, size, what in ((0, groups, "group"), (1, x.shape[1], "part")):
+        for column in range(width):
+            size, kind = (groups, "group") if column < width // 2 else (x.shape[1], "part")
             bad = np.flatnonzero((table[:, column] < 0) | (table[:, column] >= size))
             if len(bad):
-                raise OpsError(f"spmm_terms_linear: {name}'s {what}[{bad[0]}] = {table[bad[0], column]} is out of "
-                               f"range [0, {size})")
+                raise OpsError(f"spmm_terms_linear: {name}[{bad[0]}, {column}] = {table[bad[0], column]} is not a "
+                               f"{kind} in [0, {size})")
     if len(own_index) and csr.num_rows != csr.num_cols:
         raise OpsError(f"spmm_terms_linear: own components need a square pattern, got {csr}")
-    if not isinstance(values, Tensor) or values.shape != (csr.nnz, len(term_index)):
-        raise OpsError(f"spmm_terms_linear: values must be [nnz={csr.nnz}, T={len(term_index)}], got "
+    value_columns = len(term_index) + 2 * len(rotation_index)
+    if not isinstance(values, Tensor) or values.shape != (csr.nnz, value_columns):
+        raise OpsError(f"spmm_terms_linear: values must be [nnz={csr.nnz}, T + 2Q={value_columns}], got "
                        f"{tuple(getattr(values, 'shape', ()))}")
     if bias is not None and (not isinstance(bias, Tensor) or bias.shape != (outputs,) or bias.dtype != x.dtype):
         raise OpsError(f"spmm_terms_linear: bias must be [{outputs}] in {x.dtype}, got "
@@ -632,9 +663,11 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
     weights, columns = [w for _, w, _ in blocks], [c for _, _, c in blocks]
     if x.device.type != "cpu" or x.dtype not in (torch.float32, torch.float64) or values.requires_grad \
             or csr.num_rows == 0:
-        return _terms_linear_unfused(csr, x, values, term_index, own_index, group_sizes, weights, columns, bias)
+        return _terms_linear_unfused(csr, x, values, term_index, rotation_index, own_index, group_sizes, weights,
+                                     columns, bias)
     tables = (term_index[:, 0].contiguous().numpy(), term_index[:, 1].contiguous().numpy(),
-              own_index[:, 0].contiguous().numpy(), own_index[:, 1].contiguous().numpy())
+              rotation_index.contiguous().numpy(), own_index[:, 0].contiguous().numpy(),
+              own_index[:, 1].contiguous().numpy())
     return _SpMMTermsLinear.apply(csr, tables, block_rows, group_sizes, columns, values, x, bias, *weights)
 
 
