@@ -5,16 +5,19 @@ permutation with seed ``s``); every face's part label is predicted as the mean o
 accuracy plain (fraction of faces) and area-weighted (fraction of surface area). Classification: 5 random splits of
 each category into 16 training and 4 test meshes; the area-weighted mean of the per-vertex features is classified.
 
-Models: DiffusionNet (Sharp et al. 2022) and the graph core's GCN on the mesh's edge graph (the isotropic baseline),
-on heat-kernel signatures (Sun et al. 2009; 16 log-spaced times from the first mesh's spectrum, the same for every
-mesh), which do not depend on the meshes' arbitrary orientations. Meshes are centred and scaled to unit area. The
+Models: DiffusionNet (Sharp et al. 2022), GEM-CNN (de Haan et al. 2021: four gauge-equivariant convolutions on 16
+fields of frequencies 0..2 with the regular nonlinearity, as in the FAUST experiment's ``gemcnn``, and a per-vertex
+head of width 64; added after the DiffusionNet and GCN tables had been seen, its settings fixed before its runs) and
+the graph core's GCN on the mesh's edge graph (the isotropic baseline), on heat-kernel signatures (Sun et al. 2009;
+16 log-spaced times from the first mesh's spectrum, the same for every mesh), which do not depend on the meshes'
+arbitrary orientations. Meshes are centred and scaled to unit area. The
 settings were fixed before any run (DiffusionNet's defaults at width 64; no tuning, so no validation split): Adam
 1e-3, one mesh per step, ``--minutes`` of CPU time per run (operators and features are built before the clock
 starts), the final weights tested.
 
 Usage:
     FIVEFOLD_DATA=../shared/data .venv/bin/python experiments/psb_segmentation.py [--task segmentation|classification]
-        [--models diffusionnet gcn] [--minutes 1.5] [--threads 1] [--report]
+        [--models diffusionnet gcn gemcnn] [--minutes 1.5] [--threads 1] [--report]
 
 Writes ``runs/*.json`` under ``--out`` (finished runs are skipped, so several processes can share the work) and with
 ``--report`` ``psb.md``, ``psb.json`` and ``psb_parts.png`` (a test mesh coloured by predicted part).
@@ -34,6 +37,7 @@ from torch import nn
 
 from fivefold.data import load_psb
 from fivefold.meshes import (
+    GEMCNN,
     DiffusionNet,
     Mesh,
     face_areas,
@@ -53,6 +57,7 @@ WIDTH = 64
 MODELS = {
     "diffusionnet": lambda c, k: DiffusionNet(c, k, width=WIDTH, blocks=4, dropout=0.5),
     "gcn": lambda c, k: MeshGCN(c, k, width=WIDTH),
+    "gemcnn": lambda c, k: GEMCNN(c, k, copies=16, max_frequency=2, layers=4, head=WIDTH),
 }
 
 
