@@ -298,6 +298,31 @@ def test_spmm_terms_linear_gradient_on_one_and_two_threads(threads):
         assert_close(a, b, terms=4096)
 
 
+@pytest.mark.float32
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("channels", [3, 8, 11])
+def test_spmm_terms_linear_vector_lanes_and_their_remainder(dtype, channels):
+    """The kernels move channels a 32-byte vector at a time (8 float32 or 4 float64 lanes) and the rest one by one:
+    channel counts below, at and past one vector agree with the torch-ops form, output and gradients."""
+    g = torch.Generator().manual_seed(channels)
+    csr, _, _ = _random_csr(num_rows=50, num_cols=50, nnz=400, seed=channels)
+    x = torch.randn(50, 3, channels, dtype=dtype, generator=g, requires_grad=True)
+    terms, own = torch.tensor([[0, 0], [2, 1]]), torch.tensor([[1, 2]])
+    rotations = torch.tensor([[3, 1, 1, 2], [0, 2, 2, 0]])
+    values = torch.randn(csr.nnz, 6, dtype=dtype, generator=g)
+    weight = torch.randn(4 * channels, 5, dtype=dtype, generator=g, requires_grad=True)
+    blocks = [(4, weight, torch.arange(5))]
+    probe = torch.randn(50, 5, dtype=dtype, generator=g)
+    outs, grads = [], []
+    for v in (values, values.clone().requires_grad_()):  # fused kernels, then the torch-ops form
+        out = spmm_terms_linear(csr, x, v, terms, own, blocks, rotation_index=rotations, block_rows=16)
+        outs.append(out)
+        grads.append(torch.autograd.grad((out * probe).sum(), (x, weight)))
+    assert_close(outs[0], outs[1], terms=64)
+    for a, b in zip(*grads, strict=True):
+        assert_close(a, b, terms=512)
+
+
 def test_spmm_terms_linear_bad_inputs_raise():
     csr, x, terms, rotations, own, values, weights, columns, bias = _terms_problem()
     values = values[:, :len(terms)]  # no rotations unless given
@@ -316,6 +341,10 @@ def test_spmm_terms_linear_bad_inputs_raise():
         spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0, 1], [0, 7, 0, 1]]))
     with pytest.raises(OpsError, match=r"rotation_index\[0, 3\] = -1 is not a part"):
         spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0, -1]]))
+    with pytest.raises(OpsError, match="rotation 0 .* two different groups"):
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[1, 1, 0, 1]]))
+    with pytest.raises(OpsError, match="rotation 0 .* two different parts"):
+        spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 2, 2]]))
     with pytest.raises(OpsError, match="rotation_index must be an int64"):
         spmm_terms_linear(csr, x, values, terms, own, blocks, rotation_index=torch.tensor([[0, 1, 0]]))
     with pytest.raises(OpsError, match="values must be"):

@@ -15,6 +15,8 @@ import types
 import numpy as np
 from numba import njit, prange
 
+from fivefold.ops._lanes import axpy_lanes, lanes_of, rotate_lanes
+
 
 def _spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
     """out[i, h, c] = sum_{e in row i} x[indices[e], h, c]."""
@@ -129,32 +131,43 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_gr
     ``T + 2q`` and ``T + 2q + 1``, the complex product (a + i b)(x[j, pr] + i x[j, pi]):
     out[i, gr, c] += a x[j, pr, c] - b x[j, pi, c] and out[i, gi, c] += b x[j, pr, c] + a x[j, pi, c]; and
     out[i, own_group[s], c] += x[row0 + i, own_part[s], c] (the row's own components; ``row0`` is the first row of
-    this block of rows). A rotation is four terms that read two values and two components once."""
+    this block of rows). A rotation is four terms that read two values and two components once. The channels go a
+    vector at a time (``_lanes``), the last ``C mod lanes`` one by one; x and out must be C-contiguous."""
     num_rows = indptr.shape[0] - 1
-    terms, rotations, owns, channels = term_group.shape[0], rotation.shape[0], own_group.shape[0], x.shape[2]
+    terms, rotations, owns = term_group.shape[0], rotation.shape[0], own_group.shape[0]
+    parts, channels, groups = x.shape[1], x.shape[2], out.shape[1]
+    x_flat, out_flat = x.reshape(-1), out.reshape(-1)
+    lanes = lanes_of(x_flat)
+    full = channels - channels % lanes
     for i in range(num_rows):
+        row = i * groups * channels
         for s in range(owns):
             g = own_group[s]
             p = own_part[s]
             for c in range(channels):
                 out[i, g, c] += x[row0 + i, p, c]
         for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
+            source = indices[e] * parts * channels
             for t in range(terms):
                 v = values[e, t]
-                g = term_group[t]
-                p = term_part[t]
-                for c in range(channels):
-                    out[i, g, c] += v * x[j, p, c]
+                target = row + term_group[t] * channels
+                read = source + term_part[t] * channels
+                for c in range(0, full, lanes):
+                    axpy_lanes(out_flat, target + c, x_flat, read + c, v)
+                for c in range(full, channels):
+                    out_flat[target + c] += v * x_flat[read + c]
             for q in range(rotations):
                 a = values[e, terms + 2 * q]
                 b = values[e, terms + 2 * q + 1]
-                gr, gi, pr, pi = rotation[q, 0], rotation[q, 1], rotation[q, 2], rotation[q, 3]
-                for c in range(channels):
-                    xr = x[j, pr, c]
-                    xi = x[j, pi, c]
-                    out[i, gr, c] += a * xr - b * xi
-                    out[i, gi, c] += b * xr + a * xi
+                target_re, target_im = row + rotation[q, 0] * channels, row + rotation[q, 1] * channels
+                read_re, read_im = source + rotation[q, 2] * channels, source + rotation[q, 3] * channels
+                for c in range(0, full, lanes):
+                    rotate_lanes(out_flat, target_re + c, target_im + c, x_flat, read_re + c, read_im + c, a, b)
+                for c in range(full, channels):
+                    real = x_flat[read_re + c]
+                    imaginary = x_flat[read_im + c]
+                    out_flat[target_re + c] += a * real - b * imaginary
+                    out_flat[target_im + c] += b * real + a * imaginary
 
 
 def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, rotation, own_group, own_part, row0, grad,
@@ -162,33 +175,43 @@ def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, rotation
     """``_spmm_terms``'s gradient in ``x`` for one block of rows, scattered over the original pattern:
     out[row0 + i, own_part[s], c] += grad[i, own_group[s], c], out[indices[e], term_part[t], c] +=
     values[e, t] * grad[i, term_group[t], c], and for each rotation the conjugate product,
-    out[j, pr, c] += a grad[i, gr, c] + b grad[i, gi, c] and out[j, pi, c] += a grad[i, gi, c] - b grad[i, gr, c].
-    Rows written by several entries: the serial build only."""
+    out[j, pr, c] += a grad[i, gr, c] + b grad[i, gi, c] and out[j, pi, c] += a grad[i, gi, c] - b grad[i, gr, c]
+    (the product by ``a - i b``). Rows written by several entries: the serial build only."""
     num_rows = indptr.shape[0] - 1
-    terms, rotations, owns, channels = term_group.shape[0], rotation.shape[0], own_group.shape[0], grad.shape[2]
+    terms, rotations, owns = term_group.shape[0], rotation.shape[0], own_group.shape[0]
+    parts, channels, groups = out.shape[1], out.shape[2], grad.shape[1]
+    grad_flat, out_flat = grad.reshape(-1), out.reshape(-1)
+    lanes = lanes_of(out_flat)
+    full = channels - channels % lanes
     for i in range(num_rows):
+        row = i * groups * channels
         for s in range(owns):
             g = own_group[s]
             p = own_part[s]
             for c in range(channels):
                 out[row0 + i, p, c] += grad[i, g, c]
         for e in range(indptr[i], indptr[i + 1]):
-            j = indices[e]
+            source = indices[e] * parts * channels
             for t in range(terms):
                 v = values[e, t]
-                g = term_group[t]
-                p = term_part[t]
-                for c in range(channels):
-                    out[j, p, c] += v * grad[i, g, c]
+                target = source + term_part[t] * channels
+                read = row + term_group[t] * channels
+                for c in range(0, full, lanes):
+                    axpy_lanes(out_flat, target + c, grad_flat, read + c, v)
+                for c in range(full, channels):
+                    out_flat[target + c] += v * grad_flat[read + c]
             for q in range(rotations):
                 a = values[e, terms + 2 * q]
-                b = values[e, terms + 2 * q + 1]
-                gr, gi, pr, pi = rotation[q, 0], rotation[q, 1], rotation[q, 2], rotation[q, 3]
-                for c in range(channels):
-                    re = grad[i, gr, c]
-                    im = grad[i, gi, c]
-                    out[j, pr, c] += a * re + b * im
-                    out[j, pi, c] += a * im - b * re
+                b = -values[e, terms + 2 * q + 1]
+                read_re, read_im = row + rotation[q, 0] * channels, row + rotation[q, 1] * channels
+                target_re, target_im = source + rotation[q, 2] * channels, source + rotation[q, 3] * channels
+                for c in range(0, full, lanes):
+                    rotate_lanes(out_flat, target_re + c, target_im + c, grad_flat, read_re + c, read_im + c, a, b)
+                for c in range(full, channels):
+                    real = grad_flat[read_re + c]
+                    imaginary = grad_flat[read_im + c]
+                    out_flat[target_re + c] += a * real - b * imaginary
+                    out_flat[target_im + c] += b * real + a * imaginary
 
 
 _parallel = njit(parallel=True, fastmath=True, cache=True, nogil=True)

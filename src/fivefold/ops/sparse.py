@@ -603,7 +603,8 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
         blocks: ``(groups, weight [groups * C, O_b], columns [O_b])`` triples: they cover the ``G`` groups in
             order, and their ``columns`` (int64) together name each output column ``0 .. sum O_b - 1`` once.
         bias: ``[sum O_b]`` or ``None``.
-        rotation_index: ``[Q, 4]`` int64, each rotation's ``(group_re, group_im, part_re, part_im)``, or ``None``.
+        rotation_index: ``[Q, 4]`` int64, each rotation's ``(group_re, group_im, part_re, part_im)`` (two different
+            groups, two different parts), or ``None``.
         block_rows: rows per block on the CPU.
 
     Returns:
@@ -651,6 +652,11 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
             if len(bad):
                 raise OpsError(f"spmm_terms_linear: {name}[{bad[0]}, {column}] = {table[bad[0], column]} is not a "
                                f"{kind} in [0, {size})")
+    rotations = rotation_index.cpu().numpy()
+    same = np.flatnonzero((rotations[:, 0] == rotations[:, 1]) | (rotations[:, 2] == rotations[:, 3]))
+    if len(same):
+        raise OpsError(f"spmm_terms_linear: rotation {same[0]} ({rotations[same[0]].tolist()}) needs two different "
+                       "groups and two different parts")
     if len(own_index) and csr.num_rows != csr.num_cols:
         raise OpsError(f"spmm_terms_linear: own components need a square pattern, got {csr}")
     value_columns = len(term_index) + 2 * len(rotation_index)
