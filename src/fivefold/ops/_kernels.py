@@ -15,7 +15,7 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from fivefold.ops._lanes import axpy_lanes, lanes_of, rotate_lanes
+from fivefold.ops._lanes import add_lanes, axpy_lanes, lanes_of, rotate_lanes
 
 
 def _spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
@@ -141,11 +141,14 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_gr
     full = channels - channels % lanes
     for i in range(num_rows):
         row = i * groups * channels
+        own = (row0 + i) * parts * channels
         for s in range(owns):
-            g = own_group[s]
-            p = own_part[s]
-            for c in range(channels):
-                out[i, g, c] += x[row0 + i, p, c]
+            target = row + own_group[s] * channels
+            read = own + own_part[s] * channels
+            for c in range(0, full, lanes):
+                add_lanes(out_flat, target + c, x_flat, read + c)
+            for c in range(full, channels):
+                out_flat[target + c] += x_flat[read + c]
         for e in range(indptr[i], indptr[i + 1]):
             source = indices[e] * parts * channels
             for t in range(terms):
@@ -185,11 +188,14 @@ def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, rotation
     full = channels - channels % lanes
     for i in range(num_rows):
         row = i * groups * channels
+        own = (row0 + i) * parts * channels
         for s in range(owns):
-            g = own_group[s]
-            p = own_part[s]
-            for c in range(channels):
-                out[row0 + i, p, c] += grad[i, g, c]
+            target = own + own_part[s] * channels
+            read = row + own_group[s] * channels
+            for c in range(0, full, lanes):
+                add_lanes(out_flat, target + c, grad_flat, read + c)
+            for c in range(full, channels):
+                out_flat[target + c] += grad_flat[read + c]
         for e in range(indptr[i], indptr[i + 1]):
             source = indices[e] * parts * channels
             for t in range(terms):

@@ -54,6 +54,24 @@ def lanes_of(typingctx, array):
 
 
 @intrinsic
+def add_lanes(typingctx, out, out_at, x, x_at):
+    """``out[out_at + l] += x[x_at + l]`` for one vector of lanes ``l``."""
+    if not _same_float_arrays((out, x), ()):
+        return None
+
+    def codegen(context, builder, signature, args):
+        out_array, at_out, x_array, at_x = args
+        vector = _vector_type(context, signature.args[0].dtype)
+        target = _vector_pointer(context, builder, signature.args[0], out_array, at_out, vector)
+        source = _vector_pointer(context, builder, signature.args[2], x_array, at_x, vector)
+        total = builder.fadd(builder.load(target, align=1), builder.load(source, align=1), flags=("fast",))
+        builder.store(total, target, align=1)
+        return context.get_dummy_value()
+
+    return types.void(out, out_at, x, x_at), codegen
+
+
+@intrinsic
 def axpy_lanes(typingctx, out, out_at, x, x_at, a):
     """``out[out_at + l] += a * x[x_at + l]`` for one vector of lanes ``l``."""
     if not _same_float_arrays((out, x), (a,)):

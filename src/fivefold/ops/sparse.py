@@ -386,23 +386,6 @@ def _block_groups(sizes: list[int]) -> list[tuple[int, int]]:
     return [(int(ends[b]), int(ends[b + 1])) for b in range(len(sizes))]
 
 
-def _column_runs(columns: np.ndarray) -> list[tuple[int, int, slice]] | None:
-    """``columns`` as runs with a constant positive step: ``(first, stop, slice)``, ``columns[first:stop]`` being
-    ``range(...)[slice]``; ``None`` when that takes more than 4 runs (the caller then scatters by index)."""
-    runs, first = [], 0
-    while first < len(columns):
-        stop = first + 1
-        step = int(columns[first + 1] - columns[first]) if first + 1 < len(columns) else 1
-        if step > 0:
-            while stop < len(columns) and columns[stop] - columns[stop - 1] == step:
-                stop += 1
-        else:
-            step = 1
-        runs.append((first, stop, slice(int(columns[first]), int(columns[stop - 1]) + 1, step)))
-        first = stop
-    return runs if len(runs) <= 4 else None
-
-
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
 _pool_lock = threading.Lock()
@@ -443,34 +426,32 @@ class _SpMMTermsLinear(torch.autograd.Function):
         indptr, indices = csr.indptr.numpy(), csr.indices.numpy()
         array, weights_of = x.detach().contiguous().numpy(), values.detach().to(x.dtype).contiguous().numpy()
         groups, channels = sum(group_sizes), x.shape[2]
-        out = x.new_empty(csr.num_rows, sum(len(c) for c in columns))
+        order = torch.cat(columns)  # the blocks' output columns, block after block
+        placement = torch.argsort(order)  # out[:, j] = side_by_side[:, placement[j]]
+        out = x.new_empty(csr.num_rows, len(order))
         row_blocks = _row_blocks(csr.num_rows, block_rows)
-        runs = [_column_runs(c.numpy()) for c in columns]
-        biases = [None if bias is None else bias[c] for c in columns]
+        stacked_bias = None if bias is None else bias[order]
         group_ranges = _block_groups(group_sizes)
+        output_ranges = _block_groups([len(c) for c in columns])
         saved: list[Tensor | None] = [None] * len(row_blocks)
 
         def work(chunk: list[int]) -> None:
-            # each block's product lands in a small buffer, then in the output's columns (strided copies, or by index)
-            results = [x.new_empty(min(block_rows, csr.num_rows), len(c)) for c in columns]
+            # each block's products land side by side in one buffer, then in the output's columns by one gather
+            side_by_side = x.new_empty(min(block_rows, csr.num_rows), len(order))
             for k in chunk:
                 start, stop = row_blocks[k]
                 moments = np.zeros((stop - start, groups, channels), dtype=array.dtype)
                 _kernels.spmm_terms_serial(indptr[start:stop + 1], indices, weights_of, term_group, term_part,
                                            rotation, own_group, own_part, start, array, moments)
                 flat = torch.from_numpy(moments).view(stop - start, -1)
-                for (g0, g1), weight, result, bias_b, run, column in zip(group_ranges, weights, results, biases, runs,
-                                                                          columns, strict=True):
-                    result = result[:stop - start]
-                    if bias_b is None:
-                        torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=result)
+                products = side_by_side[:stop - start]
+                for (g0, g1), (o0, o1), weight in zip(group_ranges, output_ranges, weights, strict=True):
+                    if stacked_bias is None:
+                        torch.mm(flat[:, g0 * channels:g1 * channels], weight, out=products[:, o0:o1])
                     else:
-                        torch.addmm(bias_b, flat[:, g0 * channels:g1 * channels], weight, out=result)
-                    if run is None:
-                        out[start:stop].index_copy_(1, column, result)
-                    else:
-                        for first, last, where in run:
-                            out[start:stop, where] = result[:, first:last]
+                        torch.addmm(stacked_bias[o0:o1], flat[:, g0 * channels:g1 * channels], weight,
+                                    out=products[:, o0:o1])
+                torch.index_select(products, 1, placement, out=out[start:stop])
                 saved[k] = flat
 
         _run_chunks(work, _chunks(len(row_blocks)))
@@ -491,7 +472,9 @@ class _SpMMTermsLinear(torch.autograd.Function):
         grad_out = grad_out.contiguous()
         weights_of = values.detach().to(grad_out.dtype).contiguous().numpy()
         groups, channels = sum(ctx.group_sizes), ctx.x_shape[2]
-        blocks = _block_groups(ctx.group_sizes)
+        group_ranges = _block_groups(ctx.group_sizes)
+        order = torch.cat(ctx.columns)
+        output_ranges = _block_groups([len(c) for c in ctx.columns])
         row_blocks = _row_blocks(csr.num_rows, ctx.block_rows)
         rows = min(ctx.block_rows, csr.num_rows)
         need_x = ctx.needs_input_grad[6]  # not for a first layer's input (coordinates, features)
@@ -500,13 +483,14 @@ class _SpMMTermsLinear(torch.autograd.Function):
             grad_x = np.zeros(tuple(ctx.x_shape), dtype=grad_out.numpy().dtype) if need_x else None
             grad_weights = [torch.zeros_like(w) for w in weights]
             grad_moments = torch.empty(rows, groups * channels, dtype=grad_out.dtype)
-            grad_blocks = [grad_out.new_empty(rows, len(c)) for c in ctx.columns]
+            picked = grad_out.new_empty(rows, len(order))  # the output's gradient, the blocks' columns side by side
             for k in chunk:
                 (start, stop), flat = row_blocks[k], saved[k]
                 target = grad_moments[:stop - start]
-                for (g0, g1), column, weight, grad_weight, grad_rows in zip(blocks, ctx.columns, weights, grad_weights,
-                                                                             grad_blocks, strict=True):
-                    grad_rows = torch.index_select(grad_out[start:stop], 1, column, out=grad_rows[:stop - start])
+                grad_all = torch.index_select(grad_out[start:stop], 1, order, out=picked[:stop - start])
+                for (g0, g1), (o0, o1), weight, grad_weight in zip(group_ranges, output_ranges, weights, grad_weights,
+                                                                    strict=True):
+                    grad_rows = grad_all[:, o0:o1]
                     grad_weight.addmm_(flat[:, g0 * channels:g1 * channels].T, grad_rows)
                     if need_x:
                         torch.mm(grad_rows, weight.T, out=target[:, g0 * channels:g1 * channels])
