@@ -15,7 +15,14 @@ import types
 import numpy as np
 from numba import njit, prange
 
-from fivefold.ops._lanes import add_lanes, axpy_lanes, lanes_of, rotate_lanes
+from fivefold.ops._lanes import (
+    add_lanes,
+    axpy_lanes,
+    gather_axpy_lanes,
+    gather_rotate_lanes,
+    lanes_of,
+    rotate_lanes,
+)
 
 
 def _spmm_sum(indptr, indices, x, out):  # pragma: no cover - compiled
@@ -131,17 +138,19 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_gr
     ``T + 2q`` and ``T + 2q + 1``, the complex product (a + i b)(x[j, pr] + i x[j, pi]):
     out[i, gr, c] += a x[j, pr, c] - b x[j, pi, c] and out[i, gi, c] += b x[j, pr, c] + a x[j, pi, c]; and
     out[i, own_group[s], c] += x[row0 + i, own_part[s], c] (the row's own components; ``row0`` is the first row of
-    this block of rows). A rotation is four terms that read two values and two components once. The channels go a
-    vector at a time (``_lanes``), the last ``C mod lanes`` one by one; x and out must be C-contiguous."""
+    this block of rows). A rotation is four terms that read two values and two components once. Each term's sum over
+    the row's entries is formed a vector of channels at a time in registers (``_lanes``), the last ``C mod lanes``
+    channels one by one; x and out must be C-contiguous and must not overlap."""
     num_rows = indptr.shape[0] - 1
     terms, rotations, owns = term_group.shape[0], rotation.shape[0], own_group.shape[0]
     parts, channels, groups = x.shape[1], x.shape[2], out.shape[1]
     x_flat, out_flat = x.reshape(-1), out.reshape(-1)
     lanes = lanes_of(x_flat)
     full = channels - channels % lanes
+    row_size = parts * channels
     for i in range(num_rows):
         row = i * groups * channels
-        own = (row0 + i) * parts * channels
+        own = (row0 + i) * row_size
         for s in range(owns):
             target = row + own_group[s] * channels
             read = own + own_part[s] * channels
@@ -149,26 +158,29 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_gr
                 add_lanes(out_flat, target + c, x_flat, read + c)
             for c in range(full, channels):
                 out_flat[target + c] += x_flat[read + c]
-        for e in range(indptr[i], indptr[i + 1]):
-            source = indices[e] * parts * channels
-            for t in range(terms):
-                v = values[e, t]
-                target = row + term_group[t] * channels
-                read = source + term_part[t] * channels
-                for c in range(0, full, lanes):
-                    axpy_lanes(out_flat, target + c, x_flat, read + c, v)
-                for c in range(full, channels):
-                    out_flat[target + c] += v * x_flat[read + c]
-            for q in range(rotations):
-                a = values[e, terms + 2 * q]
-                b = values[e, terms + 2 * q + 1]
-                target_re, target_im = row + rotation[q, 0] * channels, row + rotation[q, 1] * channels
-                read_re, read_im = source + rotation[q, 2] * channels, source + rotation[q, 3] * channels
-                for c in range(0, full, lanes):
-                    rotate_lanes(out_flat, target_re + c, target_im + c, x_flat, read_re + c, read_im + c, a, b)
-                for c in range(full, channels):
-                    real = x_flat[read_re + c]
-                    imaginary = x_flat[read_im + c]
+        first, last = indptr[i], indptr[i + 1]
+        for t in range(terms):
+            target = row + term_group[t] * channels
+            read = term_part[t] * channels
+            for c in range(0, full, lanes):
+                gather_axpy_lanes(out_flat, target + c, x_flat, indices, first, last, row_size, read + c, values, t)
+            for c in range(full, channels):
+                for e in range(first, last):
+                    out_flat[target + c] += values[e, t] * x_flat[indices[e] * row_size + read + c]
+        for q in range(rotations):
+            target_re, target_im = row + rotation[q, 0] * channels, row + rotation[q, 1] * channels
+            read_re, read_im = rotation[q, 2] * channels, rotation[q, 3] * channels
+            column = terms + 2 * q
+            for c in range(0, full, lanes):
+                gather_rotate_lanes(out_flat, target_re + c, target_im + c, x_flat, indices, first, last, row_size,
+                                    read_re + c, read_im + c, values, column)
+            for c in range(full, channels):
+                for e in range(first, last):
+                    a = values[e, column]
+                    b = values[e, column + 1]
+                    source = indices[e] * row_size
+                    real = x_flat[source + read_re + c]
+                    imaginary = x_flat[source + read_im + c]
                     out_flat[target_re + c] += a * real - b * imaginary
                     out_flat[target_im + c] += b * real + a * imaginary
 
