@@ -94,6 +94,23 @@ class _RowEntries:
     def value(self, builder, entry, column):
         return builder.load(builder.gep(self.values, [builder.add(builder.mul(entry, self.width), column)]))
 
+    @classmethod
+    def of(cls, context, builder, kinds, args, at: int, values_at: int) -> "_RowEntries":
+        """From an intrinsic's arguments: ``indices, start, stop, row_size`` from position ``at`` on, ``values`` at
+        ``values_at``."""
+        start, stop, size = (_intp(context, builder, args[at + k], kinds[at + k]) for k in (1, 2, 3))
+        return cls(context, builder, kinds[at], args[at], start, stop, size, kinds[values_at], args[values_at])
+
+
+def _row_gather_types(out, x, indices, values, *integers) -> bool:
+    """The argument types a ``gather_*`` intrinsic accepts."""
+    return (_same_float_arrays((out, x), (), values) and isinstance(indices, nb.Array) and indices.ndim == 1
+            and isinstance(indices.dtype, nb.Integer) and _integers(*integers))
+
+
+def _load_vector(builder, data, at, vector_type):
+    return builder.load(builder.bitcast(builder.gep(data, [at]), vector_type.as_pointer()), align=1)
+
 
 @intrinsic
 def lanes_of(typingctx, array):
@@ -182,27 +199,22 @@ def rotate_lanes(typingctx, out, out_re, out_im, x, x_re, x_im, a, b):
 def gather_axpy_lanes(typingctx, out, out_at, x, indices, start, stop, row_size, x_at, values, column):
     """``out[out_at + l] += sum_{e in [start, stop)} values[e, column] * x[indices[e] * row_size + x_at + l]`` for
     one vector of lanes ``l``, the sum held in registers and stored once."""
-    if not (_same_float_arrays((out, x), (), values) and isinstance(indices, nb.Array) and indices.ndim == 1
-            and isinstance(indices.dtype, nb.Integer) and _integers(out_at, start, stop, row_size, x_at, column)):
+    if not _row_gather_types(out, x, indices, values, out_at, start, stop, row_size, x_at, column):
         return None
 
     def codegen(context, builder, signature, args):
         kinds = signature.args
-        out_array, at_out, x_array, index_array, first, last, size, at_x, table, column_index = args
         vector = _vector_type(context, kinds[0].dtype)
-        target = _vector_pointer(context, builder, kinds[0], out_array, _intp(context, builder, at_out, kinds[1]),
+        target = _vector_pointer(context, builder, kinds[0], args[0], _intp(context, builder, args[1], kinds[1]),
                                  vector)
-        x_data = context.make_array(kinds[2])(context, builder, x_array).data
-        row = _RowEntries(context, builder, kinds[3], index_array, _intp(context, builder, first, kinds[4]),
-                          _intp(context, builder, last, kinds[5]), _intp(context, builder, size, kinds[6]),
-                          kinds[8], table)
-        offset, column = _intp(context, builder, at_x, kinds[7]), _intp(context, builder, column_index, kinds[9])
+        x_data = context.make_array(kinds[2])(context, builder, args[2]).data
+        row = _RowEntries.of(context, builder, kinds, args, 3, 8)
+        offset, column = _intp(context, builder, args[7], kinds[7]), _intp(context, builder, args[9], kinds[9])
         total = cgutils.alloca_once_value(builder, builder.load(target, align=1))
         fast = ("fast",)
         for entry, source in row.entries(builder):
-            read = builder.bitcast(builder.gep(x_data, [builder.add(source, offset)]), vector.as_pointer())
             product = builder.fmul(_splat(builder, vector, row.value(builder, entry, column)),
-                                   builder.load(read, align=1), flags=fast)
+                                   _load_vector(builder, x_data, builder.add(source, offset), vector), flags=fast)
             builder.store(builder.fadd(builder.load(total), product, flags=fast), total)
         builder.store(builder.load(total), target, align=1)
         return context.get_dummy_value()
@@ -216,35 +228,24 @@ def gather_rotate_lanes(typingctx, out, out_re, out_im, x, indices, start, stop,
     """``rotate_lanes`` summed over a row's entries: with ``(a, b) = values[e, column:column + 2]`` and ``j`` the
     offset ``indices[e] * row_size``, ``out[out_re + l] += sum_e a x[j + x_re + l] - b x[j + x_im + l]`` and
     ``out[out_im + l] += sum_e b x[j + x_re + l] + a x[j + x_im + l]``, both sums held in registers."""
-    if not (_same_float_arrays((out, x), (), values) and isinstance(indices, nb.Array) and indices.ndim == 1
-            and isinstance(indices.dtype, nb.Integer)
-            and _integers(out_re, out_im, start, stop, row_size, x_re, x_im, column)):
+    if not _row_gather_types(out, x, indices, values, out_re, out_im, start, stop, row_size, x_re, x_im, column):
         return None
 
     def codegen(context, builder, signature, args):
         kinds = signature.args
-        out_array, at_re, at_im, x_array, index_array, first, last, size, from_re, from_im, table, column_index = args
         vector = _vector_type(context, kinds[0].dtype)
-        target_re = _vector_pointer(context, builder, kinds[0], out_array, _intp(context, builder, at_re, kinds[1]),
-                                    vector)
-        target_im = _vector_pointer(context, builder, kinds[0], out_array, _intp(context, builder, at_im, kinds[2]),
-                                    vector)
-        x_data = context.make_array(kinds[3])(context, builder, x_array).data
-        row = _RowEntries(context, builder, kinds[4], index_array, _intp(context, builder, first, kinds[5]),
-                          _intp(context, builder, last, kinds[6]), _intp(context, builder, size, kinds[7]),
-                          kinds[10], table)
-        offset_re = _intp(context, builder, from_re, kinds[8])
-        offset_im = _intp(context, builder, from_im, kinds[9])
-        column = _intp(context, builder, column_index, kinds[11])
+        target_re, target_im = (_vector_pointer(context, builder, kinds[0], args[0],
+                                                _intp(context, builder, args[k], kinds[k]), vector) for k in (1, 2))
+        x_data = context.make_array(kinds[3])(context, builder, args[3]).data
+        row = _RowEntries.of(context, builder, kinds, args, 4, 10)
+        offset_re, offset_im, column = (_intp(context, builder, args[k], kinds[k]) for k in (8, 9, 11))
         next_column = builder.add(column, ir.Constant(cgutils.intp_t, 1))
         total_re = cgutils.alloca_once_value(builder, builder.load(target_re, align=1))
         total_im = cgutils.alloca_once_value(builder, builder.load(target_im, align=1))
         fast = ("fast",)
         for entry, source in row.entries(builder):
-            real = builder.load(builder.bitcast(builder.gep(x_data, [builder.add(source, offset_re)]),
-                                                vector.as_pointer()), align=1)
-            imaginary = builder.load(builder.bitcast(builder.gep(x_data, [builder.add(source, offset_im)]),
-                                                     vector.as_pointer()), align=1)
+            real = _load_vector(builder, x_data, builder.add(source, offset_re), vector)
+            imaginary = _load_vector(builder, x_data, builder.add(source, offset_im), vector)
             c = _splat(builder, vector, row.value(builder, entry, column))
             s = _splat(builder, vector, row.value(builder, entry, next_column))
             new_re = builder.fsub(builder.fadd(builder.load(total_re), builder.fmul(c, real, flags=fast), flags=fast),
@@ -368,6 +369,16 @@ def _sddmm_mix(indptr, indices, a, b, out):  # pragma: no cover - compiled
                     out[e, h, p] = acc
 
 
+@njit(fastmath=True, cache=True, nogil=True)
+def _add_channels(out, at, x, read, channels, lanes):  # pragma: no cover - compiled
+    """out[at + c] += x[read + c] for c < channels: whole vectors of ``lanes``, then one by one."""
+    full = channels - channels % lanes
+    for c in range(0, full, lanes):
+        add_lanes(out, at + c, x, read + c)
+    for c in range(full, channels):
+        out[at + c] += x[read + c]
+
+
 def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_group, own_part, row0, x, out):
     """out[i, term_group[t], c] += values[e, t] * x[indices[e], term_part[t], c] for every entry e of row i and every
     term t; for every rotation q, ``(gr, gi, pr, pi) = rotation[q]`` and ``(a, b)`` the entry's values in columns
@@ -388,12 +399,8 @@ def _spmm_terms(indptr, indices, values, term_group, term_part, rotation, own_gr
         row = i * groups * channels
         own = (row0 + i) * row_size
         for s in range(owns):
-            target = row + own_group[s] * channels
-            read = own + own_part[s] * channels
-            for c in range(0, full, lanes):
-                add_lanes(out_flat, target + c, x_flat, read + c)
-            for c in range(full, channels):
-                out_flat[target + c] += x_flat[read + c]
+            _add_channels(out_flat, row + own_group[s] * channels, x_flat, own + own_part[s] * channels, channels,
+                          lanes)
         first, last = indptr[i], indptr[i + 1]
         for t in range(terms):
             target = row + term_group[t] * channels
@@ -438,12 +445,8 @@ def _spmm_terms_scatter(indptr, indices, values, term_group, term_part, rotation
         row = i * groups * channels
         own = (row0 + i) * parts * channels
         for s in range(owns):
-            target = own + own_part[s] * channels
-            read = row + own_group[s] * channels
-            for c in range(0, full, lanes):
-                add_lanes(out_flat, target + c, grad_flat, read + c)
-            for c in range(full, channels):
-                out_flat[target + c] += grad_flat[read + c]
+            _add_channels(out_flat, own + own_part[s] * channels, grad_flat, row + own_group[s] * channels, channels,
+                          lanes)
         for e in range(indptr[i], indptr[i + 1]):
             source = indices[e] * parts * channels
             for t in range(terms):
