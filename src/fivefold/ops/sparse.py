@@ -623,20 +623,21 @@ def spmm_terms_linear(csr: CSR, x: Tensor, values: Tensor, term_index: Tensor, o
         raise OpsError(f"spmm_terms_linear: the blocks' columns must name each output column 0..{outputs - 1} once")
     if rotation_index is None:
         rotation_index = torch.zeros(0, 4, dtype=torch.int64, device=x.device)
+    checked: dict[str, np.ndarray] = {}
     for name, index, width, what in (("term_index", term_index, 2, "(group, part)"),
                                      ("own_index", own_index, 2, "(group, part)"),
                                      ("rotation_index", rotation_index, 4, "(group_re, group_im, part_re, part_im)")):
         if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.dim() != 2 \
                 or index.shape[1] != width:
             raise OpsError(f"spmm_terms_linear: {name} must be an int64 [*, {width}] tensor of {what}")
-        table = index.cpu().numpy()
+        table = checked[name] = index.cpu().numpy()
         for column in range(width):
             size, kind = (groups, "group") if column < width // 2 else (x.shape[1], "part")
             bad = np.flatnonzero((table[:, column] < 0) | (table[:, column] >= size))
             if len(bad):
                 raise OpsError(f"spmm_terms_linear: {name}[{bad[0]}, {column}] = {table[bad[0], column]} is not a "
                                f"{kind} in [0, {size})")
-    rotations = rotation_index.cpu().numpy()
+    rotations = checked["rotation_index"]
     same = np.flatnonzero((rotations[:, 0] == rotations[:, 1]) | (rotations[:, 2] == rotations[:, 3]))
     if len(same):
         raise OpsError(f"spmm_terms_linear: rotation {same[0]} ({rotations[same[0]].tolist()}) needs two different "
