@@ -33,8 +33,8 @@ __all__ = ["RunFolder", "RunInterrupted", "write_atomic"]
 
 
 class RunInterrupted(KeyboardInterrupt):
-    """Raised inside :meth:`RunFolder.running` when the process gets SIGTERM (Ctrl-C raises ``KeyboardInterrupt``
-    itself). ``signal_number`` says which signal; the command line exits with ``128 + signal_number``."""
+    """Raised inside :meth:`RunFolder.running` when the process gets SIGTERM, or SIGINT (Ctrl-C) while Python's own
+    handler is in place. ``signal_number`` says which signal; the command line exits with ``128 + signal_number``."""
 
     def __init__(self, signal_number: int) -> None:
         super().__init__(f"stopped by signal {signal.Signals(signal_number).name}")
@@ -131,11 +131,13 @@ class RunFolder:
     @contextlib.contextmanager
     def running(self) -> Iterator[RunFolder]:
         """Mark the run ``running``; on the way out an exception marks it ``failed`` (with the error) and Ctrl-C or
-        SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM raises
-        :class:`RunInterrupted` (when called from the main thread; the previous handler is restored after)."""
-        installed, previous, armed, previous_alarm = False, None, False, None
+        SIGTERM marks it ``interrupted``; the exception is raised again. Inside, SIGTERM and Ctrl-C (unless SIGINT has a
+        handler other than Python's own) raise :class:`RunInterrupted` (when called from the main thread; the
+        previous handlers are restored after)."""
+        previous: dict[int, Any] = {}
+        armed, previous_alarm = False, None
         if threading.current_thread() is threading.main_thread():
-            def on_sigterm(signal_number: int, frame: object) -> None:
+            def on_signal(signal_number: int, frame: object) -> None:
                 nonlocal armed, previous_alarm
                 if hasattr(signal, "setitimer") and not armed:
                     # an exception raised while the signal lands inside a C callback is printed and dropped (numba's
@@ -148,7 +150,9 @@ class RunFolder:
                     signal.setitimer(signal.ITIMER_REAL, 0.5, 0.5)
                 raise RunInterrupted(signal_number)
 
-            previous, installed = signal.signal(signal.SIGTERM, on_sigterm), True
+            previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, on_signal)
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # its KeyboardInterrupt, dropped alike
+                previous[signal.SIGINT] = signal.signal(signal.SIGINT, on_signal)
 
         def disarm() -> None:
             nonlocal armed
@@ -170,8 +174,8 @@ class RunFolder:
             raise
         finally:
             disarm()
-            if installed:  # None: the previous handler was not set from Python; the default is the best guess
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            for number, handler in previous.items():  # None: not set from Python; the default is the best guess
+                signal.signal(number, signal.SIG_DFL if handler is None else handler)
 
     def _mark(self, status: str, error: str) -> None:
         with contextlib.suppress(RunError):  # a full disk may refuse even this; the original error is raised
