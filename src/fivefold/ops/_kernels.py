@@ -53,9 +53,28 @@ def _splat(builder, vector_type: ir.VectorType, value):
     return builder.shuffle_vector(first, undefined, zeros)
 
 
-def _vector_pointer(context, builder, array_type, array, at, vector_type):
-    data = context.make_array(array_type)(context, builder, array).data
+def _pointer(builder, data, at, vector_type):
     return builder.bitcast(builder.gep(data, [at]), vector_type.as_pointer())
+
+
+def _vector_pointer(context, builder, array_type, array, at, vector_type):
+    return _pointer(builder, context.make_array(array_type)(context, builder, array).data, at, vector_type)
+
+
+_FAST = ("fast",)
+
+
+def _multiply_add(builder, total, scale, value):
+    """``total + scale * value`` (vectors)."""
+    return builder.fadd(total, builder.fmul(scale, value, flags=_FAST), flags=_FAST)
+
+
+def _rotate_add(builder, total_re, total_im, c, s, real, imaginary):
+    """``(total_re + c real - s imaginary, total_im + s real + c imaginary)``: ``(c + i s)(real + i imaginary)``
+    added to ``total_re + i total_im`` (vectors)."""
+    new_re = builder.fsub(_multiply_add(builder, total_re, c, real), builder.fmul(s, imaginary, flags=_FAST),
+                          flags=_FAST)
+    return new_re, _multiply_add(builder, _multiply_add(builder, total_im, s, real), c, imaginary)
 
 
 def _same_float_arrays(arrays, scalars, table=None) -> bool:
@@ -109,7 +128,7 @@ def _row_gather_types(out, x, indices, values, *integers) -> bool:
 
 
 def _load_vector(builder, data, at, vector_type):
-    return builder.load(builder.bitcast(builder.gep(data, [at]), vector_type.as_pointer()), align=1)
+    return builder.load(_pointer(builder, data, at, vector_type), align=1)
 
 
 @intrinsic
@@ -137,7 +156,7 @@ def add_lanes(typingctx, out, out_at, x, x_at):
         target = _vector_pointer(context, builder, kinds[0], out_array, _intp(context, builder, at_out, kinds[1]),
                                  vector)
         source = _vector_pointer(context, builder, kinds[2], x_array, _intp(context, builder, at_x, kinds[3]), vector)
-        total = builder.fadd(builder.load(target, align=1), builder.load(source, align=1), flags=("fast",))
+        total = builder.fadd(builder.load(target, align=1), builder.load(source, align=1), flags=_FAST)
         builder.store(total, target, align=1)
         return context.get_dummy_value()
 
@@ -157,8 +176,9 @@ def axpy_lanes(typingctx, out, out_at, x, x_at, a):
         target = _vector_pointer(context, builder, kinds[0], out_array, _intp(context, builder, at_out, kinds[1]),
                                  vector)
         source = _vector_pointer(context, builder, kinds[2], x_array, _intp(context, builder, at_x, kinds[3]), vector)
-        product = builder.fmul(_splat(builder, vector, scale), builder.load(source, align=1), flags=("fast",))
-        builder.store(builder.fadd(builder.load(target, align=1), product, flags=("fast",)), target, align=1)
+        total = _multiply_add(builder, builder.load(target, align=1), _splat(builder, vector, scale),
+                              builder.load(source, align=1))
+        builder.store(total, target, align=1)
         return context.get_dummy_value()
 
     return nb.void(out, out_at, x, x_at, a), codegen
@@ -183,11 +203,8 @@ def rotate_lanes(typingctx, out, out_re, out_im, x, x_re, x_im, a, b):
         real = builder.load(_vector_pointer(context, builder, x_type, x_array, from_re, vector), align=1)
         imaginary = builder.load(_vector_pointer(context, builder, x_type, x_array, from_im, vector), align=1)
         c, s = _splat(builder, vector, cos_part), _splat(builder, vector, sin_part)
-        fast = ("fast",)
-        new_re = builder.fsub(builder.fadd(builder.load(target_re, align=1), builder.fmul(c, real, flags=fast),
-                                           flags=fast), builder.fmul(s, imaginary, flags=fast), flags=fast)
-        new_im = builder.fadd(builder.fadd(builder.load(target_im, align=1), builder.fmul(s, real, flags=fast),
-                                           flags=fast), builder.fmul(c, imaginary, flags=fast), flags=fast)
+        new_re, new_im = _rotate_add(builder, builder.load(target_re, align=1), builder.load(target_im, align=1), c, s,
+                                     real, imaginary)
         builder.store(new_re, target_re, align=1)
         builder.store(new_im, target_im, align=1)
         return context.get_dummy_value()
@@ -211,11 +228,10 @@ def gather_axpy_lanes(typingctx, out, out_at, x, indices, start, stop, row_size,
         row = _RowEntries.of(context, builder, kinds, args, 3, 8)
         offset, column = _intp(context, builder, args[7], kinds[7]), _intp(context, builder, args[9], kinds[9])
         total = cgutils.alloca_once_value(builder, builder.load(target, align=1))
-        fast = ("fast",)
         for entry, source in row.entries(builder):
-            product = builder.fmul(_splat(builder, vector, row.value(builder, entry, column)),
-                                   _load_vector(builder, x_data, builder.add(source, offset), vector), flags=fast)
-            builder.store(builder.fadd(builder.load(total), product, flags=fast), total)
+            scale = _splat(builder, vector, row.value(builder, entry, column))
+            value = _load_vector(builder, x_data, builder.add(source, offset), vector)
+            builder.store(_multiply_add(builder, builder.load(total), scale, value), total)
         builder.store(builder.load(total), target, align=1)
         return context.get_dummy_value()
 
@@ -242,16 +258,13 @@ def gather_rotate_lanes(typingctx, out, out_re, out_im, x, indices, start, stop,
         next_column = builder.add(column, ir.Constant(cgutils.intp_t, 1))
         total_re = cgutils.alloca_once_value(builder, builder.load(target_re, align=1))
         total_im = cgutils.alloca_once_value(builder, builder.load(target_im, align=1))
-        fast = ("fast",)
         for entry, source in row.entries(builder):
             real = _load_vector(builder, x_data, builder.add(source, offset_re), vector)
             imaginary = _load_vector(builder, x_data, builder.add(source, offset_im), vector)
             c = _splat(builder, vector, row.value(builder, entry, column))
             s = _splat(builder, vector, row.value(builder, entry, next_column))
-            new_re = builder.fsub(builder.fadd(builder.load(total_re), builder.fmul(c, real, flags=fast), flags=fast),
-                                  builder.fmul(s, imaginary, flags=fast), flags=fast)
-            new_im = builder.fadd(builder.fadd(builder.load(total_im), builder.fmul(s, real, flags=fast), flags=fast),
-                                  builder.fmul(c, imaginary, flags=fast), flags=fast)
+            new_re, new_im = _rotate_add(builder, builder.load(total_re), builder.load(total_im), c, s, real,
+                                         imaginary)
             builder.store(new_re, total_re)
             builder.store(new_im, total_im)
         builder.store(builder.load(total_re), target_re, align=1)
